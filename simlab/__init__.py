@@ -1,0 +1,18 @@
+"""simlab: a seeded, faithful simulator of microservices, for learning.
+
+Start with ``sl.World``; everything else hangs off it. All times are simulated seconds.
+"""
+
+from . import schema
+from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
+from .errors import (CallCycleError, CallError, HandlerError, ModelError, RunLimitError,
+                     ServiceError, SimlabError)
+from .load import Payload, Poisson, Users
+from .results import Result
+from .world import World
+
+__all__ = [
+    "World", "Result", "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson",
+    "Users", "Payload", "SimlabError", "ModelError", "CallCycleError", "HandlerError",
+    "RunLimitError", "CallError", "ServiceError", "schema",
+]

@@ -1,0 +1,96 @@
+"""The ``ctx`` a handler receives: what a handler can do, and the trace it belongs to.
+
+A handler is a generator function ``fn(ctx, payload)``. It yields what it waits for:
+
+* ``yield ctx.work()`` computes for a time drawn from the service's ``work``;
+* ``yield ctx.sleep(seconds)`` waits without computing (a ``time.sleep`` in the handler);
+* ``result = yield ctx.call("payments", "charge", order, timeout=0.5)`` calls another
+  service synchronously and waits for its answer (or raises ``sl.CallError``);
+
+and does, without yielding:
+
+* ``ctx.publish(bus, "orders", order, key=order.id)`` puts a message on a broker
+  (fire-and-forget: the publisher does not wait);
+* ``ctx.log("charged", amount=12)`` writes a log line that carries the trace and span ids.
+"""
+
+from simpy.events import Timeout
+
+from .distributions import as_distribution
+from .errors import ModelError
+
+
+class Call:
+    """A synchronous call a handler wants to make. Yield it: ``yield ctx.call(...)``."""
+
+    __slots__ = ("context", "service", "endpoint", "payload", "timeout")
+
+    def __init__(self, context, service, endpoint, payload, timeout):
+        self.context = context
+        self.service = service
+        self.endpoint = endpoint
+        self.payload = payload
+        self.timeout = timeout
+
+    def __repr__(self):
+        return f"Call({self.service}.{self.endpoint}, timeout={self.timeout})"
+
+
+class Context:
+    """Handed to every handler; one per request (or message) per service."""
+
+    __slots__ = ("station", "trace_id", "span_id", "stack")
+
+    def __init__(self, station, trace_id, span_id, stack):
+        self.station = station
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.stack = stack  # services on this request's synchronous call stack
+
+    @property
+    def now(self):
+        """The simulated time, in seconds."""
+        return self.station.env.now
+
+    @property
+    def service(self):
+        """The name of the service running this handler."""
+        return self.station.name
+
+    def work(self, duration=None):
+        """Compute for a time drawn from the service's ``work`` (or from ``duration``)."""
+        station = self.station
+        dist = station.work if duration is None else as_distribution(duration, "ctx.work()")
+        return Timeout(station.env, dist.sample(station.rng))
+
+    def sleep(self, seconds):
+        """Wait ``seconds`` without computing; the request keeps its worker."""
+        return Timeout(self.station.env, as_distribution(seconds, "ctx.sleep()").sample(None))
+
+    def call(self, service, endpoint, payload=None, *, timeout=None):
+        """A synchronous call; ``yield`` it to get the callee's return value.
+
+        Args:
+            timeout: seconds to wait for the answer; then ``sl.CallError`` with kind
+                ``"timeout"`` is raised here. The callee is not told and may still finish.
+        """
+        if timeout is not None and (isinstance(timeout, bool)
+                                    or not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ModelError(f"ctx.call({service!r}, {endpoint!r}): timeout must be a positive "
+                             f"number of seconds or None, got {timeout!r}")
+        return Call(self, service, endpoint, payload, timeout)
+
+    def publish(self, broker, topic, payload, key=None):
+        """Put a message on ``broker``'s ``topic``; the trace context travels with it."""
+        self.station.run.publish(self, broker, topic, payload, key)
+
+    def random(self):
+        """A uniform number in [0, 1) from this service's seeded stream."""
+        return self.station.rng.random()
+
+    def log(self, message, level="info", **fields):
+        """Write a log line; it carries this request's trace id and span id."""
+        if fields:
+            message = message + " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        self.station.run.recorder.log(self.trace_id, self.span_id, self.station.name,
+                                      level, message)

@@ -1,0 +1,106 @@
+"""Load: who sends requests, how often, and for how long.
+
+* ``Poisson(rate=80)``: an open loop. Requests arrive at random, 80 a second on
+  average, whether or not earlier ones were answered (the internet at large).
+* ``Users(n=20, think=Exp(mean=1.0))``: a closed loop. Each of 20 users sends a
+  request, waits for the answer, thinks, and sends the next (a fixed population).
+"""
+
+from dataclasses import dataclass
+
+from simpy.events import Process, Timeout
+
+from .distributions import Distribution, Exp, as_distribution
+from .errors import ModelError
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The default request payload: just an id (``order.id`` in a handler)."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class Poisson:
+    """Open-loop Poisson arrivals at ``rate`` requests per second."""
+
+    rate: float
+
+    def __post_init__(self):
+        if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) \
+                or not self.rate > 0 or self.rate == float("inf"):
+            raise ModelError(f"Poisson: rate must be a positive number of requests per second, "
+                             f"got {self.rate!r}")
+
+    @property
+    def mean(self):
+        """Mean time between arrivals, in seconds."""
+        return 1.0 / self.rate
+
+
+@dataclass(frozen=True)
+class Users:
+    """Closed-loop users: each sends, waits for the answer, thinks, and sends again."""
+
+    n: int
+    think: Distribution = Exp(mean=1.0)
+
+    def __post_init__(self):
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
+            raise ModelError(f"Users: n must be a whole number of users, 1 or more; got {self.n!r}")
+        object.__setattr__(self, "think", as_distribution(self.think, "Users: think"))
+
+
+class Load:
+    """Arrivals into one entry endpoint. Create it with ``world.load(...)``."""
+
+    def __init__(self, name, arrivals, service, endpoint, start, duration, payload, timeout):
+        self.name = name
+        self.arrivals = arrivals
+        self.service = service
+        self.endpoint = endpoint
+        self.start = start
+        self.duration = duration
+        self.payload = payload or Payload
+        self.timeout = timeout
+
+    @property
+    def end(self):
+        return self.start + self.duration
+
+    def generate(self, run):
+        """Generator (a process): send requests for ``duration`` seconds."""
+        station = run.stations[self.service]
+        endpoint = station.endpoints[self.endpoint]
+        rng = run.stream(f"load:{self.name}")
+        env = run.env
+        if self.start:
+            yield Timeout(env, self.start)
+        counter = iter(range(1, 1 << 62))
+
+        def send():
+            payload = self.payload(next(counter))
+            return Process(env, run.request(self.name, station, endpoint, payload, self.timeout))
+
+        if isinstance(self.arrivals, Poisson):
+            rate = self.arrivals.rate
+            end = self.end
+            while True:
+                yield Timeout(env, rng.expovariate(rate))
+                if env._now >= end:
+                    break
+                send()
+        else:
+            users = [Process(env, self._user(run, rng, send)) for _ in range(self.arrivals.n)]
+            for user in users:
+                yield user
+        run.load_finished()
+
+    def _user(self, run, rng, send):
+        think = self.arrivals.think
+        env = run.env
+        yield Timeout(env, think.sample(rng))  # users do not all start at the same instant
+        while env._now < self.end:
+            yield send()
+            yield Timeout(env, think.sample(rng))

@@ -1,0 +1,165 @@
+"""Results: a run's records as tidy pandas DataFrames, and summaries of them.
+
+Every table has the fixed columns listed in ``simlab.schema`` (``sl.schema.SPANS`` ...),
+even when it is empty. DataFrames are built once, the first time you ask for them.
+"""
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from . import schema
+
+
+def _hex(ids, width):
+    return ["" if i is None else format(i, f"0{width}x") for i in ids]
+
+
+_FLOATS = {"start", "end", "latency", "duration", "wait", "time", "queued", "busy"}
+
+
+def _frame(rows, columns, hex_widths=None):
+    """A DataFrame from record rows, with ``columns`` even when there are no rows.
+
+    ``hex_widths`` names the id columns to format as hex strings of that width.
+    """
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c in _FLOATS else "object")
+                             for c in columns})
+    data = dict(zip(columns, zip(*rows)))
+    for column, width in (hex_widths or {}).items():
+        data[column] = _hex(data[column], width)
+    frame = pd.DataFrame(data, columns=columns)
+    for column in _FLOATS.intersection(columns):
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
+class Result:
+    """What one run produced. Tables: ``requests``, ``spans``, ``logs``, ``messages``,
+    ``queues``, ``faults``; summaries: ``summary()``, ``traces()``, ``message_ledger()``."""
+
+    def __init__(self, world, run, seed, wall_seconds):
+        self.world = world
+        self.seed = seed
+        self.end_time = run.env.now
+        self.wall_seconds = wall_seconds
+        self.duration = world.load_end
+        self._records = run.recorder
+        # The static shape of the model, for topology plots and ledgers.
+        self.services = list(world.services)
+        self.subscriptions = {(b.name, t): list(groups) for b in world.brokers.values()
+                              for t, groups in b.topics.items()}
+
+    def __repr__(self):
+        return (f"<Result seed={self.seed} requests={len(self._records.requests)} "
+                f"spans={len(self._records.spans)} end={self.end_time:.3f}s>")
+
+    @cached_property
+    def requests(self):
+        rows = self._records.requests
+        frame = _frame(rows, [c for c in schema.REQUESTS if c != "latency"], {"trace_id": 32})
+        frame.insert(7, "latency", frame["end"] - frame["start"])
+        return frame
+
+    @cached_property
+    def spans(self):
+        columns = [c for c in schema.SPANS if c != "duration"]
+        # Record order: trace, span, parent, service, operation, kind, start, end, status, wait
+        frame = _frame(self._records.spans, ["trace_id", "span_id", "parent_id", "service",
+                                             "operation", "kind", "start", "end", "status",
+                                             "wait"],
+                       {"trace_id": 32, "span_id": 16, "parent_id": 16})
+        frame["status"] = frame["status"].fillna("in_flight")
+        frame = frame[columns]
+        frame.insert(8, "duration", frame["end"] - frame["start"])
+        return frame
+
+    @cached_property
+    def logs(self):
+        return _frame(self._records.logs, list(schema.LOGS), {"trace_id": 32, "span_id": 16})
+
+    @cached_property
+    def messages(self):
+        return _frame(self._records.messages, list(schema.MESSAGES),
+                      {"trace_id": 32, "span_id": 16})
+
+    @cached_property
+    def queues(self):
+        return _frame(self._records.samples, list(schema.QUEUES))
+
+    @cached_property
+    def faults(self):
+        return _frame(self._records.faults, list(schema.FAULTS))
+
+    # -- summaries
+
+    def traces(self):
+        """One row per trace: when it began, when its last span ended, how many spans.
+
+        For an asynchronous design the trace outlives the request: ``completion`` is
+        when the *last* consumer finished, the moment the order was really done.
+        """
+        spans = self.spans
+        grouped = spans.groupby("trace_id", sort=False)
+        frame = pd.DataFrame({
+            "start": grouped["start"].min(),
+            "end": grouped["end"].max(),
+            "spans": grouped.size(),
+            "errors": grouped["status"].agg(lambda s: int((s != "ok").sum())),
+        })
+        frame["completion"] = frame["end"] - frame["start"]
+        return frame.reset_index()
+
+    def slowest_trace(self):
+        """The trace id of the slowest successful request."""
+        ok = self.requests[self.requests.outcome == "ok"]
+        if ok.empty:
+            raise ValueError("no request succeeded in this run, so there is no slowest trace")
+        return ok.loc[ok.latency.idxmax(), "trace_id"]
+
+    def message_ledger(self):
+        """Per published message and consumer group: acked, dead_lettered or pending."""
+        columns = ["broker", "topic", "group", "message_id", "state", "attempts"]
+        msgs = self.messages
+        published = msgs[msgs.event == "publish"]
+        rows = []
+        for (broker, topic), groups in self.subscriptions.items():
+            ids = published.message_id[(published.broker == broker) & (published.topic == topic)]
+            for group in groups:
+                rows.extend((broker, topic, group, int(i)) for i in ids)
+        ledger = pd.DataFrame(rows, columns=columns[:4])
+        final = msgs[msgs.event.isin(["ack", "dead_letter"])]
+        final = final.rename(columns={"event": "state", "attempt": "attempts"})[
+            ["broker", "topic", "group", "message_id", "state", "attempts"]]
+        ledger = ledger.merge(final, how="left", on=columns[:4], validate="one_to_one")
+        ledger["state"] = ledger["state"].fillna("pending").replace({"ack": "acked",
+                                                                     "dead_letter": "dead_lettered"})
+        return ledger[columns]
+
+    def summary(self):
+        """Headline numbers as a pandas Series: counts, throughput, error rate, latency.
+
+        Latency percentiles are over successful requests, in seconds; ``completion_*``
+        are over their whole traces (including asynchronous consumers).
+        """
+        requests = self.requests
+        counts = requests.outcome.value_counts()
+        total = len(requests)
+        ok = requests[requests.outcome == "ok"]
+        row = {"requests": total}
+        for outcome in schema.OUTCOMES:
+            row[outcome] = int(counts.get(outcome, 0))
+        row["throughput"] = row["ok"] / self.duration if self.duration else np.nan
+        finished = total - row["in_flight"]
+        row["error_rate"] = (finished - row["ok"]) / finished if finished else np.nan
+        row["latency_mean"] = ok.latency.mean()
+        for q in (50, 95, 99):
+            row[f"latency_p{q}"] = ok.latency.quantile(q / 100) if len(ok) else np.nan
+        completion = self.traces().set_index("trace_id").completion.reindex(ok.trace_id)
+        for q in (50, 99):
+            row[f"completion_p{q}"] = completion.quantile(q / 100) if len(ok) else np.nan
+        row["messages"] = int((self.messages.event == "publish").sum())
+        row["dead_lettered"] = int((self.messages.event == "dead_letter").sum())
+        return pd.Series(row, name=f"seed {self.seed}")

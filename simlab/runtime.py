@@ -1,0 +1,228 @@
+"""One run of a world: the SimPy environment, the random streams and the live state.
+
+``World.run()`` makes a fresh ``Run`` each time, so runs never share state: the same
+seed gives the same records, byte for byte.
+"""
+
+import time
+from collections import Counter
+
+from simpy.core import EmptySchedule, Environment, StopSimulation
+from simpy.events import URGENT, AnyOf, Event, Process, Timeout
+
+from . import randomness
+from .broker import GroupState, Message, consume
+from .errors import CallCycleError, CallError, ModelError, RunLimitError, SimlabError
+from .services import Station
+from .telemetry import Recorder
+
+_CHUNK = 10_000  # events between two checks of the run limits
+
+
+class Run:
+    """The live state of one run. Built by ``World.run``; learners rarely touch it."""
+
+    def __init__(self, world, seed):
+        self.world = world
+        self.seed = seed
+        self.env = Environment()
+        self.recorder = Recorder(self.env)
+        self.latency = world.latency
+        self.stations = {name: Station(self, svc) for name, svc in world.services.items()}
+        self.groups = {}    # (broker, topic) -> [GroupState, ...]
+        self.unsettled = Counter()  # group label -> deliveries not yet acked or dead-lettered
+        self.in_flight = 0  # external requests not finished
+        self.loads_running = 0
+        self._messages = 0
+        self._requests = 0
+
+    def stream(self, name):
+        """The seeded random stream of component ``name``."""
+        return randomness.stream(self.seed, name)
+
+    # -- synchronous calls
+
+    def call(self, call):
+        """Generator: make ``call`` on behalf of the handler whose context it carries."""
+        context = call.context
+        caller = context.station
+        callee = self.stations.get(call.service)
+        if callee is None:
+            raise ModelError(f"{caller.name} calls unknown service {call.service!r}; known "
+                             f"services: {sorted(self.stations)}")
+        endpoint = callee.endpoints.get(call.endpoint)
+        if endpoint is None:
+            raise ModelError(f"{caller.name} calls unknown endpoint {call.endpoint!r} of "
+                             f"{call.service!r}; it has: {sorted(callee.endpoints)}")
+        if call.service in context.stack:
+            cycle = " -> ".join(context.stack + (call.service,))
+            raise CallCycleError(f"synchronous call cycle: {cycle}. A request may not call back "
+                                 "into a service already on its call stack (it would wait on "
+                                 "itself); break the cycle, or publish an event instead")
+        recorder = self.recorder
+        span = recorder.open_span(context.trace_id, context.span_id, caller.name,
+                                  endpoint.where, "client", self.env._now)
+        remote = self._remote(caller, callee, endpoint, call.payload, context.trace_id, span[1],
+                              context.stack + (call.service,))
+        try:
+            if call.timeout is None:
+                value = yield from remote
+            else:
+                value = yield from self._with_timeout(remote, call.timeout, endpoint.where)
+        except CallError as error:
+            recorder.close_span(span, error.kind)
+            if error.kind == "timeout" and error.where == endpoint.where:
+                recorder.log(context.trace_id, span[1], caller.name, "warning", str(error))
+            raise
+        recorder.close_span(span, "ok")
+        return value
+
+    def _remote(self, caller, callee, endpoint, payload, trace, parent, stack):
+        """Generator: the network hop there, the callee's work, the hop back."""
+        if self.latency is not None:
+            yield Timeout(self.env, self.latency.sample(caller.network_rng))
+        value = yield from callee.serve(endpoint, payload, trace, parent, stack)
+        if self.latency is not None:
+            yield Timeout(self.env, self.latency.sample(caller.network_rng))
+        return value
+
+    def _with_timeout(self, remote, timeout, where):
+        """Generator: run ``remote`` in its own process; stop waiting after ``timeout``."""
+        env = self.env
+        callee = Process(env, remote)
+        yield AnyOf(env, (callee, Timeout(env, timeout)))  # raises if the callee failed first
+        if callee.triggered:
+            if callee.ok:
+                return callee.value
+            callee.defused = True
+            raise callee.value
+        callee.callbacks.append(_defuse_call_errors)  # nobody waits for it any more
+        raise CallError("timeout", where, f"no answer within {timeout:g} s")
+
+    # -- external requests
+
+    def request(self, load, station, endpoint, payload, timeout):
+        """Generator (a process): one external request from a client of ``load``."""
+        recorder = self.recorder
+        self._requests += 1
+        trace = recorder.new_trace()
+        record = [self._requests, trace, load, station.name, endpoint.name, self.env._now,
+                  None, "in_flight", ""]
+        recorder.requests.append(record)
+        self.in_flight += 1
+        serve = station.serve(endpoint, payload, trace, None, (station.name,))
+        try:
+            if timeout is None:
+                yield from serve
+            else:
+                yield from self._with_timeout(serve, timeout, endpoint.where)
+            outcome, reason = "ok", ""
+        except CallError as error:
+            outcome, reason = error.kind, str(error)
+        record[6] = self.env._now
+        record[7] = outcome
+        record[8] = reason
+        self.in_flight -= 1
+
+    # -- messages
+
+    def publish(self, context, broker, topic, payload, key):
+        name = getattr(broker, "name", broker)
+        groups = self.groups.get((name, topic))
+        if groups is None:
+            raise ModelError(self.world.unknown_topic_message(name, topic))
+        span = self.recorder.instant_span(context.trace_id, context.span_id,
+                                          context.station.name, f"publish {topic}", "producer")
+        self._messages += 1
+        message = Message(self._messages, topic, key, payload, context.trace_id, span[1],
+                          self.env._now)
+        self.recorder.message("publish", name, topic, "", message, 0)
+        for group in groups:
+            self.unsettled[group.label] += 1
+            group.put(message, 1)
+
+    def settle(self, group):
+        self.unsettled[group.label] -= 1
+
+    # -- running
+
+    def start(self):
+        world = self.world
+        for broker in world.brokers.values():
+            for topic, subscriptions in broker.topics.items():
+                groups = self.groups[(broker.name, topic)] = []
+                for sub in subscriptions.values():
+                    group = GroupState(self, sub)
+                    groups.append(group)
+                    self.unsettled[group.label] = 0
+                    station = self.stations[sub.service.name]
+                    count = sub.consumers or sub.service.workers or 1
+                    for _ in range(count):
+                        Process(self.env, consume(self, group, station))
+        for load in world.loads:
+            self.loads_running += 1
+            Process(self.env, load.generate(self))
+        for fault in world.faults.scheduled:
+            Process(self.env, fault.inject(self))
+        if world.sample_every:
+            Process(self.env, self._sample(world.sample_every))
+
+    def load_finished(self):
+        self.loads_running -= 1
+
+    def _sample(self, every):
+        """Generator: record queue lengths and backlogs every ``every`` seconds until drained."""
+        env = self.env
+        samples = self.recorder.samples
+        groups = [g for gs in self.groups.values() for g in gs]
+        while True:
+            now = env._now
+            for station in self.stations.values():
+                samples.append((now, "service", station.name, len(station.waiting), station.busy))
+            for group in groups:
+                samples.append((now, "group", group.label, len(group.ready), group.in_progress))
+            if not self.loads_running and not self.in_flight and not any(self.unsettled.values()):
+                return
+            yield Timeout(env, every)
+
+    def execute(self, until, max_events, max_seconds):
+        """Run to ``until`` (or until nothing is left to do) within the limits."""
+        env = self.env
+        if until is not None:
+            stop = Event(env)
+            stop._ok, stop._value = True, None
+            stop.callbacks.append(StopSimulation.callback)
+            env.schedule(stop, URGENT, until)
+        step = env.step
+        started = time.perf_counter()
+        events = 0
+        try:
+            while True:
+                for _ in range(_CHUNK):
+                    step()
+                events += _CHUNK
+                if events >= max_events:
+                    raise RunLimitError(
+                        f"the run stopped after {events:,} events at t={env.now:.3f} s "
+                        f"(max_events={max_events:,}). A retry storm or an endless loop? "
+                        "Shorten the run, lower the load, or raise World(max_events=...)")
+                if time.perf_counter() - started > max_seconds:
+                    raise RunLimitError(
+                        f"the run took more than {max_seconds} s of wall-clock time and "
+                        f"stopped at t={env.now:.3f} s. Shorten the run, lower the load, or "
+                        "raise World(max_seconds=...)")
+        except (StopSimulation, EmptySchedule):
+            pass
+        except SimlabError as error:
+            # SimPy re-raises a copy of a process's exception; raise the original, whose
+            # traceback points at the model's own line.
+            original = error
+            while type(original.__cause__) is type(original):
+                original = original.__cause__
+            raise original from original.__cause__
+        return time.perf_counter() - started
+
+
+def _defuse_call_errors(process):
+    if isinstance(process._value, CallError):
+        process._defused = True

@@ -1,0 +1,252 @@
+"""Services: a pool of workers, endpoints, an optional bounded queue, up or down.
+
+**What a worker is.** A worker is a thread of a thread-per-request server. A request
+takes one of its service's workers when it gets to the front of the queue and holds it
+until its handler returns, *including while it waits on synchronous calls*. That is why
+a slow dependency can exhaust its callers' workers (lesson 03). ``ctx.work()`` is the
+time the handler computes. A leaf service whose handler only does ``ctx.work()``, under
+Poisson load, is therefore an M/M/c queue with c = ``workers``.
+
+``Service`` is the description you build; ``Station`` is its live state during one run.
+"""
+
+import inspect
+import math
+from collections import deque
+
+from simpy.events import Event, Timeout
+
+from .context import Call, Context
+from .distributions import as_distribution
+from .errors import CallError, HandlerError, ModelError, ServiceError, SimlabError
+from .telemetry import SPAN_WAIT
+
+
+def check_name(kind, name):
+    if not isinstance(name, str) or not name.strip():
+        raise ModelError(f"a {kind} needs a non-empty name, got {name!r}")
+    return name
+
+
+def check_count(owner, what, value, *, allow_none=False, allow_zero=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+        least = "0 or more" if allow_zero else "1 or more"
+        extra = " (or None for no limit)" if allow_none else ""
+        raise ModelError(f"{owner}: {what} must be a whole number, {least}{extra}; got {value!r}")
+    return value
+
+
+def check_handler(owner, fn):
+    if not inspect.isgeneratorfunction(fn):
+        raise ModelError(
+            f"{owner}: handler {getattr(fn, '__name__', fn)!r} is not a generator function. "
+            "Write it with at least one `yield`, e.g. `yield ctx.work()`"
+        )
+
+
+class Endpoint:
+    """A named operation of a service, with its handler ``fn(ctx, payload)``."""
+
+    def __init__(self, service, name, fn):
+        self.service = service
+        self.name = name
+        self.fn = fn
+        self.where = f"{service}.{name}"
+
+
+class Service:
+    """A service in the model. Create it with ``world.service(...)``.
+
+    Args:
+        name: appears in every DataFrame.
+        workers: how many requests it serves at once (``None``: unlimited).
+        work: distribution of ``ctx.work()`` time, in seconds.
+        queue: how many requests may wait for a worker; more are rejected
+            (``None``: no limit).
+        error_rate: probability that a request fails after its handler ran
+            (a simple model of an unreliable service; its draws have their own stream).
+    """
+
+    def __init__(self, world, name, workers=1, work=0.0, queue=None, error_rate=0.0):
+        self.world = world
+        self.name = check_name("service", name)
+        self.workers = check_count(f"service {name!r}", "workers", workers, allow_none=True)
+        self.work = as_distribution(work, f"service {name!r}: work")
+        self.queue = check_count(f"service {name!r}", "queue", queue, allow_none=True,
+                                 allow_zero=True)
+        if isinstance(error_rate, bool) or not isinstance(error_rate, (int, float)) \
+                or not 0 <= error_rate <= 1:
+            raise ModelError(f"service {name!r}: error_rate must be a probability between 0 "
+                             f"and 1, got {error_rate!r}")
+        self.error_rate = float(error_rate)
+        self.endpoints = {}
+        self.consumers = []
+
+    def __repr__(self):
+        return f"Service({self.name!r}, workers={self.workers}, work={self.work!r})"
+
+    def endpoint(self, name):
+        """Decorator: register a generator function as endpoint ``name``.
+
+        Example:
+            >>> @payments.endpoint("charge")
+            ... def charge(ctx, order):
+            ...     yield ctx.work()
+        """
+        check_name("endpoint", name)
+
+        def register(fn):
+            check_handler(f"endpoint {self.name}.{name}", fn)
+            if name in self.endpoints:
+                raise ModelError(f"service {self.name!r} already has an endpoint {name!r}; "
+                                 "give the second one another name")
+            self.endpoints[name] = Endpoint(self.name, name, fn)
+            return fn
+
+        return register
+
+    def consumer(self, broker, topic, group=None, consumers=None):
+        """Decorator: consume ``topic`` from ``broker`` as consumer group ``group``.
+
+        Every group gets every message; the ``consumers`` of one group compete for them
+        (default: one consumer per worker). Each message handled holds a worker.
+        """
+        group = self.name if group is None else check_name("consumer group", group)
+        consumers = check_count(f"consumer group {group!r}", "consumers", consumers,
+                                allow_none=True)
+
+        def register(fn):
+            check_handler(f"consumer {self.name} of {broker.name}/{topic}", fn)
+            broker.subscribe(topic, group, self, fn, consumers)
+            return fn
+
+        return register
+
+
+class Station:
+    """A service during one run: its workers, its queue, its up/down state."""
+
+    def __init__(self, run, service):
+        self.run = run
+        self.env = run.env
+        self.name = service.name
+        self.service = service
+        self.workers = math.inf if service.workers is None else service.workers
+        self.busy = 0
+        self.waiting = deque()   # events of requests waiting for a worker, first come first served
+        self.queue_limit = service.queue
+        self.work = service.work
+        self.error_rate = service.error_rate
+        self.endpoints = service.endpoints
+        self.rng = run.stream(f"service:{self.name}")
+        self.error_rng = run.stream(f"errors:{self.name}")
+        self.network_rng = run.stream(f"network:{self.name}")
+        self.up = True
+        self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
+        self.restarted = None    # an event while down, triggered at restart
+
+    # -- workers: a slot counter with a FIFO of waiting events (lighter than simpy.Resource)
+
+    def release(self, epoch):
+        if epoch != self.epoch:
+            return  # the worker died in a crash; the restart gave the pool back in full
+        if self.waiting:
+            self.waiting.popleft().succeed()  # hand the worker straight to the next in line
+        else:
+            self.busy -= 1
+
+    def crash(self):
+        self.up = False
+        self.epoch += 1
+        self.busy = 0
+        self.restarted = Event(self.env)
+        waiting, self.waiting = self.waiting, deque()
+        for ticket in waiting:
+            ticket.fail(CallError("error", self.name, f"{self.name} crashed while it waited"))
+
+    def restart(self):
+        self.up = True
+        restarted, self.restarted = self.restarted, None
+        restarted.succeed()
+
+    # -- serving one request or message
+
+    def serve(self, endpoint, payload, trace, parent, stack, kind="server"):
+        """Generator: queue for a worker, run the handler, return its value.
+
+        Raises ``CallError`` for every failure the caller should see.
+        """
+        env = self.env
+        recorder = self.run.recorder
+        span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, env._now)
+        if not self.up:
+            recorder.close_span(span, "error")
+            raise CallError("error", endpoint.where, f"{self.name} is down")
+        epoch = self.epoch
+        if self.busy < self.workers:
+            self.busy += 1
+        else:
+            if self.queue_limit is not None and len(self.waiting) >= self.queue_limit:
+                recorder.close_span(span, "rejected")
+                raise CallError("rejected", endpoint.where,
+                                f"queue full ({self.queue_limit} waiting)")
+            ticket = Event(env)
+            self.waiting.append(ticket)
+            try:
+                yield ticket
+            except CallError:
+                recorder.close_span(span, "error")
+                raise
+            span[SPAN_WAIT] = env._now - span[6]
+        try:
+            context = Context(self, trace, span[1], stack)
+            value = yield from self._drive(endpoint, endpoint.fn(context, payload), epoch)
+            if self.error_rate and self.error_rng.random() < self.error_rate:
+                raise CallError("error", endpoint.where, "failed (injected error)")
+        except CallError as error:
+            recorder.close_span(span, error.kind)
+            raise
+        finally:
+            self.release(epoch)
+        recorder.close_span(span, "ok")
+        return value
+
+    def _drive(self, endpoint, handler, epoch):
+        """Run a handler: pass its events to SimPy, run its calls inline, watch for crashes.
+
+        A call without a timeout runs as a sub-generator (``yield from``), in the
+        caller's own SimPy process: no extra process, no extra event.
+        """
+        value = error = None
+        while True:
+            try:
+                item = handler.send(value) if error is None else handler.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            except CallError:
+                raise
+            except ServiceError as failure:
+                raise CallError("error", endpoint.where, str(failure) or "failed") from failure
+            except SimlabError:
+                raise
+            except Exception as bug:
+                raise HandlerError(f"handler {endpoint.where} raised "
+                                   f"{type(bug).__name__}: {bug}") from bug
+            value = error = None
+            try:
+                if item.__class__ is Call:
+                    value = yield from self.run.call(item)
+                elif isinstance(item, Event):
+                    value = yield item
+                else:
+                    handler.close()
+                    raise ModelError(
+                        f"handler {endpoint.where} yielded {item!r}; yield ctx.work(), "
+                        "ctx.sleep(...) or ctx.call(...)")
+            except CallError as failed:
+                error = failed
+            if self.epoch != epoch:  # the service crashed while this request was inside it
+                handler.close()
+                raise CallError("error", endpoint.where, f"{self.name} crashed during the request")

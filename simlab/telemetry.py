@@ -1,0 +1,59 @@
+"""Telemetry: the one writer of records.
+
+Everything a run observes goes through a ``Recorder``: requests, spans, log lines,
+message events, queue samples and faults. Records are plain lists appended during the
+run (cheap) and turned into pandas DataFrames once, at the end, by ``results``.
+
+Trace context is W3C-style: a trace id of 32 hex digits shared by every span of one
+request, and a span id of 16 hex digits per span. Ids are counters, not random numbers,
+so they cost no random draw and the same seed gives the same ids. They are stored as
+integers during the run and formatted as hex when the DataFrames are built.
+"""
+
+# Positions in a span record, named because spans are patched when they end.
+SPAN_END = 7
+SPAN_STATUS = 8
+SPAN_WAIT = 9
+
+
+class Recorder:
+    """Collects the raw records of one run."""
+
+    def __init__(self, env):
+        self.env = env
+        self.requests = []  # [request_id, trace, load, service, endpoint, start, end, outcome, reason]
+        self.spans = []     # [trace, span, parent, service, operation, kind, start, end, status, wait]
+        self.logs = []      # (time, trace, span, service, level, message)
+        self.messages = []  # (time, event, broker, topic, group, message_id, key, attempt, trace, span)
+        self.samples = []   # (time, kind, name, queued, busy)
+        self.faults = []    # [fault, target, start, end]
+        self._traces = 0
+        self._spans = 0
+
+    def new_trace(self):
+        self._traces += 1
+        return self._traces
+
+    def open_span(self, trace, parent, service, operation, kind, start):
+        """Start a span; the caller closes it with ``close_span``."""
+        self._spans += 1
+        span = [trace, self._spans, parent, service, operation, kind, start, None, None, 0.0]
+        self.spans.append(span)
+        return span
+
+    def close_span(self, span, status):
+        span[SPAN_END] = self.env._now
+        span[SPAN_STATUS] = status
+
+    def instant_span(self, trace, parent, service, operation, kind, status="ok"):
+        """A span that starts and ends now (a fire-and-forget publish)."""
+        span = self.open_span(trace, parent, service, operation, kind, self.env._now)
+        self.close_span(span, status)
+        return span
+
+    def log(self, trace, span, service, level, message):
+        self.logs.append((self.env._now, trace, span, service, level, message))
+
+    def message(self, event, broker, topic, group, message, attempt):
+        self.messages.append((self.env._now, event, broker, topic, group, message.id,
+                              message.key, attempt, message.trace, message.span))

@@ -1,0 +1,169 @@
+"""The World: the one mutable builder of a model, and the door to running it.
+
+Example:
+    >>> import simlab as sl
+    >>> world = sl.World(seed=7)
+    >>> api = world.service("api", workers=2, work=sl.Exp(mean=0.01))
+    >>> @api.endpoint("get")
+    ... def get(ctx, request):
+    ...     yield ctx.work()
+    >>> world.load(sl.Poisson(rate=100), target=("api", "get"), duration=10)
+    >>> result = world.run()
+    >>> result.requests.outcome.unique().tolist()
+    ['ok']
+
+All times are **simulated seconds**.
+"""
+
+from .broker import Broker
+from .distributions import as_distribution
+from .errors import ModelError
+from .faults import Faults
+from .load import Load, Poisson, Users
+from .results import Result
+from .runtime import Run
+from .services import Service, check_name
+
+
+class World:
+    """Describes a model: services, brokers, load and faults. ``run()`` simulates it.
+
+    Args:
+        seed: drives every random stream of a run (``run(seed=...)`` overrides it).
+        latency: one-way network delay of every synchronous call hop (a distribution
+            or seconds; default 0, no network delay).
+        max_events: a run stops with ``RunLimitError`` after this many events.
+        max_seconds: ... or after this many seconds of wall-clock time.
+        sample_every: seconds between two samples of queue lengths and backlogs
+            (default: a 400th of the load's duration).
+    """
+
+    def __init__(self, seed=0, latency=0.0, max_events=20_000_000, max_seconds=120.0,
+                 sample_every=None):
+        self.seed = seed
+        latency = as_distribution(latency, "World: latency")
+        self.latency = None if latency.mean == 0 else latency
+        self.max_events = max_events
+        self.max_seconds = max_seconds
+        self._sample_every = sample_every
+        self.services = {}
+        self.brokers = {}
+        self.loads = []
+        self.faults = Faults(self)
+
+    def __repr__(self):
+        return (f"World(seed={self.seed}, services={list(self.services)}, "
+                f"brokers={list(self.brokers)}, loads={len(self.loads)})")
+
+    # -- building
+
+    def service(self, name, workers=1, work=0.0, queue=None, error_rate=0.0):
+        """Add a service; see ``simlab.services.Service`` for the arguments."""
+        if name in self.services:
+            raise ModelError(f"there is already a service named {name!r}; names must be unique")
+        service = self.services[name] = Service(self, name, workers, work, queue, error_rate)
+        return service
+
+    def broker(self, name, max_attempts=5, redelivery_delay=1.0):
+        """Add a message broker; see ``simlab.broker.Broker`` for the arguments."""
+        if name in self.brokers:
+            raise ModelError(f"there is already a broker named {name!r}; names must be unique")
+        broker = self.brokers[name] = Broker(self, name, max_attempts, redelivery_delay)
+        return broker
+
+    def load(self, arrivals, target, duration, start=0.0, payload=None, timeout=None,
+             name=None):
+        """Send requests to ``target`` = ``(service, endpoint)`` for ``duration`` seconds.
+
+        Args:
+            arrivals: ``sl.Poisson(rate=...)`` or ``sl.Users(n=..., think=...)``.
+            payload: a function of the request number returning the payload
+                (default: ``sl.Payload(id=number)``).
+            timeout: seconds a client waits before giving up (outcome ``"timeout"``).
+        """
+        if not isinstance(arrivals, (Poisson, Users)):
+            raise ModelError(f"load: arrivals must be sl.Poisson(rate=...) or sl.Users(n=...), "
+                             f"got {arrivals!r}")
+        if not (isinstance(target, tuple) and len(target) == 2):
+            raise ModelError(f"load: target must be a (service, endpoint) pair such as "
+                             f"('gateway', 'checkout'), got {target!r}")
+        for what, value, positive in (("duration", duration, True), ("start", start, False),
+                                      ("timeout", timeout, True)):
+            if value is None and what == "timeout":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+                    or value < 0 or (positive and value == 0) or value == float("inf"):
+                raise ModelError(f"load: {what} must be a {'positive' if positive else 'non-negative'}"
+                                 f" finite number of seconds, got {value!r}")
+        if payload is not None and not callable(payload):
+            raise ModelError("load: payload must be a function of the request number, "
+                             f"such as lambda n: Order(id=n); got {payload!r}")
+        name = name or f"{target[0]}.{target[1]}"
+        if any(load.name == name for load in self.loads):
+            name = f"{name}#{len(self.loads) + 1}"
+        self.loads.append(Load(name, arrivals, target[0], target[1], start, duration, payload,
+                               timeout))
+
+    # -- checks shared by the parts
+
+    def check_service(self, name, who):
+        if name not in self.services:
+            raise ModelError(f"{who}: unknown service {name!r}; known services: "
+                             f"{sorted(self.services)}")
+
+    def unknown_topic_message(self, broker, topic):
+        if broker not in self.brokers:
+            return f"publish: unknown broker {broker!r}; known brokers: {sorted(self.brokers)}"
+        return (f"publish: topic {topic!r} on broker {broker!r} has no consumers and was not "
+                f"declared; check the spelling (known topics: {sorted(self.brokers[broker].topics)})"
+                f" or declare it with {broker}.topic({topic!r})")
+
+    def validate(self):
+        """Check the whole model before a run; raises ``ModelError`` naming the culprit."""
+        if not self.loads:
+            raise ModelError("the world has no load; add one with world.load(sl.Poisson(rate=...),"
+                             " target=(service, endpoint), duration=...)")
+        for load in self.loads:
+            self.check_service(load.service, f"load {load.name!r}")
+            endpoints = self.services[load.service].endpoints
+            if load.endpoint not in endpoints:
+                raise ModelError(f"load {load.name!r}: service {load.service!r} has no endpoint "
+                                 f"{load.endpoint!r}; it has: {sorted(endpoints)}")
+        for broker in self.brokers.values():
+            for topic, groups in broker.topics.items():
+                for group in groups.values():
+                    if group.service.world is not self:
+                        raise ModelError(f"consumer group {group.group!r} belongs to another "
+                                         "world's service")
+        for name, value in (("max_events", self.max_events), ("max_seconds", self.max_seconds)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ModelError(f"World: {name} must be a positive number, got {value!r}")
+
+    @property
+    def load_end(self):
+        return max((load.end for load in self.loads), default=0.0)
+
+    @property
+    def sample_every(self):
+        return self._sample_every or max(self.load_end, 1.0) / 400
+
+    # -- running
+
+    def run(self, seed=None, until=None):
+        """Simulate the model once and return a fresh ``Result``.
+
+        Args:
+            seed: overrides the world's seed for this run.
+            until: stop at this simulated time; by default the run goes on until all
+                load has been sent and everything has drained (nothing left to do).
+                Requests not finished at the end have outcome ``"in_flight"``.
+        """
+        self.validate()
+        if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float))
+                                  or until <= 0):
+            raise ModelError(f"run: until must be a positive number of seconds, got {until!r}")
+        seed = self.seed if seed is None else seed
+        run = Run(self, seed)
+        run.start()
+        wall = run.execute(until, self.max_events, self.max_seconds)
+        return Result(self, run, seed, wall)
