@@ -173,23 +173,30 @@ class Station:
 
     # -- serving one request or message
 
-    def serve(self, endpoint, payload, trace, parent, stack, kind="server"):
+    def serve(self, endpoint, payload, trace, parent, stack, kind="server", client_span=None):
         """Generator: queue for a worker, run the handler, return its value.
 
-        Raises ``CallError`` for every failure the caller should see.
+        ``client_span``, when given, is the caller's span of this call; it ends when
+        this one does (a call with no network delay).
+
+        The handler's events go to SimPy; its calls run inline (``yield from``), in this
+        same SimPy process: no extra process, no extra event. After every step the
+        handler takes, a crash of this service is noticed. Every failure the caller
+        should see is raised as ``CallError``.
         """
         env = self.env
         recorder = self.run.recorder
         span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, env._now)
+        spans = (span,) if client_span is None else (span, client_span)
         if not self.up:
-            recorder.close_span(span, "error")
+            recorder.close_spans(spans, "error")
             raise CallError("error", endpoint.where, f"{self.name} is down")
         epoch = self.epoch
         if self.busy < self.workers:
             self.busy += 1
         else:
             if self.queue_limit is not None and len(self.waiting) >= self.queue_limit:
-                recorder.close_span(span, "rejected")
+                recorder.close_spans(spans, "rejected")
                 raise CallError("rejected", endpoint.where,
                                 f"queue full ({self.queue_limit} waiting)")
             ticket = Event(env)
@@ -197,56 +204,47 @@ class Station:
             try:
                 yield ticket
             except CallError:
-                recorder.close_span(span, "error")
+                recorder.close_spans(spans, "error")
                 raise
             span[SPAN_WAIT] = env._now - span[6]
+        handler = endpoint.fn(Context(self, trace, span[1], stack), payload)
+        value = error = None
         try:
-            context = Context(self, trace, span[1], stack)
-            value = yield from self._drive(endpoint, endpoint.fn(context, payload), epoch)
+            while True:
+                try:
+                    item = handler.send(value) if error is None else handler.throw(error)
+                except StopIteration as stop:
+                    value = stop.value
+                    break
+                except (CallError, SimlabError):
+                    raise
+                except ServiceError as failure:
+                    raise CallError("error", endpoint.where, str(failure) or "failed") from failure
+                except Exception as bug:
+                    raise HandlerError(f"handler {endpoint.where} raised "
+                                       f"{type(bug).__name__}: {bug}") from bug
+                value = error = None
+                try:
+                    if item.__class__ is Call:
+                        value = yield from self.run.call(item)
+                    elif isinstance(item, Event):
+                        value = yield item
+                    else:
+                        handler.close()
+                        raise ModelError(f"handler {endpoint.where} yielded {item!r}; yield "
+                                         "ctx.work(), ctx.sleep(...) or ctx.call(...)")
+                except CallError as failed:
+                    error = failed
+                if self.epoch != epoch:  # this service crashed while the request was inside
+                    handler.close()
+                    raise CallError("error", endpoint.where,
+                                    f"{self.name} crashed during the request")
             if self.error_rate and self.error_rng.random() < self.error_rate:
                 raise CallError("error", endpoint.where, "failed (injected error)")
-        except CallError as error:
-            recorder.close_span(span, error.kind)
+        except CallError as failure:
+            recorder.close_spans(spans, failure.kind)
             raise
         finally:
             self.release(epoch)
-        recorder.close_span(span, "ok")
+        recorder.close_spans(spans, "ok")
         return value
-
-    def _drive(self, endpoint, handler, epoch):
-        """Run a handler: pass its events to SimPy, run its calls inline, watch for crashes.
-
-        A call without a timeout runs as a sub-generator (``yield from``), in the
-        caller's own SimPy process: no extra process, no extra event.
-        """
-        value = error = None
-        while True:
-            try:
-                item = handler.send(value) if error is None else handler.throw(error)
-            except StopIteration as stop:
-                return stop.value
-            except CallError:
-                raise
-            except ServiceError as failure:
-                raise CallError("error", endpoint.where, str(failure) or "failed") from failure
-            except SimlabError:
-                raise
-            except Exception as bug:
-                raise HandlerError(f"handler {endpoint.where} raised "
-                                   f"{type(bug).__name__}: {bug}") from bug
-            value = error = None
-            try:
-                if item.__class__ is Call:
-                    value = yield from self.run.call(item)
-                elif isinstance(item, Event):
-                    value = yield item
-                else:
-                    handler.close()
-                    raise ModelError(
-                        f"handler {endpoint.where} yielded {item!r}; yield ctx.work(), "
-                        "ctx.sleep(...) or ctx.call(...)")
-            except CallError as failed:
-                error = failed
-            if self.epoch != epoch:  # the service crashed while this request was inside it
-                handler.close()
-                raise CallError("error", endpoint.where, f"{self.name} crashed during the request")

@@ -45,6 +45,12 @@ class Recorder:
         span[SPAN_END] = self.env._now
         span[SPAN_STATUS] = status
 
+    def close_spans(self, spans, status):
+        now = self.env._now
+        for span in spans:
+            span[SPAN_END] = now
+            span[SPAN_STATUS] = status
+
     def instant_span(self, trace, parent, service, operation, kind, status="ok"):
         """A span that starts and ends now (a fire-and-forget publish)."""
         span = self.open_span(trace, parent, service, operation, kind, self.env._now)
