@@ -3,8 +3,9 @@
 Start with ``sl.World``; everything else hangs off it. All times are simulated seconds.
 """
 
-from . import schema
+from . import plot, scenarios, schema, theory
 from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
+from .experiments import compare, replicate
 from .errors import (CallCycleError, CallError, HandlerError, ModelError, RunLimitError,
                      ServiceError, SimlabError)
 from .load import Payload, Poisson, Users
@@ -14,5 +15,5 @@ from .world import World
 __all__ = [
     "World", "Result", "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson",
     "Users", "Payload", "SimlabError", "ModelError", "CallCycleError", "HandlerError",
-    "RunLimitError", "CallError", "ServiceError", "schema",
+    "RunLimitError", "CallError", "ServiceError", "compare", "replicate", "plot", "scenarios", "schema", "theory",
 ]

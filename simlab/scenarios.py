@@ -1,0 +1,149 @@
+"""Ready-made scenarios: a whole model in one line, for lessons and comparisons.
+
+``shop(style="sync" | "async", ...)`` builds the same checkout flow two ways:
+
+* **sync** — the gateway calls ``orders.place``, which calls payments, inventory,
+  shipping and notifications one after another and answers when all are done.
+  The customer waits for the whole chain.
+* **async** (event-driven, choreographed) — ``orders.place`` records the order, publishes
+  ``order-placed`` and answers at once. Payments consumes it and publishes
+  ``payment-completed``; inventory consumes that and publishes ``stock-reserved``;
+  shipping consumes that and publishes ``shipment-scheduled``; notifications consumes
+  that. The customer waits only for gateway and orders; the rest happens later.
+
+Both take the same workload from the same random streams, so on the same seed the two
+designs see exactly the same customers.
+
+Example:
+    >>> world = shop(style="async", rate=50, duration=30)
+    >>> result = world.run(seed=1)
+"""
+
+from dataclasses import dataclass
+
+from .distributions import Exp
+from .errors import ModelError
+from .load import Poisson
+from .world import World
+
+SERVICES = ("gateway", "orders", "payments", "inventory", "shipping", "notifications")
+
+#: Mean work per request (seconds) and workers of each service in the shop.
+WORK = {"gateway": 0.002, "orders": 0.010, "payments": 0.030, "inventory": 0.010,
+        "shipping": 0.020, "notifications": 0.005}
+WORKERS = {"gateway": 16, "orders": 8, "payments": 4, "inventory": 4, "shipping": 4,
+           "notifications": 2}
+
+#: The async flow: (topic consumed, service, topic published next or None).
+FLOW = (("order-placed", "payments", "payment-completed"),
+        ("payment-completed", "inventory", "stock-reserved"),
+        ("stock-reserved", "shipping", "shipment-scheduled"),
+        ("shipment-scheduled", "notifications", None))
+
+_ENDPOINT = {"payments": "charge", "inventory": "reserve", "shipping": "schedule",
+             "notifications": "send"}
+
+
+@dataclass(frozen=True)
+class Order:
+    """A customer's order: the payload of the shop."""
+
+    id: int
+
+
+def _check_names(what, mapping):
+    for name in mapping or {}:
+        if name not in SERVICES:
+            raise ModelError(f"shop: {what} names unknown service {name!r}; the shop's services "
+                             f"are {list(SERVICES)}")
+
+
+def shop(style="sync", rate=50.0, duration=60.0, seed=1, work=None, workers=None,
+         outage=None, error_rates=None, latency=0.0005, timeout=None):
+    """The checkout flow of an online shop, synchronous or event-driven.
+
+    Args:
+        style: ``"sync"`` (a call chain) or ``"async"`` (events on a broker).
+        rate: orders per second (Poisson).
+        duration: seconds of load.
+        seed: the world's seed.
+        work: mean work time per service, overriding ``WORK`` (e.g. ``{"payments": 0.05}``).
+        workers: workers per service, overriding ``WORKERS``.
+        outage: ``(service, at, duration)``: that service crashes at ``at`` for ``duration``
+            seconds (or a list of such triples).
+        error_rates: probability that each request to a service fails, e.g.
+            ``{"payments": 0.02}`` (its availability is 1 minus that).
+        latency: one-way network delay of each synchronous hop, in seconds.
+        timeout: seconds the gateway waits for orders (``None``: no timeout).
+
+    Returns:
+        A ``World``; call ``.run()`` on it.
+    """
+    if style not in ("sync", "async"):
+        raise ModelError(f"shop: style must be 'sync' or 'async', got {style!r}")
+    _check_names("work", work)
+    _check_names("workers", workers)
+    _check_names("error_rates", error_rates)
+    means = {**WORK, **(work or {})}
+    counts = {**WORKERS, **(workers or {})}
+    errors = error_rates or {}
+    world = World(seed=seed, latency=latency)
+    services = {name: world.service(name, workers=counts[name], work=Exp(mean=means[name]),
+                                    error_rate=errors.get(name, 0.0))
+                for name in SERVICES}
+
+    @services["gateway"].endpoint("checkout")
+    def checkout(ctx, order):
+        yield ctx.work()
+        yield ctx.call("orders", "place", order, timeout=timeout)
+
+    if style == "sync":
+        _sync_orders(services)
+    else:
+        _async_orders(world, services)
+    world.load(Poisson(rate=rate), target=("gateway", "checkout"), duration=duration,
+               payload=Order, name="customers")
+    outages = [outage] if outage and not isinstance(outage[0], (tuple, list)) else outage or []
+    for service, at, length in outages:
+        world.faults.crash(service, at=at, duration=length)
+    return world
+
+
+def _sync_orders(services):
+    @services["orders"].endpoint("place")
+    def place(ctx, order):
+        yield ctx.work()
+        for service in ("payments", "inventory", "shipping", "notifications"):
+            yield ctx.call(service, _ENDPOINT[service], order)
+        ctx.log("order complete", order=order.id)
+
+    for service in ("payments", "inventory", "shipping", "notifications"):
+        services[service].endpoint(_ENDPOINT[service])(_leaf)
+
+
+def _leaf(ctx, order):
+    yield ctx.work()
+
+
+def _async_orders(world, services):
+    bus = world.broker("bus")
+
+    @services["orders"].endpoint("place")
+    def place(ctx, order):
+        yield ctx.work()
+        ctx.publish(bus, "order-placed", order, key=order.id)
+        ctx.log("order accepted", order=order.id)
+
+    for topic, service, next_topic in FLOW:
+        services[service].consumer(bus, topic)(_step(bus, next_topic))
+
+
+def _step(bus, next_topic):
+    """A consumer that does its work, then publishes the next event of the flow."""
+    def step(ctx, order):
+        yield ctx.work()
+        if next_topic is not None:
+            ctx.publish(bus, next_topic, order, key=order.id)
+        else:
+            ctx.log("order complete", order=order.id)
+    return step
