@@ -1,0 +1,43 @@
+"""Binder's environment.yml and pyproject.toml must list the same dependencies."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _name_and_spec(requirement):
+    match = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", requirement)
+    return match.group(1).lower().replace("_", "-"), match.group(2).replace(" ", "")
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = dict(_name_and_spec(d) for d in env["dependencies"] if isinstance(d, str))
+    conda.pop("python")
+    conda.pop("pip")
+    assert conda == dict(_name_and_spec(d) for d in project["dependencies"])
+
+
+def test_binder_installs_the_package_itself():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip_section, "Binder does not install pyproject.toml by itself: add '-e .'"
+    assert "python=3.11" in env["dependencies"]
+    assert env["channels"] == ["conda-forge"]
+
+
+def test_readme_documents_every_column_of_every_table():
+    from simlab import schema
+
+    readme = (ROOT / "README.md").read_text()
+    for table, columns in schema.TABLES.items():
+        section = readme.split(f"**`result.{table}`**", 1)
+        assert len(section) == 2, f"README has no column table for result.{table}"
+        body = section[1].split("**`result.", 1)[0]
+        for column in columns:
+            assert f"| `{column}` |" in body, f"README: result.{table} lacks column {column!r}"
