@@ -187,16 +187,15 @@ class Station:
         env = self.env
         recorder = self.run.recorder
         span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, env._now)
-        spans = (span,) if client_span is None else (span, client_span)
         if not self.up:
-            recorder.close_spans(spans, "error")
+            recorder.close_span(span, "error", client_span)
             raise CallError("error", endpoint.where, f"{self.name} is down")
         epoch = self.epoch
         if self.busy < self.workers:
             self.busy += 1
         else:
             if self.queue_limit is not None and len(self.waiting) >= self.queue_limit:
-                recorder.close_spans(spans, "rejected")
+                recorder.close_span(span, "rejected", client_span)
                 raise CallError("rejected", endpoint.where,
                                 f"queue full ({self.queue_limit} waiting)")
             ticket = Event(env)
@@ -204,7 +203,7 @@ class Station:
             try:
                 yield ticket
             except CallError:
-                recorder.close_spans(spans, "error")
+                recorder.close_span(span, "error", client_span)
                 raise
             span[SPAN_WAIT] = env._now - span[6]
         handler = endpoint.fn(Context(self, trace, span[1], stack), payload)
@@ -242,9 +241,9 @@ class Station:
             if self.error_rate and self.error_rng.random() < self.error_rate:
                 raise CallError("error", endpoint.where, "failed (injected error)")
         except CallError as failure:
-            recorder.close_spans(spans, failure.kind)
+            recorder.close_span(span, failure.kind, client_span)
             raise
         finally:
             self.release(epoch)
-        recorder.close_spans(spans, "ok")
+        recorder.close_span(span, "ok", client_span)
         return value

@@ -41,15 +41,14 @@ class Recorder:
         self.spans.append(span)
         return span
 
-    def close_span(self, span, status):
-        span[SPAN_END] = self.env._now
-        span[SPAN_STATUS] = status
-
-    def close_spans(self, spans, status):
+    def close_span(self, span, status, client_span=None):
+        """End a span now; ``client_span`` (the caller's side of the same call) too."""
         now = self.env._now
-        for span in spans:
-            span[SPAN_END] = now
-            span[SPAN_STATUS] = status
+        span[SPAN_END] = now
+        span[SPAN_STATUS] = status
+        if client_span is not None:
+            client_span[SPAN_END] = now
+            client_span[SPAN_STATUS] = status
 
     def instant_span(self, trace, parent, service, operation, kind, status="ok"):
         """A span that starts and ends now (a fire-and-forget publish)."""

@@ -38,7 +38,7 @@ class World:
             (default: a 400th of the load's duration).
     """
 
-    def __init__(self, seed=0, latency=0.0, max_events=20_000_000, max_seconds=120.0,
+    def __init__(self, seed=0, latency=0.0, max_events=20_000_000, max_seconds=60.0,
                  sample_every=None):
         self.seed = seed
         latency = as_distribution(latency, "World: latency")

@@ -41,3 +41,15 @@ def test_readme_documents_every_column_of_every_table():
         body = section[1].split("**`result.", 1)[0]
         for column in columns:
             assert f"| `{column}` |" in body, f"README: result.{table} lacks column {column!r}"
+
+
+def test_the_readme_example_runs(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    summary = namespace["result"].summary()
+    assert summary["requests"] > 2000 and 0 < summary["error"] < summary["requests"]

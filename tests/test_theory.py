@@ -1,0 +1,264 @@
+"""Faithfulness: the simulator agrees with queueing theory, within its own sampling error.
+
+Every check here compares a simulated mean with a number from theory. A simulated
+mean is never exactly right, so the tolerance comes from the run itself: we cut the
+customers (in arrival order) into BATCHES consecutive batches, take the mean of each
+batch, and use the spread of those batch means as the standard error (SE). Customers
+next to each other in a queue are correlated; whole batches of thousands of them are
+nearly independent, which is why batch means give an honest SE where the plain
+standard deviation of all customers would not.
+
+Each test asserts |simulated - theory| < Z * SE, and also that the SE is small next
+to the theory value, so the check is sharp enough to catch a real mistake.
+All runs are seeded, so the tests are deterministic.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import simlab as sl
+from simlab import theory
+
+BATCHES = 25      # batches for batch means
+Z = 4.0           # allowed distance from theory, in standard errors
+WARM_UP = 0.05    # fraction of the first customers (or of the time) thrown away: the run starts empty
+NO_SAMPLES = 1e9  # sample_every: these tests do not need the queues table
+
+
+# -- helpers
+
+
+def batch_means(values, batches=BATCHES):
+    """Mean and standard error of ``values`` (in time order) by the method of batch means."""
+    values = np.asarray(values, dtype=float)
+    size = len(values) // batches
+    means = values[: size * batches].reshape(batches, size).mean(axis=1)
+    return means.mean(), means.std(ddof=1) / math.sqrt(batches)
+
+
+def after_warm_up(frame):
+    """Drop the first WARM_UP share of rows (``frame`` is in arrival order)."""
+    return frame.iloc[int(len(frame) * WARM_UP):]
+
+
+def assert_agrees(simulated, se, expected, max_relative_se):
+    assert se < max_relative_se * expected, (
+        f"SE {se:.4g} is too large next to theory {expected:.4g}: the run is too short "
+        "for this check to mean anything")
+    assert abs(simulated - expected) < Z * se, (
+        f"simulated {simulated:.5g}, theory {expected:.5g}, difference "
+        f"{(simulated - expected) / se:+.1f} SE (allowed: {Z} SE)")
+
+
+def add_leaf(world, name, workers, mean_work):
+    """A leaf service whose handler only computes: an M/M/c station under Poisson load."""
+    leaf = world.service(name, workers=workers, work=sl.Exp(mean=mean_work))
+
+    @leaf.endpoint("work")
+    def work(ctx, payload):
+        yield ctx.work()
+
+    return leaf
+
+
+def server_spans(result, service):
+    """The server spans of ``service``, in order of arrival at it."""
+    spans = result.spans
+    spans = spans[(spans.service == service) & (spans.kind == "server")]
+    return spans.sort_values("start", kind="stable")
+
+
+# -- (a) one leaf service is an M/M/c queue
+
+MEAN_WORK = 0.010  # seconds, so mu = 100 per second
+
+
+@pytest.mark.parametrize("workers, rho, customers", [
+    (1, 0.5, 60_000),
+    (2, 0.8, 100_000),
+    (4, 0.9, 300_000),   # heavy traffic: long correlations, so many more customers
+])
+def test_single_leaf_is_mmc(workers, rho, customers):
+    mu = 1 / MEAN_WORK
+    lam = rho * workers * mu
+    world = sl.World(seed=workers * 100 + int(rho * 10), sample_every=NO_SAMPLES)
+    add_leaf(world, "leaf", workers, MEAN_WORK)
+    world.load(sl.Poisson(rate=lam), target=("leaf", "work"), duration=customers / lam)
+    result = world.run()
+
+    spans = after_warm_up(server_spans(result, "leaf"))
+    assert (spans.status == "ok").all()
+    assert len(spans) > 0.9 * customers
+
+    # Wq: the time a customer waits for a worker (Erlang C).
+    wait, wait_se = batch_means(spans["wait"])
+    assert_agrees(wait, wait_se, theory.mmc_wait(lam, mu, workers), max_relative_se=0.10)
+
+    # W = Wq + 1/mu: the time a customer spends in the station.
+    sojourn, sojourn_se = batch_means(spans["duration"])
+    assert_agrees(sojourn, sojourn_se, theory.mmc_sojourn(lam, mu, workers),
+                  max_relative_se=0.05)
+
+
+def test_mmc_check_is_sharp_enough_to_see_one_worker_missing():
+    """The tolerance is not so loose that M/M/2 would pass for M/M/3 at the same load."""
+    mu, lam = 1 / MEAN_WORK, 160.0
+    world = sl.World(seed=5, sample_every=NO_SAMPLES)
+    add_leaf(world, "leaf", 2, MEAN_WORK)
+    world.load(sl.Poisson(rate=lam), target=("leaf", "work"), duration=60_000 / lam)
+    spans = after_warm_up(server_spans(world.run(), "leaf"))
+    wait, se = batch_means(spans["wait"])
+    assert abs(wait - theory.mmc_wait(lam, mu, 2)) < Z * se
+    assert abs(wait - theory.mmc_wait(lam, mu, 3)) > Z * se
+
+
+# -- (b) a Jackson tandem: the mean sojourns add up
+
+
+def test_jackson_tandem_latency():
+    lam = 100.0
+    stations = {"first": (1, 0.5), "second": (2, 0.7), "third": (3, 0.8)}  # name: (c, rho)
+    world = sl.World(seed=11, sample_every=NO_SAMPLES)
+    entry = world.service("entry", workers=None)  # no work, no queue: it only calls
+    for name, (c, rho) in stations.items():
+        add_leaf(world, name, c, mean_work=rho * c / lam)
+
+    @entry.endpoint("go")
+    def go(ctx, payload):
+        for name in stations:
+            yield ctx.call(name, "work", payload)
+
+    customers = 60_000
+    world.load(sl.Poisson(rate=lam), target=("entry", "go"), duration=customers / lam)
+    requests = world.run().requests.sort_values("request_id")
+    assert (requests.outcome == "ok").all()
+
+    latency, se = batch_means(after_warm_up(requests).latency)
+    expected = theory.tandem_sojourn(lam, [(lam / (rho * c), c) for c, rho in stations.values()])
+    assert_agrees(latency, se, expected, max_relative_se=0.05)
+
+
+# -- (c) Little's law: L = lambda * W, at a station and for whole requests
+
+
+def time_average_in_system(starts, ends, edges):
+    """Exact time-average number of intervals [start, end) open in each window of ``edges``."""
+    starts = np.asarray(starts)[:, None]
+    ends = np.asarray(ends)[:, None]
+    lo, hi = edges[None, :-1], edges[None, 1:]
+    overlap = np.clip(np.minimum(ends, hi) - np.maximum(starts, lo), 0, None)
+    return overlap.sum(axis=0) / np.diff(edges)
+
+
+def mean_sojourn_by_arrival(starts, ends, edges):
+    """Mean of (end - start) for the intervals that start in each window of ``edges``."""
+    starts, ends = np.asarray(starts), np.asarray(ends)
+    which = np.digitize(starts, edges) - 1
+    inside = (which >= 0) & (which < len(edges) - 1)
+    total = np.bincount(which[inside], weights=(ends - starts)[inside], minlength=len(edges) - 1)
+    count = np.bincount(which[inside], minlength=len(edges) - 1)
+    return total / count
+
+
+def littles_law_gap(starts, ends, lam, t0, t1):
+    """Batch means of L - lam * W over BATCHES equal time windows of [t0, t1].
+
+    L is computed exactly from the intervals; W is the mean sojourn of the customers
+    that arrive in the window; lam is the arrival rate the load was built with.
+    Returns (mean gap, its SE, mean L).
+    """
+    edges = np.linspace(t0, t1, BATCHES + 1)
+    in_system = time_average_in_system(starts, ends, edges)
+    gaps = in_system - lam * mean_sojourn_by_arrival(starts, ends, edges)
+    return gaps.mean(), gaps.std(ddof=1) / math.sqrt(BATCHES), in_system.mean()
+
+
+LITTLE_RATE = 150.0
+LITTLE_DURATION = 120.0
+
+
+@pytest.fixture(scope="module")
+def shop_result():
+    """gateway -> orders -> payments; orders has long-tailed work and holds its worker
+    while it waits on payments, so no textbook formula gives its sojourn. Little's law
+    holds anyway."""
+    world = sl.World(seed=3, sample_every=NO_SAMPLES)
+    gateway = world.service("gateway", workers=8, work=sl.Exp(mean=0.002))
+    orders = world.service("orders", workers=6, work=sl.LogNormal(median=0.010, p99=0.050))
+    add_leaf(world, "payments", workers=2, mean_work=0.004)
+
+    @gateway.endpoint("checkout")
+    def checkout(ctx, order):
+        yield ctx.work()
+        yield ctx.call("orders", "place", order)
+
+    @orders.endpoint("place")
+    def place(ctx, order):
+        yield ctx.work()
+        yield ctx.call("payments", "work", order)
+
+    world.load(sl.Poisson(rate=LITTLE_RATE), target=("gateway", "checkout"),
+               duration=LITTLE_DURATION)
+    return world.run()
+
+
+def test_littles_law_at_a_station(shop_result):
+    spans = server_spans(shop_result, "orders")
+    assert (spans.status == "ok").all()
+    t0 = WARM_UP * LITTLE_DURATION
+    gap, se, in_system = littles_law_gap(spans.start, spans.end, LITTLE_RATE, t0,
+                                         LITTLE_DURATION)
+    assert se < 0.05 * in_system
+    assert abs(gap) < Z * se, f"L - lambda W = {gap:.4f} ({gap / se:+.1f} SE), L = {in_system:.3f}"
+
+
+def test_littles_law_for_whole_requests(shop_result):
+    requests = shop_result.requests
+    assert (requests.outcome == "ok").all()
+    t0 = WARM_UP * LITTLE_DURATION
+    gap, se, in_system = littles_law_gap(requests.start, requests.end, LITTLE_RATE, t0,
+                                         LITTLE_DURATION)
+    assert se < 0.05 * in_system
+    assert abs(gap) < Z * se, f"L - lambda W = {gap:.4f} ({gap / se:+.1f} SE), L = {in_system:.3f}"
+
+
+# -- (d) availability of a synchronous chain: the success rates multiply
+
+
+def calls_next(callee):
+    """A handler that computes, then calls ``callee`` (if any) and waits for it."""
+    def handle(ctx, payload):
+        yield ctx.work()
+        if callee is not None:
+            yield ctx.call(callee, "handle", payload)
+    return handle
+
+
+def test_error_rates_multiply_along_a_chain():
+    error_rates = {"gateway": 0.02, "orders": 0.05, "payments": 0.10}
+    world = sl.World(seed=21, sample_every=NO_SAMPLES)
+    chain = list(error_rates)
+    for name, callee in zip(chain, chain[1:] + [None]):
+        service = world.service(name, workers=None, work=sl.Exp(mean=0.001),
+                                error_rate=error_rates[name])
+        service.endpoint("handle")(calls_next(callee))
+
+    world.load(sl.Poisson(rate=1000), target=("gateway", "handle"), duration=20)
+    result = world.run()
+    requests = result.requests
+    n = len(requests)
+    assert set(requests.outcome) == {"ok", "error"}
+
+    def assert_binomial(successes, trials, p):
+        se = math.sqrt(p * (1 - p) / trials)
+        assert se < 0.01
+        assert abs(successes / trials - p) < Z * se, (successes / trials, p, se)
+
+    # The chain succeeds only if every service does: P = (1 - p1)(1 - p2)(1 - p3).
+    assert_binomial((requests.outcome == "ok").sum(), n,
+                    math.prod(1 - p for p in error_rates.values()))
+    # The leaf fails on its own, whatever its callers do.
+    leaf = server_spans(result, "payments")
+    assert_binomial((leaf.status == "ok").sum(), len(leaf), 1 - error_rates["payments"])
