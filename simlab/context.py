@@ -11,11 +11,13 @@ and does, without yielding:
 
 * ``ctx.publish(bus, "orders", order, key=order.id)`` puts a message on a broker
   (fire-and-forget: the publisher does not wait);
-* ``ctx.log("charged", amount=12)`` writes a log line that carries the trace and span ids.
+* ``ctx.log("charged", amount=12)`` writes a log line that carries the trace and span ids;
+* ``ctx.db.write(order.id, "placed")`` writes this service's versioned store.
 """
 
 from simpy.events import Timeout
 
+from .data import Database
 from .distributions import as_distribution
 from .errors import ModelError
 
@@ -39,13 +41,20 @@ class Call:
 class Context:
     """Handed to every handler; one per request (or message) per service."""
 
-    __slots__ = ("station", "trace_id", "span_id", "stack")
+    __slots__ = ("station", "trace_id", "span_id", "stack", "message", "writes")
 
-    def __init__(self, station, trace_id, span_id, stack):
+    def __init__(self, station, trace_id, span_id, stack, message=None):
         self.station = station
         self.trace_id = trace_id
         self.span_id = span_id
-        self.stack = stack  # services on this request's synchronous call stack
+        self.stack = stack      # services on this request's synchronous call stack
+        self.message = message  # the message being consumed, if any
+        self.writes = None      # writes made by this handler, carried by what it publishes
+
+    @property
+    def db(self):
+        """This service's versioned store (see ``simlab.data``)."""
+        return Database(self.station.run.stores[self.station.name], self)
 
     @property
     def now(self):

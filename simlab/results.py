@@ -16,7 +16,8 @@ def _hex(ids, width):
     return ["" if i is None else format(i, f"0{width}x") for i in ids]
 
 
-_FLOATS = {"start", "end", "latency", "duration", "wait", "time", "queued", "busy"}
+_FLOATS = {"start", "end", "latency", "duration", "wait", "time", "queued", "busy", "seconds",
+           "seconds_behind", "written", "visible", "lag"}
 
 
 def _frame(rows, columns, hex_widths=None):
@@ -36,9 +37,26 @@ def _frame(rows, columns, hex_widths=None):
     return frame
 
 
+def _first_time_reflected(source_writes, view_writes):
+    """For each source write (key, version): the first time the view held that version or
+    a later one. Versions applied to a view may arrive out of order, hence the running max."""
+    visible = pd.Series(np.nan, index=source_writes.index)
+    applied = {key: (np.maximum.accumulate(g.version.to_numpy()), g.time.to_numpy())
+               for key, g in view_writes.groupby("key", sort=False)}
+    for key, group in source_writes.groupby("key", sort=False):
+        if key not in applied:
+            continue
+        versions, times = applied[key]
+        at = np.searchsorted(versions, group.version.to_numpy(), side="left")
+        found = at < len(versions)
+        visible[group.index[found]] = times[at[found]]
+    return visible.to_numpy()
+
+
 class Result:
     """What one run produced. Tables: ``requests``, ``spans``, ``logs``, ``messages``,
-    ``queues``, ``faults``; summaries: ``summary()``, ``traces()``, ``message_ledger()``."""
+    ``queues``, ``lag``, ``faults``, ``writes``, ``reads``, ``consistency``; summaries:
+    ``summary()``, ``traces()``, ``message_ledger()``."""
 
     def __init__(self, world, run, seed, wall_seconds):
         self.world = world
@@ -49,8 +67,9 @@ class Result:
         self._records = run.recorder
         # The static shape of the model, for topology plots and ledgers.
         self.services = list(world.services)
-        self.subscriptions = {(b.name, t): list(groups) for b in world.brokers.values()
-                              for t, groups in b.topics.items()}
+        self.subscriptions = {(b.name, t.name): list(t.groups) for b in world.brokers.values()
+                              for t in b.topics.values()}
+        self.views = {s.name: s.view_of for s in world.services.values() if s.view_of}
 
     def __repr__(self):
         return (f"<Result seed={self.seed} requests={len(self._records.requests)} "
@@ -90,8 +109,41 @@ class Result:
         return _frame(self._records.samples, list(schema.QUEUES))
 
     @cached_property
+    def lag(self):
+        """Consumer lag per group and partition over time, in messages and in seconds."""
+        return _frame(self._records.lags, list(schema.LAG))
+
+    @cached_property
     def faults(self):
         return _frame(self._records.faults, list(schema.FAULTS))
+
+    @cached_property
+    def writes(self):
+        return _frame(self._records.writes, list(schema.WRITES), {"trace_id": 32, "span_id": 16})
+
+    @cached_property
+    def reads(self):
+        return _frame(self._records.reads, list(schema.READS), {"trace_id": 32, "span_id": 16})
+
+    @cached_property
+    def consistency(self):
+        """One row per source write and read model that should reflect it: the lag."""
+        writes = self.writes
+        parts = []
+        for view, source in self.views.items():
+            rows = writes[writes.service == source][["service", "key", "version", "time",
+                                                     "trace_id"]]
+            rows = rows.rename(columns={"service": "source", "time": "written"})
+            rows.insert(4, "view", view)
+            rows.insert(5, "visible", _first_time_reflected(rows, writes[writes.service == view]))
+            parts.append(rows)
+        columns = list(schema.CONSISTENCY)
+        if not parts:
+            return _frame([], columns)
+        frame = pd.concat(parts, ignore_index=True)
+        frame["lag"] = frame.visible - frame.written
+        frame["state"] = np.where(frame.visible.isna(), "pending", "visible")
+        return frame[columns]
 
     # -- summaries
 
@@ -160,6 +212,14 @@ class Result:
         completion = self.traces().set_index("trace_id").completion.reindex(ok.trace_id)
         for q in (50, 99):
             row[f"completion_p{q}"] = completion.quantile(q / 100) if len(ok) else np.nan
+        consistency = self.consistency
+        lag = consistency.lag.dropna()
+        for q in (50, 99):
+            row[f"lag_p{q}"] = lag.quantile(q / 100) if len(lag) else np.nan
+        row["pending_writes"] = int((consistency.state == "pending").sum())
+        reads = self.reads
+        row["stale_reads"] = int(reads.stale.sum()) if len(reads) else 0
+        row["stale_read_rate"] = reads.stale.mean() if len(reads) else np.nan
         row["messages"] = int((self.messages.event == "publish").sum())
         row["dead_lettered"] = int((self.messages.event == "dead_letter").sum())
         return pd.Series(row, name=f"seed {self.seed}")

@@ -12,7 +12,9 @@ from simpy.core import EmptySchedule, Environment, StopSimulation
 from simpy.events import URGENT, AnyOf, Event, Process, Timeout
 
 from . import randomness
-from .broker import GroupState, Message, consume
+from .broker import Message
+from .consumers import GroupState, consume
+from .data import Store
 from .errors import CallCycleError, CallError, ModelError, RunLimitError, SimlabError
 from .services import Station
 from .telemetry import Recorder
@@ -30,7 +32,8 @@ class Run:
         self.recorder = Recorder(self.env)
         self.latency = world.latency
         self.stations = {name: Station(self, svc) for name, svc in world.services.items()}
-        self.groups = {}    # (broker, topic) -> [GroupState, ...]
+        self.stores = {name: Store(self, name, svc.view_of) for name, svc in world.services.items()}
+        self.topics = {}    # (broker, topic) -> (Topic, [GroupState, ...])
         self.unsettled = Counter()  # group label -> deliveries not yet acked or dead-lettered
         self.in_flight = 0  # external requests not finished
         self.loads_running = 0
@@ -141,14 +144,22 @@ class Run:
 
     def publish(self, context, broker, topic, payload, key):
         name = getattr(broker, "name", broker)
-        groups = self.groups.get((name, topic))
-        if groups is None:
+        entry = self.topics.get((name, topic))
+        if entry is None:
             raise ModelError(self.world.unknown_topic_message(name, topic))
+        declared, groups = entry
+        if key is None and declared.key is not None:
+            try:
+                key = declared.key(payload)
+            except Exception as bug:
+                raise ModelError(f"the key function of topic {name}/{topic} raised "
+                                 f"{type(bug).__name__}: {bug} (payload {payload!r})") from bug
         span = self.recorder.instant_span(context.trace_id, context.span_id,
                                           context.station.name, f"publish {topic}", "producer")
         self._messages += 1
-        message = Message(self._messages, topic, key, payload, context.trace_id, span[1],
-                          self.env._now)
+        message = Message(self._messages, topic, key, declared.partition_of(key, self._messages),
+                          payload, context.trace_id, span[1], self.env._now,
+                          tuple(context.writes or ()))
         self.recorder.message("publish", name, topic, "", message, 0)
         for group in groups:
             self.unsettled[group.label] += 1
@@ -162,16 +173,16 @@ class Run:
     def start(self):
         world = self.world
         for broker in world.brokers.values():
-            for topic, subscriptions in broker.topics.items():
-                groups = self.groups[(broker.name, topic)] = []
-                for sub in subscriptions.values():
-                    group = GroupState(self, sub)
+            for topic in broker.topics.values():
+                groups = []
+                self.topics[(broker.name, topic.name)] = (topic, groups)
+                for sub in topic.groups.values():
+                    station = self.stations[sub.service.name]
+                    group = GroupState(self, sub, sub.consumers or sub.service.workers or 1)
                     groups.append(group)
                     self.unsettled[group.label] = 0
-                    station = self.stations[sub.service.name]
-                    count = sub.consumers or sub.service.workers or 1
-                    for _ in range(count):
-                        Process(self.env, consume(self, group, station))
+                    for consumer in group.consumers:
+                        Process(self.env, consume(self, group, consumer, station))
         for load in world.loads:
             self.loads_running += 1
             Process(self.env, load.generate(self))
@@ -187,13 +198,20 @@ class Run:
         """Generator: record queue lengths and backlogs every ``every`` seconds until drained."""
         env = self.env
         samples = self.recorder.samples
-        groups = [g for gs in self.groups.values() for g in gs]
+        lags = self.recorder.lags
+        groups = [g for _, gs in self.topics.values() for g in gs]
         while True:
             now = env._now
             for station in self.stations.values():
                 samples.append((now, "service", station.name, len(station.waiting), station.busy))
             for group in groups:
-                samples.append((now, "group", group.label, len(group.ready), group.in_progress))
+                queued = sum(len(q) for q in group.queues)
+                busy = sum(len(b) for b in group.in_progress)
+                samples.append((now, "group", group.label, queued, busy))
+                for partition in range(len(group.queues)):
+                    count, oldest = group.waiting(partition)
+                    lags.append((now, group.label, partition, count,
+                                 0.0 if oldest is None else now - oldest))
             if not self.loads_running and not self.in_flight and not any(self.unsettled.values()):
                 return
             yield Timeout(env, every)

@@ -59,7 +59,8 @@ def _check_names(what, mapping):
 
 
 def shop(style="sync", rate=50.0, duration=60.0, seed=1, work=None, workers=None,
-         outage=None, error_rates=None, latency=0.0005, timeout=None):
+         outage=None, error_rates=None, latency=0.0005, timeout=None, partitions=None,
+         consumers=None):
     """The checkout flow of an online shop, synchronous or event-driven.
 
     Args:
@@ -75,6 +76,9 @@ def shop(style="sync", rate=50.0, duration=60.0, seed=1, work=None, workers=None
             ``{"payments": 0.02}`` (its availability is 1 minus that).
         latency: one-way network delay of each synchronous hop, in seconds.
         timeout: seconds the gateway waits for orders (``None``: no timeout).
+        partitions: async only: partitions of every topic (``None``: shared queues).
+        consumers: async only: consumers per service's group, e.g. ``{"payments": 2}``
+            (default: one per worker).
 
     Returns:
         A ``World``; call ``.run()`` on it.
@@ -84,6 +88,7 @@ def shop(style="sync", rate=50.0, duration=60.0, seed=1, work=None, workers=None
     _check_names("work", work)
     _check_names("workers", workers)
     _check_names("error_rates", error_rates)
+    _check_names("consumers", consumers)
     means = {**WORK, **(work or {})}
     counts = {**WORKERS, **(workers or {})}
     errors = error_rates or {}
@@ -100,7 +105,7 @@ def shop(style="sync", rate=50.0, duration=60.0, seed=1, work=None, workers=None
     if style == "sync":
         _sync_orders(services)
     else:
-        _async_orders(world, services)
+        _async_orders(world, services, partitions, consumers or {})
     world.load(Poisson(rate=rate), target=("gateway", "checkout"), duration=duration,
                payload=Order, name="customers")
     outages = [outage] if outage and not isinstance(outage[0], (tuple, list)) else outage or []
@@ -125,8 +130,10 @@ def _leaf(ctx, order):
     yield ctx.work()
 
 
-def _async_orders(world, services):
+def _async_orders(world, services, partitions, consumers):
     bus = world.broker("bus")
+    for topic, _, _ in FLOW:
+        bus.topic(topic, partitions=partitions)
 
     @services["orders"].endpoint("place")
     def place(ctx, order):
@@ -135,7 +142,8 @@ def _async_orders(world, services):
         ctx.log("order accepted", order=order.id)
 
     for topic, service, next_topic in FLOW:
-        services[service].consumer(bus, topic)(_step(bus, next_topic))
+        services[service].consumer(bus, topic, consumers=consumers.get(service))(
+            _step(bus, next_topic))
 
 
 def _step(bus, next_topic):

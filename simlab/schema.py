@@ -47,7 +47,8 @@ MESSAGES = {
     "topic": "topic name",
     "group": "consumer group ('' for publish)",
     "message_id": "number of the message, from 1",
-    "key": "the key given at publish (None if none)",
+    "key": "the message's key (None if none)",
+    "partition": "the partition its key picked (0 for a topic without partitions)",
     "attempt": "delivery attempt, from 1 (0 for publish)",
     "trace_id": "trace the message belongs to",
     "span_id": "the producer span",
@@ -61,6 +62,14 @@ QUEUES = {
     "busy": "workers busy, or messages being handled",
 }
 
+LAG = {
+    "time": "sample time",
+    "group": "'topic/group'",
+    "partition": "partition number (0 for a topic without partitions)",
+    "messages": "messages published but not yet acked or dead-lettered in that partition",
+    "seconds": "age of the oldest of them (0 when there are none)",
+}
+
 FAULTS = {
     "fault": "kind of fault (crash)",
     "target": "what it hit",
@@ -68,7 +77,43 @@ FAULTS = {
     "end": "when it ended (NaN if it had not ended when the run stopped)",
 }
 
+WRITES = {
+    "time": "when the write happened",
+    "service": "the service whose store was written",
+    "key": "the key written",
+    "version": "version stored: 1, 2, ... per key; in a read model, the source's version it applies",
+    "source": "for a read model, the service it follows ('' for a service's own writes)",
+    "trace_id": "trace of the request that wrote it",
+    "span_id": "span that wrote it",
+}
+
+READS = {
+    "time": "when the read happened",
+    "service": "the service whose store was read",
+    "key": "the key read",
+    "version": "version returned (0: never written)",
+    "source_version": "for a read model, the version its source held at that moment (else = version)",
+    "stale": "True if the source held a newer version than the one returned",
+    "versions_behind": "source_version - version",
+    "seconds_behind": "how long ago the source wrote the oldest version the read missed (0 if fresh)",
+    "trace_id": "trace of the request that read it",
+    "span_id": "span that read it",
+}
+
+CONSISTENCY = {
+    "source": "the service whose store was written",
+    "key": "the key",
+    "version": "the version written",
+    "written": "when the source wrote it",
+    "view": "a read model that should reflect it",
+    "visible": "when the view first held this version or a later one (NaN: pending)",
+    "lag": "visible - written: the consistency lag (NaN while pending)",
+    "state": "visible | pending",
+    "trace_id": "trace of the request that wrote the source",
+}
+
 TABLES = {"requests": REQUESTS, "spans": SPANS, "logs": LOGS, "messages": MESSAGES,
-          "queues": QUEUES, "faults": FAULTS}
+          "queues": QUEUES, "lag": LAG, "faults": FAULTS, "writes": WRITES, "reads": READS,
+          "consistency": CONSISTENCY}
 
 OUTCOMES = ("ok", "error", "timeout", "rejected", "in_flight")

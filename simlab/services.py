@@ -82,7 +82,7 @@ class Service:
                              f"and 1, got {error_rate!r}")
         self.error_rate = float(error_rate)
         self.endpoints = {}
-        self.consumers = []
+        self.view_of = None  # the service whose store this one's store is a read model of
 
     def __repr__(self):
         return f"Service({self.name!r}, workers={self.workers}, work={self.work!r})"
@@ -107,15 +107,30 @@ class Service:
 
         return register
 
-    def consumer(self, broker, topic, group=None, consumers=None):
+    def consumer(self, broker, topic, group=None, consumers=None, view_of=None):
         """Decorator: consume ``topic`` from ``broker`` as consumer group ``group``.
 
         Every group gets every message; the ``consumers`` of one group compete for them
         (default: one consumer per worker). Each message handled holds a worker.
+
+        ``view_of="orders"`` makes this service's store a read model of orders' store:
+        each write the handler makes applies the orders write the message carries, and
+        ``result.consistency`` measures how long each orders write took to show here.
         """
         group = self.name if group is None else check_name("consumer group", group)
         consumers = check_count(f"consumer group {group!r}", "consumers", consumers,
                                 allow_none=True)
+        if consumers is not None and self.workers is not None and consumers > self.workers:
+            raise ModelError(f"consumer group {group!r}: {consumers} consumers, but service "
+                             f"{self.name!r} has {self.workers} workers and each consumer is one "
+                             f"of them; use at most {self.workers} consumers or more workers")
+        if view_of is not None:
+            check_name("view_of service", view_of)
+            if view_of == self.name or self.view_of not in (None, view_of):
+                raise ModelError(f"service {self.name!r} cannot be a read model of {view_of!r}"
+                                 f" (it is {'itself' if view_of == self.name else 'a read model of ' + repr(self.view_of) + ' already'}); "
+                                 "one store follows one other service")
+            self.view_of = view_of
 
         def register(fn):
             check_handler(f"consumer {self.name} of {broker.name}/{topic}", fn)
@@ -173,11 +188,13 @@ class Station:
 
     # -- serving one request or message
 
-    def serve(self, endpoint, payload, trace, parent, stack, kind="server", client_span=None):
+    def serve(self, endpoint, payload, trace, parent, stack, kind="server", client_span=None,
+              message=None):
         """Generator: queue for a worker, run the handler, return its value.
 
         ``client_span``, when given, is the caller's span of this call; it ends when
-        this one does (a call with no network delay).
+        this one does (a call with no network delay). ``message`` is the message a
+        consumer is handling.
 
         The handler's events go to SimPy; its calls run inline (``yield from``), in this
         same SimPy process: no extra process, no extra event. After every step the
@@ -206,7 +223,7 @@ class Station:
                 recorder.close_span(span, "error", client_span)
                 raise
             span[SPAN_WAIT] = env._now - span[6]
-        handler = endpoint.fn(Context(self, trace, span[1], stack), payload)
+        handler = endpoint.fn(Context(self, trace, span[1], stack, message), payload)
         value = error = None
         try:
             while True:

@@ -24,9 +24,14 @@ class Recorder:
         self.requests = []  # [request_id, trace, load, service, endpoint, start, end, outcome, reason]
         self.spans = []     # [trace, span, parent, service, operation, kind, start, end, status, wait]
         self.logs = []      # (time, trace, span, service, level, message)
-        self.messages = []  # (time, event, broker, topic, group, message_id, key, attempt, trace, span)
+        self.messages = []  # (time, event, broker, topic, group, message_id, key, partition,
+                            #  attempt, trace, span)
         self.samples = []   # (time, kind, name, queued, busy)
         self.faults = []    # [fault, target, start, end]
+        self.lags = []      # (time, group, partition, messages, seconds)
+        self.writes = []    # (time, service, key, version, source, trace, span)
+        self.reads = []     # (time, service, key, version, source_version, stale, versions_behind,
+                            #  seconds_behind, trace, span)
         self._traces = 0
         self._spans = 0
 
@@ -61,4 +66,5 @@ class Recorder:
 
     def message(self, event, broker, topic, group, message, attempt):
         self.messages.append((self.env._now, event, broker, topic, group, message.id,
-                              message.key, attempt, message.trace, message.span))
+                              message.key, message.partition, attempt, message.trace,
+                              message.span))

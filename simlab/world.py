@@ -64,11 +64,11 @@ class World:
         service = self.services[name] = Service(self, name, workers, work, queue, error_rate)
         return service
 
-    def broker(self, name, max_attempts=5, redelivery_delay=1.0):
+    def broker(self, name, topics=(), max_attempts=5, redelivery_delay=1.0):
         """Add a message broker; see ``simlab.broker.Broker`` for the arguments."""
         if name in self.brokers:
             raise ModelError(f"there is already a broker named {name!r}; names must be unique")
-        broker = self.brokers[name] = Broker(self, name, max_attempts, redelivery_delay)
+        broker = self.brokers[name] = Broker(self, name, topics, max_attempts, redelivery_delay)
         return broker
 
     def load(self, arrivals, target, duration, start=0.0, payload=None, timeout=None,
@@ -114,9 +114,8 @@ class World:
     def unknown_topic_message(self, broker, topic):
         if broker not in self.brokers:
             return f"publish: unknown broker {broker!r}; known brokers: {sorted(self.brokers)}"
-        return (f"publish: topic {topic!r} on broker {broker!r} has no consumers and was not "
-                f"declared; check the spelling (known topics: {sorted(self.brokers[broker].topics)})"
-                f" or declare it with {broker}.topic({topic!r})")
+        return (f"publish: broker {broker!r} has no topic {topic!r}; known topics: "
+                f"{sorted(self.brokers[broker].topics)}. Declare it with {broker}.topic({topic!r})")
 
     def validate(self):
         """Check the whole model before a run; raises ``ModelError`` naming the culprit."""
@@ -130,11 +129,14 @@ class World:
                 raise ModelError(f"load {load.name!r}: service {load.service!r} has no endpoint "
                                  f"{load.endpoint!r}; it has: {sorted(endpoints)}")
         for broker in self.brokers.values():
-            for topic, groups in broker.topics.items():
-                for group in groups.values():
+            for topic in broker.topics.values():
+                for group in topic.groups.values():
                     if group.service.world is not self:
                         raise ModelError(f"consumer group {group.group!r} belongs to another "
                                          "world's service")
+        for service in self.services.values():
+            if service.view_of is not None:
+                self.check_service(service.view_of, f"view_of of {service.name!r}")
         for name, value in (("max_events", self.max_events), ("max_seconds", self.max_seconds)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ModelError(f"World: {name} must be a positive number, got {value!r}")

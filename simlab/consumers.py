@@ -1,0 +1,139 @@
+"""Consumer groups during a run: partitions of waiting messages, and the consumers' loop.
+
+See ``simlab.broker`` for the delivery rules this implements.
+"""
+
+from collections import deque
+
+from simpy.events import Event, Timeout
+
+from .errors import CallError
+
+
+class Consumer:
+    """One consumer of a group: the partitions it reads, and its wake-up call when idle."""
+
+    __slots__ = ("index", "partitions", "wake", "next")
+
+    def __init__(self, index, partitions):
+        self.index = index
+        self.partitions = partitions
+        self.wake = None   # an event while it waits for a message
+        self.next = 0      # where its round over its partitions starts next time
+
+
+class GroupState:
+    """One consumer group: a queue per partition, the consumers, what is in progress."""
+
+    def __init__(self, run, subscription, consumers):
+        self.run = run
+        self.subscription = subscription
+        self.label = subscription.label
+        self.ordered = subscription.topic.partitions is not None
+        count = subscription.topic.partitions or 1
+        self.queues = [deque() for _ in range(count)]   # (message, attempt) per partition
+        self.in_progress = [dict() for _ in range(count)]  # message id -> message
+        self.idle = deque()  # idle consumers, for a shared queue
+        if self.ordered:     # partition p is read by consumer p mod n (n = consumers)
+            self.consumers = [Consumer(i, list(range(i, count, consumers)))
+                              for i in range(consumers)]
+            self.owner = [self.consumers[p % consumers] for p in range(count)]
+        else:
+            self.consumers = [Consumer(i, [0]) for i in range(consumers)]
+
+    def put(self, message, attempt):
+        self.queues[message.partition].append((message, attempt))
+        if self.ordered:
+            consumer = self.owner[message.partition]
+        else:
+            consumer = self.idle.popleft() if self.idle else None
+        if consumer is not None and consumer.wake is not None:
+            wake, consumer.wake = consumer.wake, None
+            wake.succeed()
+
+    def take(self, consumer):
+        """The next (message, attempt) for ``consumer``, or None; it goes round its partitions."""
+        partitions = consumer.partitions
+        for i in range(len(partitions)):
+            partition = partitions[(consumer.next + i) % len(partitions)]
+            if self.queues[partition]:
+                consumer.next = (consumer.next + i + 1) % len(partitions)
+                return self.queues[partition].popleft()
+        return None
+
+    def wait(self, consumer):
+        consumer.wake = Event(self.run.env)
+        if not self.ordered:
+            self.idle.append(consumer)
+        return consumer.wake
+
+    def waiting(self, partition):
+        """Messages not yet acked in ``partition``, and the publish time of the oldest."""
+        queue, busy = self.queues[partition], self.in_progress[partition]
+        oldest = [m.published for m in busy.values()]
+        if queue:
+            oldest.append(queue[0][0].published)
+        return len(queue) + len(busy), min(oldest, default=None)
+
+
+def consume(run, group, consumer, station):
+    """Generator: one consumer of ``group``, for as long as the run lasts."""
+    env = run.env
+    sub = group.subscription
+    broker = sub.topic.broker
+    while True:
+        if not station.up:
+            yield station.restarted
+            continue
+        item = group.take(consumer)
+        if item is None:
+            yield group.wait(consumer)
+            continue
+        message, attempt = item
+        busy = group.in_progress[message.partition]
+        busy[message.id] = message
+        while True:  # deliver until acked, dead-lettered, or (shared queue) put back
+            ok = yield from _deliver(run, group, station, message, attempt)
+            if ok or attempt >= broker.max_attempts:
+                break
+            if not group.ordered:  # a shared queue: back of the line, later
+                _requeue_later(env, group, message, attempt + 1, broker.redelivery_delay)
+                break
+            # A partition: retry in place, so that the messages behind it keep their order.
+            if broker.redelivery_delay:
+                yield Timeout(env, broker.redelivery_delay)
+            while not station.up:
+                yield station.restarted
+            attempt += 1
+        del busy[message.id]
+        if ok or attempt >= broker.max_attempts:
+            run.settle(group)
+
+
+def _deliver(run, group, station, message, attempt):
+    """Generator: one delivery; True if acked. Failures are recorded here."""
+    recorder = run.recorder
+    sub = group.subscription
+    broker, topic = sub.topic.broker.name, sub.topic.name
+    recorder.message("deliver", broker, topic, sub.group, message, attempt)
+    try:
+        yield from station.serve(sub.endpoint, message.payload, message.trace, message.span,
+                                 (station.name,), kind="consumer", message=message)
+    except CallError as error:
+        if attempt >= sub.topic.broker.max_attempts:
+            recorder.message("dead_letter", broker, topic, sub.group, message, attempt)
+            recorder.log(message.trace, message.span, station.name, "error",
+                         f"dead-lettered to {topic}.dlq after {attempt} attempts: {error}")
+        else:
+            recorder.message("redeliver", broker, topic, sub.group, message, attempt)
+        return False
+    recorder.message("ack", broker, topic, sub.group, message, attempt)
+    return True
+
+
+def _requeue_later(env, group, message, attempt, delay):
+    if delay == 0:
+        group.put(message, attempt)
+        return
+    timer = Timeout(env, delay)
+    timer.callbacks.append(lambda _: group.put(message, attempt))
