@@ -79,8 +79,10 @@ class GroupState:
 def consume(run, group, consumer, station):
     """Generator: one consumer of ``group``, for as long as the run lasts."""
     env = run.env
+    recorder = run.recorder
     sub = group.subscription
     broker = sub.topic.broker
+    names = (broker.name, sub.topic.name, sub.group)
     while True:
         if not station.up:
             yield station.restarted
@@ -93,8 +95,23 @@ def consume(run, group, consumer, station):
         busy = group.in_progress[message.partition]
         busy[message.id] = message
         while True:  # deliver until acked, dead-lettered, or (shared queue) put back
-            ok = yield from _deliver(run, group, station, message, attempt)
-            if ok or attempt >= broker.max_attempts:
+            recorder.message("deliver", *names, message, attempt)
+            try:
+                yield from station.serve(sub.endpoint, message.payload, message.trace,
+                                         message.span, (station.name,), kind="consumer",
+                                         message=message)
+            except CallError as error:
+                if attempt >= broker.max_attempts:
+                    recorder.message("dead_letter", *names, message, attempt)
+                    recorder.log(message.trace, message.span, station.name, "error",
+                                 f"dead-lettered to {names[1]}.dlq after {attempt} attempts: "
+                                 f"{error}")
+                    run.unsettled -= 1
+                    break
+                recorder.message("redeliver", *names, message, attempt)
+            else:
+                recorder.message("ack", *names, message, attempt)
+                run.unsettled -= 1
                 break
             if not group.ordered:  # a shared queue: back of the line, later
                 _requeue_later(env, group, message, attempt + 1, broker.redelivery_delay)
@@ -106,29 +123,6 @@ def consume(run, group, consumer, station):
                 yield station.restarted
             attempt += 1
         del busy[message.id]
-        if ok or attempt >= broker.max_attempts:
-            run.settle(group)
-
-
-def _deliver(run, group, station, message, attempt):
-    """Generator: one delivery; True if acked. Failures are recorded here."""
-    recorder = run.recorder
-    sub = group.subscription
-    broker, topic = sub.topic.broker.name, sub.topic.name
-    recorder.message("deliver", broker, topic, sub.group, message, attempt)
-    try:
-        yield from station.serve(sub.endpoint, message.payload, message.trace, message.span,
-                                 (station.name,), kind="consumer", message=message)
-    except CallError as error:
-        if attempt >= sub.topic.broker.max_attempts:
-            recorder.message("dead_letter", broker, topic, sub.group, message, attempt)
-            recorder.log(message.trace, message.span, station.name, "error",
-                         f"dead-lettered to {topic}.dlq after {attempt} attempts: {error}")
-        else:
-            recorder.message("redeliver", broker, topic, sub.group, message, attempt)
-        return False
-    recorder.message("ack", broker, topic, sub.group, message, attempt)
-    return True
 
 
 def _requeue_later(env, group, message, attempt, delay):

@@ -67,14 +67,23 @@ class Context:
         return self.station.name
 
     def work(self, duration=None):
-        """Compute for a time drawn from the service's ``work`` (or from ``duration``)."""
+        """Compute for a time drawn from the service's ``work`` (or from ``duration``:
+        a distribution or a number of seconds)."""
         station = self.station
-        dist = station.work if duration is None else as_distribution(duration, "ctx.work()")
-        return Timeout(station.env, dist.sample(station.rng))
+        if duration is None:
+            seconds = station.work.sample(station.rng)
+        elif duration.__class__ in (int, float) and duration >= 0:
+            seconds = duration
+        else:
+            seconds = as_distribution(duration, "ctx.work()").sample(station.rng)
+        if seconds == 0:
+            return station.run.no_wait  # no time passes: no event to schedule
+        return Timeout(station.env, seconds)
 
     def sleep(self, seconds):
         """Wait ``seconds`` without computing; the request keeps its worker."""
-        return Timeout(self.station.env, as_distribution(seconds, "ctx.sleep()").sample(None))
+        seconds = as_distribution(seconds, "ctx.sleep()").sample(self.station.rng)
+        return Timeout(self.station.env, seconds)
 
     def call(self, service, endpoint, payload=None, *, timeout=None):
         """A synchronous call; ``yield`` it to get the callee's return value.

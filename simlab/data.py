@@ -49,12 +49,16 @@ class Store:
         if context.writes is None:
             context.writes = []
         context.writes.append((self.service, key, version))
-        for waiter in self.waiting.pop(key, ()):
+        if self.waiting and key in self.waiting:
+            self._wake(key, version)
+        return version
+
+    def _wake(self, key, version):
+        for waiter in self.waiting.pop(key):
             if waiter[0] <= version:
                 waiter[1].succeed(version)
             else:
                 self.waiting.setdefault(key, []).append(waiter)
-        return version
 
     def _reflected_version(self, context, key):
         message = context.message

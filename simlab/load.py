@@ -7,6 +7,7 @@
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from simpy.events import Process, Timeout
 
@@ -14,8 +15,7 @@ from .distributions import Distribution, Exp, as_distribution
 from .errors import ModelError
 
 
-@dataclass(frozen=True)
-class Payload:
+class Payload(NamedTuple):
     """The default request payload: just an id (``order.id`` in a handler)."""
 
     id: int

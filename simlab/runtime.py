@@ -6,7 +6,6 @@ seed gives the same records, byte for byte.
 
 import gc
 import time
-from collections import Counter
 
 from simpy.core import EmptySchedule, Environment, StopSimulation
 from simpy.events import URGENT, AnyOf, Event, Process, Timeout
@@ -34,9 +33,13 @@ class Run:
         self.stations = {name: Station(self, svc) for name, svc in world.services.items()}
         self.stores = {name: Store(self, name, svc.view_of) for name, svc in world.services.items()}
         self.topics = {}    # (broker, topic) -> (Topic, [GroupState, ...])
-        self.unsettled = Counter()  # group label -> deliveries not yet acked or dead-lettered
+        self.unsettled = 0  # deliveries (message x group) not yet acked or dead-lettered
         self.in_flight = 0  # external requests not finished
         self.loads_running = 0
+        # An event that has already happened: yielding it costs no trip through the
+        # scheduler, so zero-time work is free.
+        self.no_wait = Event(self.env)
+        self.no_wait._ok, self.no_wait._value, self.no_wait.callbacks = True, None, None
         self._messages = 0
         self._requests = 0
 
@@ -161,12 +164,9 @@ class Run:
                           payload, context.trace_id, span[1], self.env._now,
                           tuple(context.writes or ()))
         self.recorder.message("publish", name, topic, "", message, 0)
+        self.unsettled += len(groups)
         for group in groups:
-            self.unsettled[group.label] += 1
             group.put(message, 1)
-
-    def settle(self, group):
-        self.unsettled[group.label] -= 1
 
     # -- running
 
@@ -180,7 +180,6 @@ class Run:
                     station = self.stations[sub.service.name]
                     group = GroupState(self, sub, sub.consumers or sub.service.workers or 1)
                     groups.append(group)
-                    self.unsettled[group.label] = 0
                     for consumer in group.consumers:
                         Process(self.env, consume(self, group, consumer, station))
         for load in world.loads:
@@ -212,7 +211,7 @@ class Run:
                     count, oldest = group.waiting(partition)
                     lags.append((now, group.label, partition, count,
                                  0.0 if oldest is None else now - oldest))
-            if not self.loads_running and not self.in_flight and not any(self.unsettled.values()):
+            if not self.loads_running and not self.in_flight and not self.unsettled:
                 return
             yield Timeout(env, every)
 

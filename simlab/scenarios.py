@@ -19,7 +19,7 @@ Example:
     >>> result = world.run(seed=1)
 """
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .distributions import Exp
 from .errors import ModelError
@@ -44,8 +44,7 @@ _ENDPOINT = {"payments": "charge", "inventory": "reserve", "shipping": "schedule
              "notifications": "send"}
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(NamedTuple):
     """A customer's order: the payload of the shop."""
 
     id: int
