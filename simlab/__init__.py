@@ -8,12 +8,12 @@ from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
 from .experiments import compare, replicate
 from .errors import (CallCycleError, CallError, HandlerError, ModelError, RunLimitError,
                      ServiceError, SimlabError)
-from .load import Payload, Poisson, Users
+from .load import Burst, Payload, Poisson, Users
 from .results import Result
 from .world import World
 
 __all__ = [
-    "World", "Result", "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson",
+    "World", "Result", "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson", "Burst",
     "Users", "Payload", "SimlabError", "ModelError", "CallCycleError", "HandlerError",
     "RunLimitError", "CallError", "ServiceError", "compare", "replicate", "plot", "scenarios", "schema", "theory",
 ]

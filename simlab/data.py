@@ -63,7 +63,7 @@ class Store:
     def _reflected_version(self, context, key):
         message = context.message
         carried = () if message is None else message.writes
-        for service, written_key, version in carried:
+        for service, written_key, version in reversed(carried):  # the latest first
             if service == self.source and written_key == key:
                 return version
         raise ModelError(

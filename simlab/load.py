@@ -52,6 +52,26 @@ class Users:
         object.__setattr__(self, "think", as_distribution(self.think, "Users: think"))
 
 
+@dataclass(frozen=True)
+class Burst:
+    """A burst: ``size`` requests at random instants within ``over`` seconds.
+
+    Put it on top of a steady load to watch a backlog build and drain:
+    ``world.load(sl.Burst(size=500, over=2.0), target=..., start=20)``.
+    """
+
+    size: int
+    over: float = 1.0
+
+    def __post_init__(self):
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise ModelError(f"Burst: size must be a whole number of requests, 1 or more; "
+                             f"got {self.size!r}")
+        if isinstance(self.over, bool) or not isinstance(self.over, (int, float)) \
+                or not 0 < self.over < float("inf"):
+            raise ModelError(f"Burst: over must be a positive number of seconds, got {self.over!r}")
+
+
 class Load:
     """Arrivals into one entry endpoint. Create it with ``world.load(...)``."""
 
@@ -77,13 +97,16 @@ class Load:
         env = run.env
         if self.start:
             yield Timeout(env, self.start)
-        counter = iter(range(1, 1 << 62))
-
         def send():
-            payload = self.payload(next(counter))
-            return Process(env, run.request(self.name, station, endpoint, payload, self.timeout))
+            return Process(env, run.request(self.name, station, endpoint, self.payload,
+                                            self.timeout))
 
-        if isinstance(self.arrivals, Poisson):
+        if isinstance(self.arrivals, Burst):
+            instants = sorted(rng.uniform(0, self.arrivals.over) for _ in range(self.arrivals.size))
+            for previous, instant in zip([0.0] + instants, instants):
+                yield Timeout(env, instant - previous)
+                send()
+        elif isinstance(self.arrivals, Poisson):
             rate = self.arrivals.rate
             end = self.end
             while True:

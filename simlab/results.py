@@ -70,6 +70,8 @@ class Result:
         self.subscriptions = {(b.name, t.name): list(t.groups) for b in world.brokers.values()
                               for t in b.topics.values()}
         self.views = {s.name: s.view_of for s in world.services.values() if s.view_of}
+        self.bursts = [(load.start, load.end, load.name) for load in world.loads
+                       if type(load.arrivals).__name__ == "Burst"]
 
     def __repr__(self):
         return (f"<Result seed={self.seed} requests={len(self._records.requests)} "

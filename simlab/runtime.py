@@ -120,10 +120,13 @@ class Run:
 
     # -- external requests
 
-    def request(self, load, station, endpoint, payload, timeout):
-        """Generator (a process): one external request from a client of ``load``."""
+    def request(self, load, station, endpoint, make_payload, timeout):
+        """Generator (a process): one external request from a client of ``load``.
+
+        The payload is made from the request number, unique across all loads."""
         recorder = self.recorder
         self._requests += 1
+        payload = make_payload(self._requests)
         trace = recorder.new_trace()
         record = [self._requests, trace, load, station.name, endpoint.name, self.env._now,
                   None, "in_flight", ""]
@@ -160,9 +163,12 @@ class Run:
         span = self.recorder.instant_span(context.trace_id, context.span_id,
                                           context.station.name, f"publish {topic}", "producer")
         self._messages += 1
+        # A message carries the writes of the handler that publishes it, and those carried
+        # by the message that handler consumed: lineage flows down an event chain.
+        carried = context.message.writes if context.message is not None else ()
+        writes = carried + tuple(context.writes) if context.writes else carried
         message = Message(self._messages, topic, key, declared.partition_of(key, self._messages),
-                          payload, context.trace_id, span[1], self.env._now,
-                          tuple(context.writes or ()))
+                          payload, context.trace_id, span[1], self.env._now, writes)
         self.recorder.message("publish", name, topic, "", message, 0)
         self.unsettled += len(groups)
         for group in groups:
@@ -213,6 +219,8 @@ class Run:
                                  0.0 if oldest is None else now - oldest))
             if not self.loads_running and not self.in_flight and not self.unsettled:
                 return
+            if not env._queue:
+                return  # nothing else will ever happen: what is left is stuck (a deadlock)
             yield Timeout(env, every)
 
     def execute(self, until, max_events, max_seconds):

@@ -8,8 +8,10 @@
 * **async** (event-driven, choreographed) — ``orders.place`` records the order, publishes
   ``order-placed`` and answers at once. Payments consumes it and publishes
   ``payment-completed``; inventory consumes that and publishes ``stock-reserved``;
-  shipping consumes that and publishes ``shipment-scheduled``; notifications consumes
-  that. The customer waits only for gateway and orders; the rest happens later.
+  shipping consumes that and publishes ``shipment-scheduled``; notifications and
+  ``tracking`` consume that. The customer waits only for gateway and orders; the rest
+  happens later. ``tracking`` is the order-status page: a read model of orders, so
+  ``result.consistency`` says how long each order took to show there as shipped.
 
 Both take the same workload from the same random streams, so on the same seed the two
 designs see exactly the same customers.
@@ -33,6 +35,9 @@ WORK = {"gateway": 0.002, "orders": 0.010, "payments": 0.030, "inventory": 0.010
         "shipping": 0.020, "notifications": 0.005}
 WORKERS = {"gateway": 16, "orders": 8, "payments": 4, "inventory": 4, "shipping": 4,
            "notifications": 2}
+
+#: Mean work of the async design's order-status read model (seconds).
+TRACKING_WORK = 0.002
 
 #: The async flow: (topic consumed, service, topic published next or None).
 FLOW = (("order-placed", "payments", "payment-completed"),
@@ -137,12 +142,20 @@ def _async_orders(world, services, partitions, consumers):
     @services["orders"].endpoint("place")
     def place(ctx, order):
         yield ctx.work()
+        ctx.db.write(order.id, "placed")
         ctx.publish(bus, "order-placed", order, key=order.id)
         ctx.log("order accepted", order=order.id)
 
     for topic, service, next_topic in FLOW:
         services[service].consumer(bus, topic, consumers=consumers.get(service))(
             _step(bus, next_topic))
+
+    tracking = world.service("tracking", workers=2, work=Exp(mean=TRACKING_WORK))
+
+    @tracking.consumer(bus, "shipment-scheduled", view_of="orders")
+    def track(ctx, order):
+        yield ctx.work()
+        ctx.db.write(order.id, "shipped")
 
 
 def _step(bus, next_topic):
@@ -154,3 +167,78 @@ def _step(bus, next_topic):
         else:
             ctx.log("order complete", order=order.id)
     return step
+
+
+#: The remedies ``read_your_writes`` knows, and what each does.
+REMEDIES = {
+    None: "read the read model right after writing (the anomaly)",
+    "read-source": "read from the source service instead of the read model",
+    "wait-for-version": "carry the written version; the read model waits until it has it",
+    "fallback": "carry the written version; if the read model is behind, ask the source",
+}
+
+
+def read_your_writes(remedy=None, rate=50.0, duration=30.0, seed=1, projection_work=0.010,
+                     consumers=1, partitions=None, latency=0.0005):
+    """A client saves an order through ``orders`` and at once reads it back through
+    ``order-view``, a read model fed by events. Without a remedy the read often misses
+    the write (a stale read: ``result.reads.stale``).
+
+    Args:
+        remedy: one of ``REMEDIES``: None, "read-source", "wait-for-version", "fallback".
+        projection_work: mean seconds the read model takes to apply one event.
+        consumers: consumers of the read model's group.
+        partitions: partitions of the ``order-events`` topic (``None``: a shared queue).
+
+    Returns:
+        A ``World``; call ``.run()`` on it.
+    """
+    if remedy not in REMEDIES:
+        raise ModelError(f"read_your_writes: unknown remedy {remedy!r}; choose one of "
+                         f"{list(REMEDIES)}")
+    world = World(seed=seed, latency=latency)
+    client = world.service("client", workers=None)
+    orders = world.service("orders", workers=8, work=Exp(mean=0.005))
+    # Unlimited workers: a query waiting for a version must not take the worker the
+    # projection needs to apply it (that would be a deadlock).
+    view = world.service("order-view", workers=None, work=Exp(mean=projection_work))
+    bus = world.broker("bus")
+    bus.topic("order-events", partitions=partitions)
+
+    @orders.endpoint("save")
+    def save(ctx, order):
+        yield ctx.work()
+        version = ctx.db.write(order.id, "saved")
+        ctx.publish(bus, "order-events", order, key=order.id)
+        return version
+
+    @orders.endpoint("get")
+    def get_from_source(ctx, key):
+        yield ctx.work()
+        return ctx.db.read(key)
+
+    @view.consumer(bus, "order-events", view_of="orders", consumers=consumers)
+    def project(ctx, order):
+        yield ctx.work()
+        ctx.db.write(order.id, "saved")
+
+    @view.endpoint("get")
+    def get_from_view(ctx, request):
+        key, version = request
+        yield ctx.work(0.001)
+        if remedy == "wait-for-version":
+            yield ctx.db.wait_for(key, version)
+        elif remedy == "fallback" and ctx.db.version(key) < version:
+            return (yield ctx.call("orders", "get", key))
+        return ctx.db.read(key)
+
+    @client.endpoint("save-then-read")
+    def save_then_read(ctx, order):
+        version = yield ctx.call("orders", "save", order)
+        if remedy == "read-source":
+            return (yield ctx.call("orders", "get", order.id))
+        return (yield ctx.call("order-view", "get", (order.id, version)))
+
+    world.load(Poisson(rate=rate), target=("client", "save-then-read"), duration=duration,
+               payload=Order, name="clients")
+    return world

@@ -19,7 +19,7 @@ from .broker import Broker
 from .distributions import as_distribution
 from .errors import ModelError
 from .faults import Faults
-from .load import Load, Poisson, Users
+from .load import Burst, Load, Poisson, Users
 from .results import Result
 from .runtime import Run
 from .services import Service, check_name
@@ -71,19 +71,26 @@ class World:
         broker = self.brokers[name] = Broker(self, name, topics, max_attempts, redelivery_delay)
         return broker
 
-    def load(self, arrivals, target, duration, start=0.0, payload=None, timeout=None,
+    def load(self, arrivals, target, duration=None, start=0.0, payload=None, timeout=None,
              name=None):
         """Send requests to ``target`` = ``(service, endpoint)`` for ``duration`` seconds.
 
         Args:
-            arrivals: ``sl.Poisson(rate=...)`` or ``sl.Users(n=..., think=...)``.
+            arrivals: ``sl.Poisson(rate=...)``, ``sl.Users(n=..., think=...)`` or
+                ``sl.Burst(size=..., over=...)`` (a burst needs no duration).
             payload: a function of the request number returning the payload
                 (default: ``sl.Payload(id=number)``).
             timeout: seconds a client waits before giving up (outcome ``"timeout"``).
         """
-        if not isinstance(arrivals, (Poisson, Users)):
-            raise ModelError(f"load: arrivals must be sl.Poisson(rate=...) or sl.Users(n=...), "
-                             f"got {arrivals!r}")
+        if not isinstance(arrivals, (Poisson, Users, Burst)):
+            raise ModelError(f"load: arrivals must be sl.Poisson(rate=...), sl.Users(n=...) or "
+                             f"sl.Burst(size=...), got {arrivals!r}")
+        if isinstance(arrivals, Burst):
+            if duration not in (None, arrivals.over):
+                raise ModelError("load: a Burst lasts its own `over` seconds; leave duration out")
+            duration = arrivals.over
+        elif duration is None:
+            raise ModelError("load: duration is missing: how many seconds should it send for?")
         if not (isinstance(target, tuple) and len(target) == 2):
             raise ModelError(f"load: target must be a (service, endpoint) pair such as "
                              f"('gateway', 'checkout'), got {target!r}")
@@ -98,7 +105,8 @@ class World:
         if payload is not None and not callable(payload):
             raise ModelError("load: payload must be a function of the request number, "
                              f"such as lambda n: Order(id=n); got {payload!r}")
-        name = name or f"{target[0]}.{target[1]}"
+        name = name or f"{target[0]}.{target[1]}" + \
+            (" burst" if isinstance(arrivals, Burst) else "")
         if any(load.name == name for load in self.loads):
             name = f"{name}#{len(self.loads) + 1}"
         self.loads.append(Load(name, arrivals, target[0], target[1], start, duration, payload,

@@ -1,0 +1,28 @@
+"""Standard figures of a run. Each takes a ``Result`` (never the simulator's insides),
+draws on ``ax`` if given (else a new figure) and returns the ``Axes``.
+
+Every time plot shades the run's faults (red) and bursts of load (orange), so cause and
+effect sit side by side.
+"""
+
+import matplotlib.pyplot as plt
+
+from ._common import shade_bursts, shade_faults
+from .consistency import lag_distribution, lag_over_time, partitions, stale_reads
+from .requests import latency_distribution, latency_over_time, latency_percentiles, queues
+from .topology import topology, topology_graph
+from .traces import waterfall
+
+__all__ = ["latency_percentiles", "latency_distribution", "latency_over_time", "queues",
+           "topology", "topology_graph", "waterfall", "lag_distribution", "lag_over_time",
+           "partitions", "stale_reads", "shade_faults", "shade_bursts", "overview"]
+
+
+def overview(result, figsize=(11, 7)):
+    """The standard four figures of a run: latency over time, queues, percentiles, topology."""
+    fig, axes = plt.subplots(2, 2, figsize=figsize, layout="constrained")
+    latency_over_time(result, ax=axes[0, 0])
+    queues(result, ax=axes[0, 1])
+    latency_percentiles(result, ax=axes[1, 0])
+    topology(result, ax=axes[1, 1])
+    return axes

@@ -1,0 +1,96 @@
+"""Figures of requests: latency percentiles and distribution, latency over time, queues."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ._common import FAILED, as_dict, axes, shade_bursts, shade_faults
+
+
+def latency_percentiles(results, ax=None, percentiles=(50, 95, 99)):
+    """Bars of latency percentiles (ms) of successful requests, one group per result.
+
+    ``results`` is one ``Result`` or a dict ``{label: Result}`` to compare designs.
+    """
+    ax = axes(ax)
+    results = as_dict(results)
+    width = 0.8 / len(results)
+    x = np.arange(len(percentiles))
+    for i, (label, result) in enumerate(results.items()):
+        ok = result.requests.latency[result.requests.outcome == "ok"]
+        values = [ok.quantile(p / 100) * 1000 if len(ok) else np.nan for p in percentiles]
+        bars = ax.bar(x + i * width, values, width, label=label)
+        ax.bar_label(bars, fmt="%.0f", fontsize=8)
+    ax.set_xticks(x + width * (len(results) - 1) / 2, [f"p{p}" for p in percentiles])
+    ax.set_ylabel("latency (ms)")
+    ax.set_title("Latency of successful requests")
+    ax.legend()
+    return ax
+
+
+def latency_distribution(results, ax=None, bins=60):
+    """Histogram of request latency (ms, log scale) of successful requests."""
+    ax = axes(ax)
+    results = as_dict(results)
+    all_ok = [r.requests.latency[r.requests.outcome == "ok"] * 1000 for r in results.values()]
+    values = pd.concat(all_ok)
+    if values.empty:
+        return ax
+    edges = np.geomspace(max(values.min(), 1e-3), values.max() * 1.01, bins)
+    for label, ok in zip(results, all_ok):
+        ax.hist(ok, bins=edges, alpha=0.55, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("requests")
+    ax.legend()
+    return ax
+
+
+def latency_over_time(result, ax=None, window=1.0):
+    """p50 and p99 latency (ms) per time window, with the error rate on a second axis."""
+    ax = axes(ax)
+    requests = result.requests
+    finished = requests[requests.outcome != "in_flight"]
+    bins = (finished.start // window) * window
+    ok = finished[finished.outcome == "ok"]
+    grouped = ok.groupby(bins[ok.index]).latency
+    ax.plot(grouped.median() * 1000, label="p50", color="tab:blue")
+    ax.plot(grouped.quantile(0.99) * 1000, label="p99", color="tab:purple")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("latency (ms)")
+    errors = ax.twinx()
+    error_rate = (finished.outcome != "ok").groupby(bins).mean()
+    errors.plot(error_rate.index, error_rate.values * 100, color=FAILED, lw=1, ls="--",
+                label="failed %")
+    errors.set_ylabel("failed requests (%)", color=FAILED)
+    errors.set_ylim(0, 105)
+    shade_faults(ax, result)
+    shade_bursts(ax, result)
+    lines = ax.get_legend_handles_labels()
+    more = errors.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=8)
+    ax.set_title("Latency and failures over time")
+    return ax
+
+
+def queues(result, ax=None, names=None, kind=None):
+    """Requests waiting per service and messages waiting per consumer group, over time."""
+    ax = axes(ax)
+    samples = result.queues
+    if kind is not None:
+        samples = samples[samples.kind == kind]
+    if names is not None:
+        samples = samples[samples.name.isin(names)]
+    for name, series in samples.groupby("name", sort=False):
+        waiting = series.queued + (series.busy if series.kind.iloc[0] == "group" else 0)
+        if names is None and waiting.max() == 0:
+            continue  # keep the picture to what moves
+        ax.plot(series.time, waiting, label=name, drawstyle="steps-post")
+    shade_faults(ax, result)
+    shade_bursts(ax, result)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("waiting (queue or backlog)")
+    ax.set_title("Queues of services, backlogs of consumer groups")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    return ax
