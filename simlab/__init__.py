@@ -9,11 +9,12 @@ from .experiments import compare, replicate
 from .errors import (CallCycleError, CallError, HandlerError, ModelError, RunLimitError,
                      ServiceError, SimlabError)
 from .load import Burst, Payload, Poisson, Users
+from .resilience import Bulkhead, CircuitBreaker, Exponential, Retry, TokenBucket
 from .results import Result
 from .world import World
 
 __all__ = [
-    "World", "Result", "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson", "Burst",
+    "World", "Result", "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson", "Burst",
     "Users", "Payload", "SimlabError", "ModelError", "CallCycleError", "HandlerError",
     "RunLimitError", "CallError", "ServiceError", "compare", "replicate", "plot", "scenarios", "schema", "theory",
 ]

@@ -54,6 +54,9 @@ class GroupState:
     def take(self, consumer):
         """The next (message, attempt) for ``consumer``, or None; it goes round its partitions."""
         partitions = consumer.partitions
+        if len(partitions) == 1:  # the usual case: one partition (or the shared queue)
+            queue = self.queues[partitions[0]]
+            return queue.popleft() if queue else None
         for i in range(len(partitions)):
             partition = partitions[(consumer.next + i) % len(partitions)]
             if self.queues[partition]:

@@ -19,20 +19,31 @@ from simpy.events import Timeout
 
 from .data import Database
 from .distributions import as_distribution
+from .calls import NO_FALLBACK
 from .errors import ModelError
+from .resilience import Bulkhead, CircuitBreaker, Retry
 
 
 class Call:
     """A synchronous call a handler wants to make. Yield it: ``yield ctx.call(...)``."""
 
-    __slots__ = ("context", "service", "endpoint", "payload", "timeout")
+    __slots__ = ("context", "service", "endpoint", "payload", "timeout", "retry", "breaker",
+                 "bulkhead", "fallback", "policies", "plain")
 
-    def __init__(self, context, service, endpoint, payload, timeout):
+    def __init__(self, context, service, endpoint, payload, timeout, retry=None, breaker=None,
+                 bulkhead=None, fallback=NO_FALLBACK):
         self.context = context
         self.service = service
         self.endpoint = endpoint
         self.payload = payload
         self.timeout = timeout
+        self.retry = retry
+        self.breaker = breaker
+        self.bulkhead = bulkhead
+        self.fallback = fallback
+        self.policies = retry is not None or breaker is not None or bulkhead is not None \
+            or fallback is not NO_FALLBACK
+        self.plain = timeout is None and not self.policies
 
     def __repr__(self):
         return f"Call({self.service}.{self.endpoint}, timeout={self.timeout})"
@@ -85,18 +96,32 @@ class Context:
         seconds = as_distribution(seconds, "ctx.sleep()").sample(self.station.rng)
         return Timeout(self.station.env, seconds)
 
-    def call(self, service, endpoint, payload=None, *, timeout=None):
+    def call(self, service, endpoint, payload=None, *, timeout=None, retry=None, breaker=None,
+             bulkhead=None, fallback=NO_FALLBACK):
         """A synchronous call; ``yield`` it to get the callee's return value.
 
         Args:
-            timeout: seconds to wait for the answer; then ``sl.CallError`` with kind
-                ``"timeout"`` is raised here. The callee is not told and may still finish.
+            timeout: seconds to wait for the answer (each attempt); then ``sl.CallError``
+                with kind ``"timeout"`` is raised here. The callee is not told and may
+                still finish.
+            retry: an ``sl.Retry`` policy.
+            breaker: an ``sl.CircuitBreaker`` policy (its state is shared by all calls
+                from this service to that one with an equal policy).
+            bulkhead: an ``sl.Bulkhead`` policy (shared the same way).
+            fallback: a value, or a function of the final ``CallError``, returned
+                instead of raising when the call fails.
         """
+        where = f"ctx.call({service!r}, {endpoint!r})"
         if timeout is not None and (isinstance(timeout, bool)
                                     or not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ModelError(f"ctx.call({service!r}, {endpoint!r}): timeout must be a positive "
-                             f"number of seconds or None, got {timeout!r}")
-        return Call(self, service, endpoint, payload, timeout)
+            raise ModelError(f"{where}: timeout must be a positive number of seconds or None, "
+                             f"got {timeout!r}")
+        for name, value, kind in (("retry", retry, Retry), ("breaker", breaker, CircuitBreaker),
+                                  ("bulkhead", bulkhead, Bulkhead)):
+            if value is not None and not isinstance(value, kind):
+                raise ModelError(f"{where}: {name} must be an sl.{kind.__name__}(...), "
+                                 f"got {value!r}")
+        return Call(self, service, endpoint, payload, timeout, retry, breaker, bulkhead, fallback)
 
     def publish(self, broker, topic, payload, key=None):
         """Put a message on ``broker``'s ``topic``; the trace context travels with it."""

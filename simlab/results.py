@@ -55,7 +55,7 @@ def _first_time_reflected(source_writes, view_writes):
 
 class Result:
     """What one run produced. Tables: ``requests``, ``spans``, ``logs``, ``messages``,
-    ``queues``, ``lag``, ``faults``, ``writes``, ``reads``, ``consistency``; summaries:
+    ``queues``, ``lag``, ``faults``, ``breakers``, ``writes``, ``reads``, ``consistency``; summaries:
     ``summary()``, ``traces()``, ``message_ledger()``."""
 
     def __init__(self, world, run, seed, wall_seconds):
@@ -114,6 +114,11 @@ class Result:
     def lag(self):
         """Consumer lag per group and partition over time, in messages and in seconds."""
         return _frame(self._records.lags, list(schema.LAG))
+
+    @cached_property
+    def breakers(self):
+        """Every state change of every circuit breaker."""
+        return _frame(self._records.breakers, list(schema.BREAKERS))
 
     @cached_property
     def faults(self):

@@ -8,13 +8,15 @@ import gc
 import time
 
 from simpy.core import EmptySchedule, Environment, StopSimulation
-from simpy.events import URGENT, AnyOf, Event, Process, Timeout
+from simpy.events import URGENT, Event, Process, Timeout
 
 from . import randomness
 from .broker import Message
 from .consumers import GroupState, consume
 from .data import Store
-from .errors import CallCycleError, CallError, ModelError, RunLimitError, SimlabError
+from .calls import make_call, with_timeout
+from .errors import CallError, ModelError, RunLimitError, SimlabError
+from .resilience import BreakerState, BulkheadState, RetryBudget
 from .services import Station
 from .telemetry import Recorder
 
@@ -42,6 +44,8 @@ class Run:
         self.no_wait._ok, self.no_wait._value, self.no_wait.callbacks = True, None, None
         self._messages = 0
         self._requests = 0
+        self.breakers, self.bulkheads, self.budgets = {}, {}, {}
+        self.network_faults = []  # active partitions and lossy links
 
     def stream(self, name):
         """The seeded random stream of component ``name``."""
@@ -50,73 +54,27 @@ class Run:
     # -- synchronous calls
 
     def call(self, call):
-        """The generator that makes ``call`` on behalf of the handler whose context it carries.
+        """The generator that makes ``call`` (see ``simlab.calls``)."""
+        return make_call(self, call)
 
-        With no network delay and no timeout the callee's ``serve`` is returned as it
-        is, to run inline in the caller's process; it closes the client span too.
-        """
-        context = call.context
-        caller = context.station
-        callee = self.stations.get(call.service)
-        if callee is None:
-            raise ModelError(f"{caller.name} calls unknown service {call.service!r}; known "
-                             f"services: {sorted(self.stations)}")
-        endpoint = callee.endpoints.get(call.endpoint)
-        if endpoint is None:
-            raise ModelError(f"{caller.name} calls unknown endpoint {call.endpoint!r} of "
-                             f"{call.service!r}; it has: {sorted(callee.endpoints)}")
-        if call.service in context.stack:
-            cycle = " -> ".join(context.stack + (call.service,))
-            raise CallCycleError(f"synchronous call cycle: {cycle}. A request may not call back "
-                                 "into a service already on its call stack (it would wait on "
-                                 "itself); break the cycle, or publish an event instead")
-        span = self.recorder.open_span(context.trace_id, context.span_id, caller.name,
-                                       endpoint.where, "client", self.env._now)
-        stack = context.stack + (call.service,)
-        if call.timeout is None and self.latency is None:
-            return callee.serve(endpoint, call.payload, context.trace_id, span[1], stack,
-                                client_span=span)
-        return self._remote_call(call, caller, callee, endpoint, span, stack)
+    def breaker(self, key, policy):
+        """The live circuit breaker of one caller, dependency and policy."""
+        state = self.breakers.get((key, policy))
+        if state is None:
+            state = self.breakers[(key, policy)] = BreakerState(self, policy, *key)
+        return state
 
-    def _remote_call(self, call, caller, callee, endpoint, span, stack):
-        """Generator: a call with network delay and/or a timeout."""
-        recorder = self.recorder
-        trace = call.context.trace_id
-        remote = self._remote(caller, callee, endpoint, call.payload, trace, span[1], stack)
-        try:
-            if call.timeout is None:
-                value = yield from remote
-            else:
-                value = yield from self._with_timeout(remote, call.timeout, endpoint.where)
-        except CallError as error:
-            recorder.close_span(span, error.kind)
-            if error.kind == "timeout" and error.where == endpoint.where:
-                recorder.log(trace, span[1], caller.name, "warning", str(error))
-            raise
-        recorder.close_span(span, "ok")
-        return value
+    def bulkhead(self, key, policy):
+        state = self.bulkheads.get((key, policy))
+        if state is None:
+            state = self.bulkheads[(key, policy)] = BulkheadState(policy)
+        return state
 
-    def _remote(self, caller, callee, endpoint, payload, trace, parent, stack):
-        """Generator: the network hop there, the callee's work, the hop back."""
-        if self.latency is not None:
-            yield Timeout(self.env, self.latency.sample(caller.network_rng))
-        value = yield from callee.serve(endpoint, payload, trace, parent, stack)
-        if self.latency is not None:
-            yield Timeout(self.env, self.latency.sample(caller.network_rng))
-        return value
-
-    def _with_timeout(self, remote, timeout, where):
-        """Generator: run ``remote`` in its own process; stop waiting after ``timeout``."""
-        env = self.env
-        callee = Process(env, remote)
-        yield AnyOf(env, (callee, Timeout(env, timeout)))  # raises if the callee failed first
-        if callee.triggered:
-            if callee.ok:
-                return callee.value
-            callee.defused = True
-            raise callee.value
-        callee.callbacks.append(_defuse_call_errors)  # nobody waits for it any more
-        raise CallError("timeout", where, f"no answer within {timeout:g} s")
+    def retry_budget(self, key, policy):
+        state = self.budgets.get((key, policy))
+        if state is None:
+            state = self.budgets[(key, policy)] = RetryBudget(policy.budget)
+        return state
 
     # -- external requests
 
@@ -137,7 +95,7 @@ class Run:
             if timeout is None:
                 yield from serve
             else:
-                yield from self._with_timeout(serve, timeout, endpoint.where)
+                yield from with_timeout(self, serve, timeout, endpoint.where)
             outcome, reason = "ok", ""
         except CallError as error:
             outcome, reason = error.kind, str(error)
@@ -267,8 +225,3 @@ class Run:
             if collecting:
                 gc.enable()
         return time.perf_counter() - started
-
-
-def _defuse_call_errors(process):
-    if isinstance(process._value, CallError):
-        process._defused = True

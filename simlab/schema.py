@@ -70,6 +70,13 @@ LAG = {
     "seconds": "age of the oldest of them (0 when there are none)",
 }
 
+BREAKERS = {
+    "time": "when the circuit breaker entered the state",
+    "caller": "the calling service",
+    "target": "the service it protects the caller from",
+    "state": "closed | open | half_open",
+}
+
 FAULTS = {
     "fault": "kind of fault (crash)",
     "target": "what it hit",
@@ -113,7 +120,7 @@ CONSISTENCY = {
 }
 
 TABLES = {"requests": REQUESTS, "spans": SPANS, "logs": LOGS, "messages": MESSAGES,
-          "queues": QUEUES, "lag": LAG, "faults": FAULTS, "writes": WRITES, "reads": READS,
+          "queues": QUEUES, "lag": LAG, "faults": FAULTS, "breakers": BREAKERS, "writes": WRITES, "reads": READS,
           "consistency": CONSISTENCY}
 
 OUTCOMES = ("ok", "error", "timeout", "rejected", "in_flight")

@@ -158,6 +158,7 @@ class Station:
         self.rng = run.stream(f"service:{self.name}")
         self.error_rng = run.stream(f"errors:{self.name}")
         self.network_rng = run.stream(f"network:{self.name}")
+        self.retry_rng = run.stream(f"retry:{self.name}")
         self.up = True
         self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
         self.restarted = None    # an event while down, triggered at restart

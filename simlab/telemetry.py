@@ -29,6 +29,7 @@ class Recorder:
         self.samples = []   # (time, kind, name, queued, busy)
         self.faults = []    # [fault, target, start, end]
         self.lags = []      # (time, group, partition, messages, seconds)
+        self.breakers = []  # (time, caller, target, state)
         self.writes = []    # (time, service, key, version, source, trace, span)
         self.reads = []     # (time, service, key, version, source_version, stale, versions_behind,
                             #  seconds_behind, trace, span)
@@ -57,8 +58,10 @@ class Recorder:
 
     def instant_span(self, trace, parent, service, operation, kind, status="ok"):
         """A span that starts and ends now (a fire-and-forget publish)."""
-        span = self.open_span(trace, parent, service, operation, kind, self.env._now)
-        self.close_span(span, status)
+        self._spans += 1
+        now = self.env._now
+        span = [trace, self._spans, parent, service, operation, kind, now, now, status, 0.0]
+        self.spans.append(span)
         return span
 
     def log(self, trace, span, service, level, message):

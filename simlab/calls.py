@@ -1,0 +1,169 @@
+"""Synchronous calls: the network hops, timeouts, and the resilience policies around them.
+
+A call without a timeout, policies, network delay or network faults is the fast path:
+the callee's ``serve`` runs inline in the caller's SimPy process. Anything else runs
+through ``attempt`` (one client span per attempt) and, with policies, ``resilient``.
+"""
+
+from simpy.events import AnyOf, Event, Process, Timeout
+
+from .errors import CallCycleError, CallError, ModelError
+
+NO_FALLBACK = object()  # fallback=None would be a legitimate fallback value
+
+
+def make_call(run, call):
+    """The generator that makes ``call`` for the handler whose context it carries."""
+    context = call.context
+    caller = context.station
+    callee = run.stations.get(call.service)
+    if callee is None:
+        raise ModelError(f"{caller.name} calls unknown service {call.service!r}; known "
+                         f"services: {sorted(run.stations)}")
+    endpoint = callee.endpoints.get(call.endpoint)
+    if endpoint is None:
+        raise ModelError(f"{caller.name} calls unknown endpoint {call.endpoint!r} of "
+                         f"{call.service!r}; it has: {sorted(callee.endpoints)}")
+    if call.service in context.stack:
+        cycle = " -> ".join(context.stack + (call.service,))
+        raise CallCycleError(f"synchronous call cycle: {cycle}. A request may not call back "
+                             "into a service already on its call stack (it would wait on "
+                             "itself); break the cycle, or publish an event instead")
+    stack = context.stack + (call.service,)
+    if call.plain and run.latency is None and not run.network_faults:
+        span = run.recorder.open_span(context.trace_id, context.span_id, caller.name,
+                                      endpoint.where, "client", run.env._now)
+        return callee.serve(endpoint, call.payload, context.trace_id, span[1], stack,
+                            client_span=span)
+    if call.policies:
+        return resilient(run, call, caller, callee, endpoint, stack)
+    return attempt(run, call, caller, callee, endpoint, stack)
+
+
+def attempt(run, call, caller, callee, endpoint, stack):
+    """Generator: one attempt of a call, with its own client span."""
+    recorder = run.recorder
+    trace = call.context.trace_id
+    span = recorder.open_span(trace, call.context.span_id, caller.name, endpoint.where,
+                              "client", run.env._now)
+    journey = remote(run, caller, callee, endpoint, call.payload, trace, span[1], stack)
+    try:
+        if call.timeout is None:
+            value = yield from journey
+        else:
+            value = yield from with_timeout(run, journey, call.timeout, endpoint.where)
+    except CallError as error:
+        recorder.close_span(span, error.kind)
+        if error.kind == "timeout" and error.where == endpoint.where:
+            recorder.log(trace, span[1], caller.name, "warning", str(error))
+        raise
+    recorder.close_span(span, "ok")
+    return value
+
+
+def remote(run, caller, callee, endpoint, payload, trace, parent, stack):
+    """Generator: the hop there, the callee's work, the hop back."""
+    yield from hop(run, caller, callee)
+    value = yield from callee.serve(endpoint, payload, trace, parent, stack)
+    yield from hop(run, callee, caller)
+    return value
+
+
+def hop(run, source, target):
+    """Generator: one network hop. A hop cut by a partition or lost on a lossy link never
+    arrives: whoever waits for it waits until a timeout ends the wait, or for ever."""
+    if run.latency is not None:
+        yield Timeout(run.env, run.latency.sample(source.network_rng))
+    if run.network_faults and any(fault.drops(run, source.name, target.name)
+                                  for fault in run.network_faults):
+        yield Event(run.env)  # never triggered: the packet is gone
+
+
+def with_timeout(run, journey, timeout, where):
+    """Generator: run ``journey`` in its own process; stop waiting after ``timeout``."""
+    env = run.env
+    callee = Process(env, journey)
+    yield AnyOf(env, (callee, Timeout(env, timeout)))  # raises if the callee failed first
+    if callee.triggered:
+        if callee.ok:
+            return callee.value
+        callee.defused = True
+        raise callee.value
+    callee.callbacks.append(_defuse_call_errors)  # nobody waits for it any more
+    raise CallError("timeout", where, f"no answer within {timeout:g} s")
+
+
+def _defuse_call_errors(process):
+    if isinstance(process._value, CallError):
+        process._defused = True
+
+
+def resilient(run, call, caller, callee, endpoint, stack):
+    """Generator: fallback( retry( breaker( bulkhead( attempt with timeout ) ) ) )."""
+    retry, key = call.retry, (caller.name, call.service)
+    budget = run.retry_budget(key, retry) if retry is not None and retry.budget is not None \
+        else None
+    if budget is not None:
+        budget.deposit()
+    breaker = run.breaker(key, call.breaker) if call.breaker is not None else None
+    bulkhead = run.bulkhead(key, call.bulkhead) if call.bulkhead is not None else None
+    context, error, previous = call.context, None, 0.0
+    for number in range(1, (retry.attempts if retry else 1) + 1):
+        if number > 1:
+            if budget is not None and not budget.withdraw():
+                run.recorder.log(context.trace_id, context.span_id, caller.name, "warning",
+                                 f"retry budget spent: no retry of {endpoint.where}")
+                break
+            previous = retry.delay(number - 1, previous, caller.retry_rng)
+            run.recorder.log(context.trace_id, context.span_id, caller.name, "info",
+                             f"retry {number - 1} of {endpoint.where} in {previous:.3f} s")
+            if previous > 0:
+                yield Timeout(run.env, previous)
+        try:
+            return (yield from guarded(run, call, caller, callee, endpoint, stack, breaker,
+                                       bulkhead))
+        except CallError as failure:
+            error = failure
+            if retry is None or failure.kind not in retry.on:
+                break
+    if call.fallback is NO_FALLBACK:
+        raise error
+    run.recorder.log(context.trace_id, context.span_id, caller.name, "warning",
+                     f"fallback for {endpoint.where} after: {error}")
+    return call.fallback(error) if callable(call.fallback) else call.fallback
+
+
+def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
+    """Generator: one attempt behind the circuit breaker and the bulkhead."""
+    where = endpoint.where
+    context = call.context
+    if breaker is not None and not breaker.allow():
+        run.recorder.instant_span(context.trace_id, context.span_id, caller.name, where,
+                                  "client", "rejected")
+        raise CallError("rejected", where, "circuit breaker open")
+    if bulkhead is not None:
+        if bulkhead.busy < bulkhead.policy.max_concurrent:
+            bulkhead.busy += 1
+        elif len(bulkhead.waiting) < bulkhead.policy.max_waiting:
+            place = Event(run.env)
+            bulkhead.waiting.append(place)
+            yield place  # the place is handed over by the call that frees it
+        else:
+            run.recorder.instant_span(context.trace_id, context.span_id, caller.name, where,
+                                      "client", "rejected")
+            raise CallError("rejected", where, "bulkhead full")
+    try:
+        value = yield from attempt(run, call, caller, callee, endpoint, stack)
+    except CallError:
+        if breaker is not None:
+            breaker.record(failed=True)
+        raise
+    finally:
+        if bulkhead is not None:
+            if bulkhead.waiting:
+                bulkhead.waiting.popleft().succeed()
+            else:
+                bulkhead.busy -= 1
+    if breaker is not None:
+        breaker.record(failed=False)
+    return value
