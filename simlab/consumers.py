@@ -90,6 +90,10 @@ def consume(run, group, consumer, station):
         if not station.up:
             yield station.restarted
             continue
+        outage = run.broker_down.get(names[0])
+        if outage is not None:  # the broker is down: nothing is delivered until it is back
+            yield outage[1]
+            continue
         item = group.take(consumer)
         if item is None:
             yield group.wait(consumer)

@@ -89,6 +89,8 @@ class Context:
             seconds = as_distribution(duration, "ctx.work()").sample(station.rng)
         if seconds == 0:
             return station.run.no_wait  # no time passes: no event to schedule
+        if station.slowdown != 1.0:
+            seconds *= station.slowdown
         return Timeout(station.env, seconds)
 
     def sleep(self, seconds):

@@ -1,27 +1,38 @@
-"""Faults (the nemesis): break things on a schedule.
+"""Faults (the nemesis): break things on a schedule, fixed or random from the world's seed.
 
-``world.faults.crash("payments", at=40, duration=10)`` takes payments down at t=40 s and
-restarts it at t=50 s. While it is down:
+Every fault has a start ``at`` and a ``duration`` (seconds), is listed in
+``result.faults`` and shaded on every time plot.
 
-* calls to it fail at once with an error (connection refused);
-* requests waiting in its queue fail at once;
-* requests it was working on fail at their next step (when their current ``ctx.work()``
-  or call ends): the thread died, its answer never comes;
-* its consumers stop taking messages; a message being handled is delivered again later.
-
-At restart it comes back with all its workers free and an empty queue.
+* ``crash(service)`` — down, then restarted. While down: calls to it fail at once
+  (connection refused); requests in its queue fail at once; requests it was working on
+  fail at their next step (their thread died); its consumers stop, and a message being
+  handled is delivered again later. At restart all its workers are free again. Its store
+  is durable: what it wrote survives.
+* ``slowdown(service, factor)`` — every ``ctx.work()`` takes ``factor`` times longer.
+* ``errors(service, probability)`` — each request it serves fails with that probability.
+* ``partition(side, other_side)`` — calls between the two groups of services are lost:
+  the caller hears nothing, and waits until its timeout (or for ever, if it has none).
+* ``message_loss(service, other, probability)`` — each hop between the two is lost with
+  that probability, with the same consequence.
+* ``broker_outage(broker, publishers="fail" | "buffer")`` — nothing is delivered; a
+  publish fails (the handler sees ``sl.CallError``) or is held by the publisher and sent
+  when the broker is back.
+* ``random(kind, targets, count, duration, within)`` — a random schedule of crashes or
+  slowdowns, drawn at run start from the world's seed (so each seed has its own).
 """
 
-from simpy.events import Timeout
+from simpy.events import Event, Timeout
 
-from .errors import ModelError
+from .errors import CallError, ModelError
 
 
-class Crash:
-    """One crash of one service, from ``at`` for ``duration`` seconds."""
+class Fault:
+    """One scheduled fault: what, on which target, from ``at`` for ``duration`` seconds."""
 
-    def __init__(self, service, at, duration):
-        self.service = service
+    kind = "fault"
+
+    def __init__(self, target, at, duration):
+        self.target = target
         self.at = at
         self.duration = duration
 
@@ -30,27 +41,147 @@ class Crash:
         return self.at + self.duration
 
     def __repr__(self):
-        return f"Crash({self.service!r}, at={self.at}, duration={self.duration})"
+        return f"{self.kind}({self.target!r}, at={self.at:g}, duration={self.duration:g})"
 
     def inject(self, run):
-        """Generator (a process): crash, wait, restart; the fault is recorded."""
-        station = run.stations[self.service]
+        """Generator (a process): start, wait, stop; the fault is recorded."""
         yield Timeout(run.env, self.at)
-        station.crash()
-        record = ["crash", self.service, run.env.now, None]
+        self.start(run)
+        record = [self.kind, self.target, run.env.now, None]
         run.recorder.faults.append(record)
-        run.recorder.log(None, None, self.service, "error", f"{self.service} crashed")
+        run.recorder.log(None, None, str(self.target), "error", f"fault begins: {self!r}")
         yield Timeout(run.env, self.duration)
-        station.restart()
+        self.stop(run)
         record[3] = run.env.now
-        run.recorder.log(None, None, self.service, "info", f"{self.service} restarted")
+        run.recorder.log(None, None, str(self.target), "info", f"fault ends: {self!r}")
 
 
-def _check_time(what, value, positive):
+class Crash(Fault):
+    kind = "crash"
+
+    def start(self, run):
+        run.stations[self.target].crash()
+
+    def stop(self, run):
+        run.stations[self.target].restart()
+
+
+class Slowdown(Fault):
+    kind = "slowdown"
+
+    def __init__(self, target, at, duration, factor):
+        super().__init__(target, at, duration)
+        self.factor = factor
+
+    def start(self, run):
+        run.stations[self.target].slowdown = self.factor
+
+    def stop(self, run):
+        run.stations[self.target].slowdown = 1.0
+
+
+class Errors(Fault):
+    kind = "errors"
+
+    def __init__(self, target, at, duration, probability):
+        super().__init__(target, at, duration)
+        self.probability = probability
+
+    def start(self, run):
+        run.stations[self.target].error_rate = self.probability
+
+    def stop(self, run):
+        station = run.stations[self.target]
+        station.error_rate = station.service.error_rate
+
+
+class Partition(Fault):
+    kind = "partition"
+
+    def __init__(self, sides, at, duration):
+        super().__init__(f"{'+'.join(sides[0])} | {'+'.join(sides[1])}", at, duration)
+        self.sides = sides
+
+    def start(self, run):
+        run.network_faults.append(self)
+
+    def stop(self, run):
+        run.network_faults.remove(self)
+
+    def drops(self, run, source, target):
+        one, other = self.sides
+        return (source in one and target in other) or (source in other and target in one)
+
+
+class MessageLoss(Partition):
+    kind = "message_loss"
+
+    def __init__(self, link, at, duration, probability):
+        Fault.__init__(self, f"{link[0]} <-> {link[1]}", at, duration)
+        self.sides = ((link[0],), (link[1],))
+        self.probability = probability
+
+    def drops(self, run, source, target):
+        return super().drops(run, source, target) and \
+            run.stream_for(f"link:{self.target}").random() < self.probability
+
+
+class BrokerOutage(Fault):
+    kind = "broker_outage"
+
+    def __init__(self, target, at, duration, publishers):
+        super().__init__(target, at, duration)
+        self.publishers = publishers
+
+    def start(self, run):
+        run.broker_down[self.target] = (self.publishers, Event(run.env), [])
+
+    def stop(self, run):
+        _, restored, held = run.broker_down.pop(self.target)
+        for publish in held:  # what publishers held back goes out now, in order
+            publish()
+        restored.succeed()
+
+
+def broker_refuses(run, broker, topic):
+    """Raise for a publish during a broker outage with publishers="fail"."""
+    raise CallError("error", f"publish {topic}", f"broker {broker} is down")
+
+
+class RandomFaults:
+    """A random schedule of ``count`` faults per target, drawn at the start of each run."""
+
+    def __init__(self, kind, targets, count, duration, within, factor):
+        self.kind, self.targets, self.count = kind, targets, count
+        self.duration, self.within, self.factor = duration, within, factor
+
+    def draw(self, run):
+        rng = run.stream(f"faults:random:{self.kind}")
+        faults = []
+        for target in self.targets:
+            end_of_last = self.within[0]
+            starts = sorted(rng.uniform(*self.within) for _ in range(self.count))
+            for at in starts:
+                length = rng.uniform(*self.duration)
+                if at < end_of_last:
+                    continue  # would overlap the previous one: skip it
+                fault = Crash(target, at, length) if self.kind == "crash" else \
+                    Slowdown(target, at, length, self.factor)
+                faults.append(fault)
+                end_of_last = fault.end
+        return faults
+
+
+def _check_time(kind, what, value, positive):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
             or value < 0 or (positive and value == 0) or value == float("inf"):
         need = "a positive" if positive else "a non-negative"
-        raise ModelError(f"crash: {what} must be {need} number of seconds, got {value!r}")
+        raise ModelError(f"{kind}: {what} must be {need} number of seconds, got {value!r}")
+
+
+def _check_probability(kind, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ModelError(f"{kind}: probability must be between 0 and 1, got {value!r}")
 
 
 class Faults:
@@ -59,16 +190,81 @@ class Faults:
     def __init__(self, world):
         self.world = world
         self.scheduled = []
+        self.random_schedules = []
 
-    def crash(self, service, at, duration):
-        """Crash ``service`` at time ``at`` for ``duration`` seconds."""
-        self.world.check_service(service, "crash")
-        _check_time("at", at, positive=False)
-        _check_time("duration", duration, positive=True)
+    def _add(self, fault):
+        _check_time(fault.kind, "at", fault.at, positive=False)
+        _check_time(fault.kind, "duration", fault.duration, positive=True)
         for other in self.scheduled:
-            if other.service == service and at < other.end and other.at < at + duration:
-                raise ModelError(f"crash of {service!r} at {at} for {duration} s overlaps {other};"
-                                 " merge them into one longer crash")
-        fault = Crash(service, at, duration)
+            if other.kind == fault.kind and other.target == fault.target \
+                    and fault.at < other.end and other.at < fault.end:
+                raise ModelError(f"{fault!r} overlaps {other!r}: two faults of one kind on one "
+                                 "target must not overlap; merge them or move one")
         self.scheduled.append(fault)
         return fault
+
+    def crash(self, service, at, duration):
+        """Crash ``service`` at time ``at``; it restarts ``duration`` seconds later."""
+        self.world.check_service(service, "crash")
+        return self._add(Crash(service, at, duration))
+
+    def slowdown(self, service, at, duration, factor=10.0):
+        """Make every ``ctx.work()`` of ``service`` take ``factor`` times longer."""
+        self.world.check_service(service, "slowdown")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 0:
+            raise ModelError(f"slowdown: factor must be a positive number, got {factor!r}")
+        return self._add(Slowdown(service, at, duration, float(factor)))
+
+    def errors(self, service, at, duration, probability=1.0):
+        """Fail each request ``service`` serves with ``probability``."""
+        self.world.check_service(service, "errors")
+        _check_probability("errors", probability)
+        return self._add(Errors(service, at, duration, float(probability)))
+
+    def partition(self, side, other_side, at, duration):
+        """Cut the network between two groups of services (lists of names)."""
+        sides = (tuple(side), tuple(other_side))
+        for name in sides[0] + sides[1]:
+            self.world.check_service(name, "partition")
+        if not sides[0] or not sides[1] or set(sides[0]) & set(sides[1]):
+            raise ModelError("partition: give two non-empty groups of services with no service "
+                             f"in both; got {list(sides[0])} and {list(sides[1])}")
+        return self._add(Partition(sides, at, duration))
+
+    def message_loss(self, service, other, at, duration, probability=0.1):
+        """Lose each hop between ``service`` and ``other`` with ``probability``."""
+        for name in (service, other):
+            self.world.check_service(name, "message_loss")
+        _check_probability("message_loss", probability)
+        return self._add(MessageLoss((service, other), at, duration, float(probability)))
+
+    def broker_outage(self, broker, at, duration, publishers="fail"):
+        """Take ``broker`` down: no deliveries; publishes fail or are held ("buffer")."""
+        if broker not in self.world.brokers:
+            raise ModelError(f"broker_outage: unknown broker {broker!r}; known brokers: "
+                             f"{sorted(self.world.brokers)}")
+        if publishers not in ("fail", "buffer"):
+            raise ModelError(f"broker_outage: publishers must be 'fail' or 'buffer', "
+                             f"got {publishers!r}")
+        return self._add(BrokerOutage(broker, at, duration, publishers))
+
+    def random(self, kind, targets, count=3, duration=(1.0, 5.0), within=(0.0, 60.0),
+               factor=10.0):
+        """A random schedule: up to ``count`` faults of ``kind`` ("crash" or "slowdown") per
+        target, lengths uniform in ``duration``, starts uniform in ``within`` (seconds)."""
+        if kind not in ("crash", "slowdown"):
+            raise ModelError(f"random faults: kind must be 'crash' or 'slowdown', got {kind!r}")
+        for name in targets:
+            self.world.check_service(name, "random faults")
+        for what, (low, high) in (("duration", duration), ("within", within)):
+            _check_time("random faults", what, low, positive=(what == "duration"))
+            _check_time("random faults", what, high, positive=(what == "duration"))
+            if high < low:
+                raise ModelError(f"random faults: {what} must be (low, high), got {(low, high)}")
+        self.random_schedules.append(RandomFaults(kind, list(targets), count, duration, within,
+                                                  factor))
+
+    def all(self, run):
+        """The fixed faults and this run's draw of the random ones."""
+        drawn = [fault for schedule in self.random_schedules for fault in schedule.draw(run)]
+        return self.scheduled + drawn

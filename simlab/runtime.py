@@ -16,6 +16,7 @@ from .consumers import GroupState, consume
 from .data import Store
 from .calls import make_call, with_timeout
 from .errors import CallError, ModelError, RunLimitError, SimlabError
+from .faults import broker_refuses
 from .resilience import BreakerState, BulkheadState, RetryBudget
 from .services import Station
 from .telemetry import Recorder
@@ -46,10 +47,19 @@ class Run:
         self._requests = 0
         self.breakers, self.bulkheads, self.budgets = {}, {}, {}
         self.network_faults = []  # active partitions and lossy links
+        self.broker_down = {}     # broker -> (publishers mode, restored event, held publishes)
+        self._streams = {}
 
     def stream(self, name):
-        """The seeded random stream of component ``name``."""
+        """A fresh seeded random stream for component ``name``."""
         return randomness.stream(self.seed, name)
+
+    def stream_for(self, name):
+        """The one shared stream of component ``name`` in this run (made on first use)."""
+        stream = self._streams.get(name)
+        if stream is None:
+            stream = self._streams[name] = self.stream(name)
+        return stream
 
     # -- synchronous calls
 
@@ -118,6 +128,12 @@ class Run:
             except Exception as bug:
                 raise ModelError(f"the key function of topic {name}/{topic} raised "
                                  f"{type(bug).__name__}: {bug} (payload {payload!r})") from bug
+        outage = self.broker_down.get(name)
+        if outage is not None:
+            if outage[0] == "fail":
+                broker_refuses(self, name, topic)
+            outage[2].append(lambda: self.publish(context, broker, topic, payload, key))
+            return
         span = self.recorder.instant_span(context.trace_id, context.span_id,
                                           context.station.name, f"publish {topic}", "producer")
         self._messages += 1
@@ -149,7 +165,7 @@ class Run:
         for load in world.loads:
             self.loads_running += 1
             Process(self.env, load.generate(self))
-        for fault in world.faults.scheduled:
+        for fault in world.faults.all(self):
             Process(self.env, fault.inject(self))
         if world.sample_every:
             Process(self.env, self._sample(world.sample_every))

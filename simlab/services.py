@@ -159,6 +159,7 @@ class Station:
         self.error_rng = run.stream(f"errors:{self.name}")
         self.network_rng = run.stream(f"network:{self.name}")
         self.retry_rng = run.stream(f"retry:{self.name}")
+        self.slowdown = 1.0      # a slowdown fault multiplies work times by this
         self.up = True
         self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
         self.restarted = None    # an event while down, triggered at restart
