@@ -11,10 +11,11 @@ from .errors import (CallCycleError, CallError, HandlerError, ModelError, RunLim
 from .load import Burst, Payload, Poisson, Users
 from .resilience import Bulkhead, CircuitBreaker, Exponential, Retry, TokenBucket
 from .results import Result
+from .saga import Saga
 from .world import World
 
 __all__ = [
-    "World", "Result", "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson", "Burst",
+    "World", "Result", "Saga", "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson", "Burst",
     "Users", "Payload", "SimlabError", "ModelError", "CallCycleError", "HandlerError",
     "RunLimitError", "CallError", "ServiceError", "compare", "replicate", "plot", "scenarios", "schema", "theory",
 ]

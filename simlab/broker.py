@@ -25,18 +25,20 @@ its own, so child-of is the clearer picture.)
 import zlib
 
 from .errors import ModelError
+from .resilience import Exponential
 from .services import Endpoint, check_count, check_name
 
 
 class Subscription:
     """One consumer group of one topic: which service handles it, and how many consumers."""
 
-    def __init__(self, topic, group, service, fn, consumers):
+    def __init__(self, topic, group, service, fn, consumers, idempotent=False):
         self.topic = topic
         self.group = group
         self.service = service
         self.endpoint = Endpoint(service.name, f"consume {topic.name}", fn)
         self.consumers = consumers
+        self.idempotent = idempotent
 
     @property
     def label(self):
@@ -72,18 +74,31 @@ class Broker:
     Args:
         topics: names of topics to declare at once (shared queues, no partitions).
         max_attempts: deliveries of one message to one group before it is dead-lettered.
-        redelivery_delay: seconds between a failed delivery and the next one.
+        redelivery_delay: seconds between a failed delivery and the next one, or an
+            ``sl.Exponential(base)`` backoff (longer after each failure).
+        delivery: "at-least-once" (ack after the handler: nothing lost, duplicates
+            possible) or "at-most-once" (ack on receipt: no duplicates, losses possible).
+            For effectively-once, keep at-least-once and make the consumer idempotent.
     """
 
-    def __init__(self, world, name, topics=(), max_attempts=5, redelivery_delay=1.0):
+    def __init__(self, world, name, topics=(), max_attempts=5, redelivery_delay=1.0,
+                 delivery="at-least-once"):
         self.world = world
         self.name = check_name("broker", name)
         self.max_attempts = check_count(f"broker {name!r}", "max_attempts", max_attempts)
-        if isinstance(redelivery_delay, bool) or not isinstance(redelivery_delay, (int, float)) \
-                or not 0 <= redelivery_delay < float("inf"):
-            raise ModelError(f"broker {name!r}: redelivery_delay must be 0 or more seconds, "
-                             f"got {redelivery_delay!r}")
-        self.redelivery_delay = float(redelivery_delay)
+        if not isinstance(redelivery_delay, Exponential) and (
+                isinstance(redelivery_delay, bool)
+                or not isinstance(redelivery_delay, (int, float))
+                or not 0 <= redelivery_delay < float("inf")):
+            raise ModelError(f"broker {name!r}: redelivery_delay must be 0 or more seconds or "
+                             f"an sl.Exponential(...), got {redelivery_delay!r}")
+        self.redelivery_delay = redelivery_delay
+        if delivery not in ("at-least-once", "at-most-once"):
+            raise ModelError(f"broker {name!r}: delivery must be 'at-least-once' or "
+                             f"'at-most-once' (for effectively-once use an idempotent consumer),"
+                             f" got {delivery!r}")
+        self.delivery = delivery
+        self.replays = []  # (topic, group, at)
         self.topics = {}
         for topic in topics:
             self.topic(topic)
@@ -104,6 +119,23 @@ class Broker:
         topic = self.topics[name] = Topic(self, name, partitions, key)
         return topic
 
+    def redelivery_delay_for(self, attempt):
+        """Seconds to wait after failed delivery number ``attempt``."""
+        if isinstance(self.redelivery_delay, Exponential):
+            return self.redelivery_delay.delay(attempt)
+        return self.redelivery_delay
+
+    def replay(self, topic, group, at):
+        """At time ``at``, put the dead letters of ``topic``'s ``group`` back on its queue
+        (after the poison has been fixed, say)."""
+        topic_ = self.get_topic(topic, "replay")
+        if group not in topic_.groups:
+            raise ModelError(f"replay: topic {self.name}/{topic} has no consumer group {group!r};"
+                             f" it has {sorted(topic_.groups)}")
+        if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
+            raise ModelError(f"replay: at must be a time in seconds, got {at!r}")
+        self.replays.append((topic, group, at))
+
     def get_topic(self, name, who):
         topic = self.topics.get(name)
         if topic is None:
@@ -112,13 +144,13 @@ class Broker:
                              f"{self.name}.topic({name!r})")
         return topic
 
-    def subscribe(self, topic, group, service, fn, consumers):
+    def subscribe(self, topic, group, service, fn, consumers, idempotent=False):
         topic = self.get_topic(topic, f"consumer {service.name}")
         if group in topic.groups:
             raise ModelError(f"topic {self.name}/{topic.name} already has a consumer group "
                              f"{group!r} (handled by {topic.groups[group].service.name!r}); pick "
                              "another group name, or add consumers to that group")
-        topic.groups[group] = Subscription(topic, group, service, fn, consumers)
+        topic.groups[group] = Subscription(topic, group, service, fn, consumers, idempotent)
 
 
 class Message:

@@ -81,16 +81,12 @@ class GroupState:
 
 def consume(run, group, consumer, station):
     """Generator: one consumer of ``group``, for as long as the run lasts."""
-    env = run.env
-    recorder = run.recorder
-    sub = group.subscription
-    broker = sub.topic.broker
-    names = (broker.name, sub.topic.name, sub.group)
+    broker = group.subscription.topic.broker.name
     while True:
         if not station.up:
             yield station.restarted
             continue
-        outage = run.broker_down.get(names[0])
+        outage = run.broker_down.get(broker)
         if outage is not None:  # the broker is down: nothing is delivered until it is back
             yield outage[1]
             continue
@@ -101,35 +97,77 @@ def consume(run, group, consumer, station):
         message, attempt = item
         busy = group.in_progress[message.partition]
         busy[message.id] = message
-        while True:  # deliver until acked, dead-lettered, or (shared queue) put back
-            recorder.message("deliver", *names, message, attempt)
-            try:
-                yield from station.serve(sub.endpoint, message.payload, message.trace,
-                                         message.span, (station.name,), kind="consumer",
-                                         message=message)
-            except CallError as error:
-                if attempt >= broker.max_attempts:
-                    recorder.message("dead_letter", *names, message, attempt)
-                    recorder.log(message.trace, message.span, station.name, "error",
-                                 f"dead-lettered to {names[1]}.dlq after {attempt} attempts: "
-                                 f"{error}")
-                    run.unsettled -= 1
-                    break
-                recorder.message("redeliver", *names, message, attempt)
-            else:
+        yield from _handle(run, group, station, message, attempt)
+        del busy[message.id]
+
+
+def _handle(run, group, station, message, attempt):
+    """Generator: deliver one message until it is settled (or put back on a shared queue)."""
+    recorder = run.recorder
+    sub = group.subscription
+    broker = sub.topic.broker
+    names = (broker.name, sub.topic.name, sub.group)
+    at_most_once = broker.delivery == "at-most-once"
+    store = run.stores[station.name]
+    while True:
+        if sub.idempotent and (group.label, message.id) in store.applied:
+            # Effectively-once: this consumer remembers the message ids it has applied
+            # (in its own store, with the effect), so a redelivered one changes nothing.
+            recorder.message("ack", *names, message, attempt)
+            recorder.log(message.trace, message.span, station.name, "info",
+                         f"duplicate of message {message.id} ignored (idempotent consumer)")
+            run.unsettled -= 1
+            return
+        recorder.message("deliver", *names, message, attempt)
+        if at_most_once:  # acked on receipt: if the handler fails, the message is gone
+            recorder.message("ack", *names, message, attempt)
+            run.unsettled -= 1
+        try:
+            yield from station.serve(sub.endpoint, message.payload, message.trace,
+                                     message.span, (station.name,), kind="consumer",
+                                     message=message, group=group.label)
+        except CallError as error:
+            if at_most_once:
+                recorder.log(message.trace, message.span, station.name, "error",
+                             f"message {message.id} lost (at-most-once): {error}")
+                return
+            if attempt >= broker.max_attempts:
+                recorder.message("dead_letter", *names, message, attempt)
+                recorder.log(message.trace, message.span, station.name, "error",
+                             f"dead-lettered to {names[1]}.dlq after {attempt} attempts: {error}")
+                run.dead_letters.setdefault(group.label, []).append(message)
+                run.unsettled -= 1
+                return
+            recorder.message("redeliver", *names, message, attempt)
+        else:
+            if not at_most_once:
                 recorder.message("ack", *names, message, attempt)
                 run.unsettled -= 1
-                break
-            if not group.ordered:  # a shared queue: back of the line, later
-                _requeue_later(env, group, message, attempt + 1, broker.redelivery_delay)
-                break
-            # A partition: retry in place, so that the messages behind it keep their order.
-            if broker.redelivery_delay:
-                yield Timeout(env, broker.redelivery_delay)
-            while not station.up:
-                yield station.restarted
-            attempt += 1
-        del busy[message.id]
+            return
+        delay = broker.redelivery_delay_for(attempt)
+        if not group.ordered:  # a shared queue: back of the line, later
+            _requeue_later(run.env, group, message, attempt + 1, delay)
+            return
+        # A partition: retry in place, so that the messages behind it keep their order.
+        if delay:
+            yield Timeout(run.env, delay)
+        while not station.up:
+            yield station.restarted
+        attempt += 1
+
+
+def replay(run, broker, topic, group, at):
+    """Generator (a process): at ``at``, put a group's dead letters back on its queue."""
+    yield Timeout(run.env, at)
+    label = f"{topic}/{group}"
+    state = next(g for _, groups in run.topics.values() for g in groups if g.label == label)
+    letters = run.dead_letters.pop(label, [])
+    run.recorder.log(None, None, state.subscription.service.name, "info",
+                     f"replaying {len(letters)} dead letters of {label}")
+    for message in letters:
+        run.recorder.message("replay", broker, topic, group, message, 0)
+        run.unsettled += 1
+        state.put(message, 1)
 
 
 def _requeue_later(env, group, message, attempt, delay):

@@ -22,6 +22,7 @@ from .distributions import as_distribution
 from .calls import NO_FALLBACK
 from .errors import ModelError
 from .resilience import Bulkhead, CircuitBreaker, Retry
+from .saga import Saga, SagaRun
 
 
 class Call:
@@ -52,14 +53,15 @@ class Call:
 class Context:
     """Handed to every handler; one per request (or message) per service."""
 
-    __slots__ = ("station", "trace_id", "span_id", "stack", "message", "writes")
+    __slots__ = ("station", "trace_id", "span_id", "stack", "message", "group", "writes")
 
-    def __init__(self, station, trace_id, span_id, stack, message=None):
+    def __init__(self, station, trace_id, span_id, stack, message=None, group=None):
         self.station = station
         self.trace_id = trace_id
         self.span_id = span_id
         self.stack = stack      # services on this request's synchronous call stack
         self.message = message  # the message being consumed, if any
+        self.group = group      # ... and the consumer group consuming it
         self.writes = None      # writes made by this handler, carried by what it publishes
 
     @property
@@ -128,6 +130,19 @@ class Context:
     def publish(self, broker, topic, payload, key=None):
         """Put a message on ``broker``'s ``topic``; the trace context travels with it."""
         self.station.run.publish(self, broker, topic, payload, key)
+
+    def saga(self, saga, payload):
+        """Run an orchestrated ``sl.Saga``; ``yield`` it to get its outcome
+        ("completed", "compensated" or "stuck"; see ``simlab.saga``)."""
+        if not isinstance(saga, Saga):
+            raise ModelError(f"ctx.saga: expected an sl.Saga([...]), got {saga!r}")
+        return SagaRun(self, saga, payload)
+
+    def outbox(self, broker, topic, payload, key=None):
+        """Record an event in this service's outbox, atomically with its writes; the
+        service's relay publishes it soon after (see ``simlab.outbox``)."""
+        station = self.station
+        station.run.outboxes[station.name].add(self, broker, topic, payload, key)
 
     def random(self):
         """A uniform number in [0, 1) from this service's seeded stream."""

@@ -31,6 +31,7 @@ class Store:
         self.entries = {}      # key -> (version, value)
         self.history = {}      # key -> [time of version 1, time of version 2, ...]
         self.waiting = {}      # key -> [(version, event), ...]
+        self.applied = set()   # (group, message id) of every message whose handler wrote here
 
     def version(self, key):
         entry = self.entries.get(key)
@@ -44,7 +45,11 @@ class Store:
         now = self.run.env._now
         self.entries[key] = (version, value)
         self.history.setdefault(key, []).append(now)
+        message = context.message
+        if message is not None:
+            self.applied.add((context.group, message.id))
         self.run.recorder.writes.append((now, self.service, key, version, self.source or "",
+                                         context.group or "", 0 if message is None else message.id,
                                          context.trace_id, context.span_id))
         if context.writes is None:
             context.writes = []

@@ -55,7 +55,7 @@ def _first_time_reflected(source_writes, view_writes):
 
 class Result:
     """What one run produced. Tables: ``requests``, ``spans``, ``logs``, ``messages``,
-    ``queues``, ``lag``, ``faults``, ``breakers``, ``writes``, ``reads``, ``consistency``; summaries:
+    ``queues``, ``lag``, ``faults``, ``breakers``, ``sagas``, ``writes``, ``reads``, ``consistency``; summaries:
     ``summary()``, ``traces()``, ``message_ledger()``."""
 
     def __init__(self, world, run, seed, wall_seconds):
@@ -119,6 +119,16 @@ class Result:
     def breakers(self):
         """Every state change of every circuit breaker."""
         return _frame(self._records.breakers, list(schema.BREAKERS))
+
+    @cached_property
+    def sagas(self):
+        """One row per saga: its outcome and its window of inconsistency."""
+        rows = [record[:8] + [np.nan if record[8] is None else
+                              (self.end_time if record[4] is None else record[4]) - record[8]]
+                for record in self._records.sagas]
+        frame = _frame(rows, list(schema.SAGAS), {"trace_id": 32})
+        frame["inconsistent_for"] = frame["inconsistent_for"].astype("float64").fillna(0.0)
+        return frame
 
     @cached_property
     def faults(self):
@@ -189,13 +199,45 @@ class Result:
             for group in groups:
                 rows.extend((broker, topic, group, int(i)) for i in ids)
         ledger = pd.DataFrame(rows, columns=columns[:4])
-        final = msgs[msgs.event.isin(["ack", "dead_letter"])]
-        final = final.rename(columns={"event": "state", "attempt": "attempts"})[
-            ["broker", "topic", "group", "message_id", "state", "attempts"]]
+        # The last settling event decides; a replay puts a dead letter back in play.
+        final = msgs[msgs.event.isin(["ack", "dead_letter", "replay"])]
+        final = final.drop_duplicates(columns[:4], keep="last")
+        final = final.rename(columns={"event": "state", "attempt": "attempts"})[columns]
         ledger = ledger.merge(final, how="left", on=columns[:4], validate="one_to_one")
-        ledger["state"] = ledger["state"].fillna("pending").replace({"ack": "acked",
-                                                                     "dead_letter": "dead_lettered"})
+        ledger["state"] = ledger["state"].fillna("pending").replace(
+            {"ack": "acked", "dead_letter": "dead_lettered", "replay": "pending"})
         return ledger[columns]
+
+    def delivery_report(self):
+        """Per consumer group: how its messages ended, and what happened to their effects.
+
+        An *effect* is a delivery whose handler wrote to its store. ``lost`` counts
+        messages acked with no effect at all (possible at-most-once); ``duplicated``
+        counts messages whose effect happened more than once (possible at-least-once
+        without an idempotent consumer).
+        """
+        ledger = self.message_ledger()
+        ledger["label"] = ledger.topic + "/" + ledger.group
+        writes = self.writes[self.writes.message_id > 0]
+        effects = writes.groupby(["group", "message_id"]).span_id.nunique()
+        ledger["effects"] = [effects.get((label, mid), 0)
+                             for label, mid in zip(ledger.label, ledger.message_id)]
+        writers = set(writes.group)
+        rows = []
+        for label, group in ledger.groupby("label", sort=False):
+            states = group.state.value_counts()
+            writes_effects = label in writers
+            rows.append({
+                "group": label, "messages": len(group),
+                "acked": int(states.get("acked", 0)),
+                "dead_lettered": int(states.get("dead_lettered", 0)),
+                "pending": int(states.get("pending", 0)),
+                "lost": int(((group.state == "acked") & (group.effects == 0)).sum())
+                if writes_effects else 0,
+                "duplicated": int((group.effects > 1).sum()),
+            })
+        return pd.DataFrame(rows, columns=["group", "messages", "acked", "dead_lettered",
+                                           "pending", "lost", "duplicated"])
 
     def summary(self):
         """Headline numbers as a pandas Series: counts, throughput, error rate, latency.

@@ -12,11 +12,12 @@ from simpy.events import URGENT, Event, Process, Timeout
 
 from . import randomness
 from .broker import Message
-from .consumers import GroupState, consume
+from .consumers import GroupState, consume, replay
 from .data import Store
 from .calls import make_call, with_timeout
 from .errors import CallError, ModelError, RunLimitError, SimlabError
 from .faults import broker_refuses
+from .outbox import Outbox
 from .resilience import BreakerState, BulkheadState, RetryBudget
 from .services import Station
 from .telemetry import Recorder
@@ -49,6 +50,9 @@ class Run:
         self.network_faults = []  # active partitions and lossy links
         self.broker_down = {}     # broker -> (publishers mode, restored event, held publishes)
         self._streams = {}
+        self.dead_letters = {}    # group label -> [message, ...]
+        self.outboxes = {name: Outbox(self, station) for name, station in self.stations.items()}
+        self.outboxed = 0         # events in outboxes, not yet published
 
     def stream(self, name):
         """A fresh seeded random stream for component ``name``."""
@@ -148,6 +152,9 @@ class Run:
         for group in groups:
             group.put(message, 1)
 
+    def start_process(self, generator):
+        return Process(self.env, generator)
+
     # -- running
 
     def start(self):
@@ -165,6 +172,9 @@ class Run:
         for load in world.loads:
             self.loads_running += 1
             Process(self.env, load.generate(self))
+        for broker in world.brokers.values():
+            for topic, group, at in broker.replays:
+                Process(self.env, replay(self, broker.name, topic, group, at))
         for fault in world.faults.all(self):
             Process(self.env, fault.inject(self))
         if world.sample_every:
@@ -191,7 +201,8 @@ class Run:
                     count, oldest = group.waiting(partition)
                     lags.append((now, group.label, partition, count,
                                  0.0 if oldest is None else now - oldest))
-            if not self.loads_running and not self.in_flight and not self.unsettled:
+            if not self.loads_running and not self.in_flight and not self.unsettled \
+                    and not self.outboxed:
                 return
             if not env._queue:
                 return  # nothing else will ever happen: what is left is stuck (a deadlock)

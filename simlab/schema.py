@@ -42,7 +42,7 @@ LOGS = {
 
 MESSAGES = {
     "time": "when",
-    "event": "publish | deliver | ack | redeliver | dead_letter",
+    "event": "publish | deliver | ack | redeliver | dead_letter | replay",
     "broker": "broker name",
     "topic": "topic name",
     "group": "consumer group ('' for publish)",
@@ -77,6 +77,19 @@ BREAKERS = {
     "state": "closed | open | half_open",
 }
 
+SAGAS = {
+    "saga_id": "number of the saga, from 1",
+    "trace_id": "trace of the request that ran it",
+    "service": "the orchestrator",
+    "start": "when it began",
+    "end": "when it completed or finished compensating (NaN while pending)",
+    "outcome": "completed | compensated | stuck | pending",
+    "failed_step": "'service.endpoint' of the step that failed ('' if none)",
+    "steps_done": "steps that succeeded before it completed or failed",
+    "inconsistent_for": "seconds from the first step done to the end: the window in which "
+                        "part of the transaction was visible (0 if no step was done)",
+}
+
 FAULTS = {
     "fault": "kind of fault (crash)",
     "target": "what it hit",
@@ -90,6 +103,8 @@ WRITES = {
     "key": "the key written",
     "version": "version stored: 1, 2, ... per key; in a read model, the source's version it applies",
     "source": "for a read model, the service it follows ('' for a service's own writes)",
+    "group": "the consumer group whose handler wrote it ('' outside a consumer)",
+    "message_id": "the message that handler was applying (0 outside a consumer)",
     "trace_id": "trace of the request that wrote it",
     "span_id": "span that wrote it",
 }
@@ -120,7 +135,7 @@ CONSISTENCY = {
 }
 
 TABLES = {"requests": REQUESTS, "spans": SPANS, "logs": LOGS, "messages": MESSAGES,
-          "queues": QUEUES, "lag": LAG, "faults": FAULTS, "breakers": BREAKERS, "writes": WRITES, "reads": READS,
+          "queues": QUEUES, "lag": LAG, "faults": FAULTS, "breakers": BREAKERS, "sagas": SAGAS, "writes": WRITES, "reads": READS,
           "consistency": CONSISTENCY}
 
 OUTCOMES = ("ok", "error", "timeout", "rejected", "in_flight")

@@ -19,6 +19,8 @@ from simpy.events import Event, Timeout
 from .context import Call, Context
 from .distributions import as_distribution
 from .errors import CallError, HandlerError, ModelError, ServiceError, SimlabError
+from .resilience import TokenBucket
+from .saga import SagaRun, run_saga
 from .telemetry import SPAN_WAIT
 
 
@@ -67,9 +69,12 @@ class Service:
             (``None``: no limit).
         error_rate: probability that a request fails after its handler ran
             (a simple model of an unreliable service; its draws have their own stream).
+        rate_limit: an ``sl.TokenBucket``; requests beyond its rate are rejected at once.
+        relay_delay: seconds between two rounds of the outbox relay (``ctx.outbox``).
     """
 
-    def __init__(self, world, name, workers=1, work=0.0, queue=None, error_rate=0.0):
+    def __init__(self, world, name, workers=1, work=0.0, queue=None, error_rate=0.0,
+                 rate_limit=None, relay_delay=0.05):
         self.world = world
         self.name = check_name("service", name)
         self.workers = check_count(f"service {name!r}", "workers", workers, allow_none=True)
@@ -81,6 +86,15 @@ class Service:
             raise ModelError(f"service {name!r}: error_rate must be a probability between 0 "
                              f"and 1, got {error_rate!r}")
         self.error_rate = float(error_rate)
+        if rate_limit is not None and not isinstance(rate_limit, TokenBucket):
+            raise ModelError(f"service {name!r}: rate_limit must be an sl.TokenBucket(rate=..., "
+                             f"burst=...), got {rate_limit!r}")
+        self.rate_limit = rate_limit
+        if isinstance(relay_delay, bool) or not isinstance(relay_delay, (int, float)) \
+                or not 0 < relay_delay < float("inf"):
+            raise ModelError(f"service {name!r}: relay_delay must be a positive number of "
+                             f"seconds, got {relay_delay!r}")
+        self.relay_delay = relay_delay
         self.endpoints = {}
         self.view_of = None  # the service whose store this one's store is a read model of
 
@@ -107,7 +121,8 @@ class Service:
 
         return register
 
-    def consumer(self, broker, topic, group=None, consumers=None, view_of=None):
+    def consumer(self, broker, topic, group=None, consumers=None, view_of=None,
+                 idempotent=False):
         """Decorator: consume ``topic`` from ``broker`` as consumer group ``group``.
 
         Every group gets every message; the ``consumers`` of one group compete for them
@@ -116,6 +131,9 @@ class Service:
         ``view_of="orders"`` makes this service's store a read model of orders' store:
         each write the handler makes applies the orders write the message carries, and
         ``result.consistency`` measures how long each orders write took to show here.
+
+        ``idempotent=True`` makes the consumer remember, with its first write, the id of
+        each message it applied, and ignore a message it has already applied.
         """
         group = self.name if group is None else check_name("consumer group", group)
         consumers = check_count(f"consumer group {group!r}", "consumers", consumers,
@@ -134,7 +152,7 @@ class Service:
 
         def register(fn):
             check_handler(f"consumer {self.name} of {broker.name}/{topic}", fn)
-            broker.subscribe(topic, group, self, fn, consumers)
+            broker.subscribe(topic, group, self, fn, consumers, bool(idempotent))
             return fn
 
         return register
@@ -160,6 +178,9 @@ class Station:
         self.network_rng = run.stream(f"network:{self.name}")
         self.retry_rng = run.stream(f"retry:{self.name}")
         self.slowdown = 1.0      # a slowdown fault multiplies work times by this
+        self.limit = service.rate_limit
+        self.tokens = self.limit.burst if self.limit else 0.0
+        self.refilled = 0.0
         self.up = True
         self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
         self.restarted = None    # an event while down, triggered at restart
@@ -173,6 +194,16 @@ class Station:
             self.waiting.popleft().succeed()  # hand the worker straight to the next in line
         else:
             self.busy -= 1
+
+    def _take_token(self):
+        """Token bucket: refill at ``rate`` per second up to ``burst``; a request takes one."""
+        now = self.env._now
+        self.tokens = min(self.limit.burst, self.tokens + (now - self.refilled) * self.limit.rate)
+        self.refilled = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
     def crash(self):
         self.up = False
@@ -191,12 +222,12 @@ class Station:
     # -- serving one request or message
 
     def serve(self, endpoint, payload, trace, parent, stack, kind="server", client_span=None,
-              message=None):
+              message=None, group=None):
         """Generator: queue for a worker, run the handler, return its value.
 
         ``client_span``, when given, is the caller's span of this call; it ends when
         this one does (a call with no network delay). ``message`` is the message a
-        consumer is handling.
+        consumer of consumer group ``group`` is handling.
 
         The handler's events go to SimPy; its calls run inline (``yield from``), in this
         same SimPy process: no extra process, no extra event. After every step the
@@ -209,6 +240,9 @@ class Station:
         if not self.up:
             recorder.close_span(span, "error", client_span)
             raise CallError("error", endpoint.where, f"{self.name} is down")
+        if self.limit is not None and not self._take_token():
+            recorder.close_span(span, "rejected", client_span)
+            raise CallError("rejected", endpoint.where, "rate limit exceeded")
         epoch = self.epoch
         if self.busy < self.workers:
             self.busy += 1
@@ -225,7 +259,7 @@ class Station:
                 recorder.close_span(span, "error", client_span)
                 raise
             span[SPAN_WAIT] = env._now - span[6]
-        handler = endpoint.fn(Context(self, trace, span[1], stack, message), payload)
+        handler = endpoint.fn(Context(self, trace, span[1], stack, message, group), payload)
         value = error = None
         try:
             while True:
@@ -247,10 +281,12 @@ class Station:
                         value = yield from self.run.call(item)
                     elif isinstance(item, Event):
                         value = yield item
+                    elif item.__class__ is SagaRun:
+                        value = yield from run_saga(self.run, item)
                     else:
                         handler.close()
                         raise ModelError(f"handler {endpoint.where} yielded {item!r}; yield "
-                                         "ctx.work(), ctx.sleep(...) or ctx.call(...)")
+                                         "ctx.work(), ctx.sleep(...), ctx.call(...) or ctx.saga(...)")
                 except CallError as failed:
                     error = failed
                 if self.epoch != epoch:  # this service crashed while the request was inside

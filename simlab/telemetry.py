@@ -30,7 +30,9 @@ class Recorder:
         self.faults = []    # [fault, target, start, end]
         self.lags = []      # (time, group, partition, messages, seconds)
         self.breakers = []  # (time, caller, target, state)
-        self.writes = []    # (time, service, key, version, source, trace, span)
+        self.sagas = []     # [saga_id, trace, service, start, end, outcome, failed_step,
+                            #  steps_done, inconsistent_from]
+        self.writes = []    # (time, service, key, version, source, group, message_id, trace, span)
         self.reads = []     # (time, service, key, version, source_version, stale, versions_behind,
                             #  seconds_behind, trace, span)
         self._traces = 0

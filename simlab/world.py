@@ -57,18 +57,22 @@ class World:
 
     # -- building
 
-    def service(self, name, workers=1, work=0.0, queue=None, error_rate=0.0):
+    def service(self, name, workers=1, work=0.0, queue=None, error_rate=0.0, rate_limit=None,
+                relay_delay=0.05):
         """Add a service; see ``simlab.services.Service`` for the arguments."""
         if name in self.services:
             raise ModelError(f"there is already a service named {name!r}; names must be unique")
-        service = self.services[name] = Service(self, name, workers, work, queue, error_rate)
+        service = self.services[name] = Service(self, name, workers, work, queue, error_rate,
+                                                rate_limit, relay_delay)
         return service
 
-    def broker(self, name, topics=(), max_attempts=5, redelivery_delay=1.0):
+    def broker(self, name, topics=(), max_attempts=5, redelivery_delay=1.0,
+               delivery="at-least-once"):
         """Add a message broker; see ``simlab.broker.Broker`` for the arguments."""
         if name in self.brokers:
             raise ModelError(f"there is already a broker named {name!r}; names must be unique")
-        broker = self.brokers[name] = Broker(self, name, topics, max_attempts, redelivery_delay)
+        broker = self.brokers[name] = Broker(self, name, topics, max_attempts, redelivery_delay,
+                                             delivery)
         return broker
 
     def load(self, arrivals, target, duration=None, start=0.0, payload=None, timeout=None,

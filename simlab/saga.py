@@ -1,0 +1,104 @@
+"""Orchestrated sagas: a business transaction across services, undone step by step on failure.
+
+    CHECKOUT = sl.Saga([("payments", "charge", "refund"),
+                        ("inventory", "reserve", "release"),
+                        ("shipping", "schedule", "cancel")], timeout=1.0)
+
+    @orders.endpoint("place")
+    def place(ctx, order):
+        outcome = yield ctx.saga(CHECKOUT, order)   # "completed" or "compensated" (or "stuck")
+
+The orchestrator calls each step in turn. If one fails, it calls the *compensations* of
+the steps already done, in reverse order (refund the charge, release the stock), each
+retried with ``compensation_retry``; if a compensation still fails, the saga is "stuck"
+(a human must step in). Between the first step done and the last step done (or the last
+compensation done) the system is inconsistent: money taken, no parcel. ``result.sagas``
+records that window for every saga.
+"""
+
+from dataclasses import dataclass
+
+from .calls import NO_FALLBACK, make_call
+from .errors import CallError, ModelError
+from .resilience import Exponential, Retry
+
+
+@dataclass(frozen=True)
+class Saga:
+    """The steps of a saga: ``(service, endpoint, compensation endpoint or None)``."""
+
+    steps: tuple
+    timeout: float = None
+    compensation_retry: Retry = Retry(attempts=5, backoff=Exponential(0.1))
+
+    def __post_init__(self):
+        steps = tuple(tuple(step) for step in self.steps)
+        if not steps:
+            raise ModelError("Saga: give at least one step (service, endpoint, compensation)")
+        for step in steps:
+            if len(step) != 3 or not all(isinstance(part, str) or part is None for part in step) \
+                    or step[0] is None or step[1] is None:
+                raise ModelError(f"Saga: each step is (service, endpoint, compensation endpoint "
+                                 f"or None), got {step!r}")
+        object.__setattr__(self, "steps", steps)
+        if self.timeout is not None and (isinstance(self.timeout, bool) or
+                                         not isinstance(self.timeout, (int, float)) or
+                                         self.timeout <= 0):
+            raise ModelError(f"Saga: timeout must be a positive number of seconds, "
+                             f"got {self.timeout!r}")
+
+
+class SagaRun:
+    """What ``ctx.saga(...)`` returns: yield it to run the saga."""
+
+    __slots__ = ("context", "saga", "payload")
+
+    def __init__(self, context, saga, payload):
+        self.context = context
+        self.saga = saga
+        self.payload = payload
+
+
+def run_saga(run, request):
+    """Generator: run the saga's steps, compensate on failure; return the outcome."""
+    from .context import Call  # context imports this module's neighbours; import late
+
+    context, saga, payload = request.context, request.saga, request.payload
+    env, recorder = run.env, run.recorder
+    record = [len(recorder.sagas) + 1, context.trace_id, context.station.name, env.now, None,
+              "pending", "", 0, None]
+    recorder.sagas.append(record)
+    done = []
+    for service, endpoint, compensation in saga.steps:
+        try:
+            yield from make_call(run, Call(context, service, endpoint, payload, saga.timeout))
+        except CallError as error:
+            record[6] = f"{service}.{endpoint}"
+            recorder.log(context.trace_id, context.span_id, context.station.name, "warning",
+                         f"saga step {service}.{endpoint} failed ({error}); compensating "
+                         f"{len(done)} step(s)")
+            break
+        done.append((service, compensation))
+        record[7] = len(done)
+        if record[8] is None:
+            record[8] = env.now  # from here on, part of the transaction is visible
+    else:
+        return _finish(record, env, "completed")
+    for service, compensation in reversed(done):
+        if compensation is None:
+            continue
+        undo = Call(context, service, compensation, payload, saga.timeout,
+                    retry=saga.compensation_retry, fallback=NO_FALLBACK)
+        try:
+            yield from make_call(run, undo)
+        except CallError as error:
+            recorder.log(context.trace_id, context.span_id, context.station.name, "error",
+                         f"saga stuck: compensation {service}.{compensation} failed ({error})")
+            return _finish(record, env, "stuck")
+    return _finish(record, env, "compensated")
+
+
+def _finish(record, env, outcome):
+    record[4] = env.now
+    record[5] = outcome
+    return outcome
