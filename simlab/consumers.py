@@ -97,12 +97,14 @@ def consume(run, group, consumer, station):
         message, attempt = item
         busy = group.in_progress[message.partition]
         busy[message.id] = message
-        yield from _handle(run, group, station, message, attempt)
-        del busy[message.id]
+        requeued = yield from _handle(run, group, station, message, attempt)
+        if not requeued:  # (a requeued message stays counted until it is back in the queue)
+            del busy[message.id]
 
 
 def _handle(run, group, station, message, attempt):
-    """Generator: deliver one message until it is settled (or put back on a shared queue)."""
+    """Generator: deliver one message until it is settled; True if it was put back on a
+    shared queue for a later delivery instead."""
     recorder = run.recorder
     sub = group.subscription
     broker = sub.topic.broker
@@ -117,7 +119,7 @@ def _handle(run, group, station, message, attempt):
             recorder.log(message.trace, message.span, station.name, "info",
                          f"duplicate of message {message.id} ignored (idempotent consumer)")
             run.unsettled -= 1
-            return
+            return False
         recorder.message("deliver", *names, message, attempt)
         if at_most_once:  # acked on receipt: if the handler fails, the message is gone
             recorder.message("ack", *names, message, attempt)
@@ -130,24 +132,24 @@ def _handle(run, group, station, message, attempt):
             if at_most_once:
                 recorder.log(message.trace, message.span, station.name, "error",
                              f"message {message.id} lost (at-most-once): {error}")
-                return
+                return False
             if attempt >= broker.max_attempts:
                 recorder.message("dead_letter", *names, message, attempt)
                 recorder.log(message.trace, message.span, station.name, "error",
                              f"dead-lettered to {names[1]}.dlq after {attempt} attempts: {error}")
                 run.dead_letters.setdefault(group.label, []).append(message)
                 run.unsettled -= 1
-                return
+                return False
             recorder.message("redeliver", *names, message, attempt)
         else:
             if not at_most_once:
                 recorder.message("ack", *names, message, attempt)
                 run.unsettled -= 1
-            return
+            return False
         delay = broker.redelivery_delay_for(attempt)
         if not group.ordered:  # a shared queue: back of the line, later
             _requeue_later(run.env, group, message, attempt + 1, delay)
-            return
+            return True
         # A partition: retry in place, so that the messages behind it keep their order.
         if delay:
             yield Timeout(run.env, delay)
@@ -171,8 +173,11 @@ def replay(run, broker, topic, group, at):
 
 
 def _requeue_later(env, group, message, attempt, delay):
-    if delay == 0:
+    def requeue(_=None):
+        del group.in_progress[message.partition][message.id]
         group.put(message, attempt)
-        return
-    timer = Timeout(env, delay)
-    timer.callbacks.append(lambda _: group.put(message, attempt))
+
+    if delay == 0:
+        requeue()
+    else:
+        Timeout(env, delay).callbacks.append(requeue)

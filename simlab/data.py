@@ -29,7 +29,7 @@ class Store:
         self.service = service
         self.source = source   # the service this store is a read model of, or None
         self.entries = {}      # key -> (version, value)
-        self.history = {}      # key -> [time of version 1, time of version 2, ...]
+        self.history = {}      # key -> [(version, time), ...] in the order written
         self.waiting = {}      # key -> [(version, event), ...]
         self.applied = set()   # (group, message id) of every message whose handler wrote here
 
@@ -44,7 +44,7 @@ class Store:
             version = self._reflected_version(context, key)
         now = self.run.env._now
         self.entries[key] = (version, value)
-        self.history.setdefault(key, []).append(now)
+        self.history.setdefault(key, []).append((version, now))
         message = context.message
         if message is not None:
             self.applied.add((context.group, message.id))
@@ -84,8 +84,8 @@ class Store:
         if self.source is not None:
             source = self.run.stores[self.source]
             latest = source.version(key)
-            if latest > version:  # the oldest source write this view has not applied yet
-                behind = now - source.history[key][version]
+            if latest > version:  # since the first source write this view has not applied
+                behind = now - next(t for v, t in source.history[key] if v > version)
         self.run.recorder.reads.append((now, self.service, key, version, latest,
                                         latest > version, latest - version, behind,
                                         context.trace_id, context.span_id))

@@ -151,6 +151,7 @@ def as_distribution(value, owner):
     if isinstance(value, Distribution):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        _check_number(owner, "the time", value)
         return Constant(value)
     raise ModelError(
         f"{owner} must be a distribution such as sl.Exp(mean=0.01) or a number of seconds, "

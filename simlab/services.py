@@ -18,10 +18,13 @@ from simpy.events import Event, Timeout
 
 from .context import Call, Context
 from .distributions import as_distribution
-from .errors import CallError, HandlerError, ModelError, ServiceError, SimlabError
+from .errors import CallError, HandlerError, ModelError, RunLimitError, ServiceError, SimlabError
 from .resilience import TokenBucket
 from .saga import SagaRun, run_saga
 from .telemetry import SPAN_WAIT
+
+
+SPIN_LIMIT = 100_000  # handler steps at one instant before the run is stopped
 
 
 def check_name(kind, name):
@@ -182,6 +185,7 @@ class Station:
         self.tokens = self.limit.burst if self.limit else 0.0
         self.refilled = 0.0
         self.up = True
+        self.crashes = 0         # crashes in progress (back-to-back ones may overlap an instant)
         self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
         self.restarted = None    # an event while down, triggered at restart
 
@@ -206,6 +210,9 @@ class Station:
         return False
 
     def crash(self):
+        self.crashes += 1
+        if not self.up:
+            return  # a second crash while down (back to back): it stays down until both end
         self.up = False
         self.epoch += 1
         self.busy = 0
@@ -215,6 +222,9 @@ class Station:
             ticket.fail(CallError("error", self.name, f"{self.name} crashed while it waited"))
 
     def restart(self):
+        self.crashes -= 1
+        if self.crashes:
+            return
         self.up = True
         restarted, self.restarted = self.restarted, None
         restarted.succeed()
@@ -261,8 +271,21 @@ class Station:
             span[SPAN_WAIT] = env._now - span[6]
         handler = endpoint.fn(Context(self, trace, span[1], stack, message, group), payload)
         value = error = None
+        instant, steps = env._now, 0
         try:
             while True:
+                # A handler that loops without time passing (say, retrying a refused call
+                # with no backoff) would hang the run inside one event: stop it instead.
+                if env._now != instant:
+                    instant, steps = env._now, 0
+                else:
+                    steps += 1
+                    if steps > SPIN_LIMIT:
+                        handler.close()
+                        raise RunLimitError(
+                            f"handler {endpoint.where} took {SPIN_LIMIT:,} steps at t={instant:.3f}"
+                            " s without time passing: a retry loop with no backoff? Wait between"
+                            " attempts (ctx.sleep) or use retry=sl.Retry(...)")
                 try:
                     item = handler.send(value) if error is None else handler.throw(error)
                 except StopIteration as stop:
