@@ -5,7 +5,7 @@ Start with ``sl.World``; everything else hangs off it. All times are simulated s
 
 from . import plot, scenarios, schema, theory
 from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
-from .experiments import compare, replicate
+from .experiments import compare, mean_ci, replicate
 from .errors import (CallCycleError, CallError, HandlerError, ModelError, RunLimitError,
                      ServiceError, SimlabError)
 from .load import Burst, Payload, Poisson, Users
@@ -17,5 +17,5 @@ from .world import World
 __all__ = [
     "World", "Result", "Saga", "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson", "Burst",
     "Users", "Payload", "SimlabError", "ModelError", "CallCycleError", "HandlerError",
-    "RunLimitError", "CallError", "ServiceError", "compare", "replicate", "plot", "scenarios", "schema", "theory",
+    "RunLimitError", "CallError", "ServiceError", "compare", "mean_ci", "replicate", "plot", "scenarios", "schema", "theory",
 ]

@@ -4,6 +4,8 @@ Every table has the fixed columns listed in ``simlab.schema`` (``sl.schema.SPANS
 even when it is empty. DataFrames are built once, the first time you ask for them.
 """
 
+import gc
+from contextlib import contextmanager
 from functools import cached_property
 
 import numpy as np
@@ -20,11 +22,29 @@ _FLOATS = {"start", "end", "latency", "duration", "wait", "time", "queued", "bus
            "seconds_behind", "written", "visible", "lag"}
 
 
+@contextmanager
+def _collector_paused():
+    """Building a table makes many small objects; with millions of records alive, each of
+    CPython's cycle collections would rescan them all. Pause it meanwhile."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def _frame(rows, columns, hex_widths=None):
     """A DataFrame from record rows, with ``columns`` even when there are no rows.
 
     ``hex_widths`` names the id columns to format as hex strings of that width.
     """
+    with _collector_paused():
+        return _build_frame(rows, columns, hex_widths)
+
+
+def _build_frame(rows, columns, hex_widths):
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c in _FLOATS else "object")
                              for c in columns})
@@ -39,18 +59,16 @@ def _frame(rows, columns, hex_widths=None):
 
 def _first_time_reflected(source_writes, view_writes):
     """For each source write (key, version): the first time the view held that version or
-    a later one. Versions applied to a view may arrive out of order, hence the running max."""
-    visible = pd.Series(np.nan, index=source_writes.index)
-    applied = {key: (np.maximum.accumulate(g.version.to_numpy()), g.time.to_numpy())
-               for key, g in view_writes.groupby("key", sort=False)}
-    for key, group in source_writes.groupby("key", sort=False):
-        if key not in applied:
-            continue
-        versions, times = applied[key]
-        at = np.searchsorted(versions, group.version.to_numpy(), side="left")
-        found = at < len(versions)
-        visible[group.index[found]] = times[at[found]]
-    return visible.to_numpy()
+    a later one. Versions may reach a view out of order, hence the running maximum."""
+    if view_writes.empty or source_writes.empty:
+        return np.full(len(source_writes), np.nan)
+    view = view_writes[["key", "version", "time"]].copy()  # already in time order
+    view["reached"] = view.groupby("key", sort=False).version.cummax()
+    view = view.sort_values("reached", kind="stable")
+    left = source_writes[["key", "version"]].reset_index().sort_values("version", kind="stable")
+    matched = pd.merge_asof(left, view[["key", "reached", "time"]], left_on="version",
+                            right_on="reached", by="key", direction="forward")
+    return matched.set_index("index").time.reindex(source_writes.index).to_numpy()
 
 
 class Result:
@@ -176,7 +194,7 @@ class Result:
             "start": grouped["start"].min(),
             "end": grouped["end"].max(),
             "spans": grouped.size(),
-            "errors": grouped["status"].agg(lambda s: int((s != "ok").sum())),
+            "errors": (spans.status != "ok").groupby(spans.trace_id, sort=False).sum(),
         })
         frame["completion"] = frame["end"] - frame["start"]
         return frame.reset_index()

@@ -54,8 +54,12 @@ def latency_over_time(result, ax=None, window=1.0):
     bins = (finished.start // window) * window
     ok = finished[finished.outcome == "ok"]
     grouped = ok.groupby(bins[ok.index]).latency
-    ax.plot(grouped.median() * 1000, label="p50", color="tab:blue")
-    ax.plot(grouped.quantile(0.99) * 1000, label="p99", color="tab:purple")
+    # Every window, even one with no successful request: there the line breaks (NaN)
+    # instead of drawing a straight bridge across an outage.
+    windows = np.arange(0, (bins.max() if len(bins) else 0) + window, window)
+    ax.plot(windows, grouped.median().reindex(windows) * 1000, label="p50", color="tab:blue")
+    ax.plot(windows, grouped.quantile(0.99).reindex(windows) * 1000, label="p99",
+            color="tab:purple")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("latency (ms)")
     errors = ax.twinx()
@@ -89,7 +93,7 @@ def queues(result, ax=None, names=None, kind=None):
     shade_faults(ax, result)
     shade_bursts(ax, result)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("waiting (queue or backlog)")
+    ax.set_ylabel("waiting: requests queued, or\nmessages not yet acked")
     ax.set_title("Queues of services, backlogs of consumer groups")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)

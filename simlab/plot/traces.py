@@ -23,13 +23,14 @@ def waterfall(result, trace_id=None, ax=None):
     for row, span in enumerate(spans.itertuples()):
         colour = _KIND_COLOURS[span.kind] if span.status == "ok" else FAILED
         start_ms = (span.start - origin) * 1000
-        width = max((end[span.Index] - span.start) * 1000, 0.05)
+        duration = (end[span.Index] - span.start) * 1000
+        width = max(duration, 0.05)  # an instant span still shows as a sliver
         ax.barh(row, width, left=start_ms, color=colour, alpha=0.85)
         if span.wait > 0:
             ax.barh(row, span.wait * 1000, left=start_ms, color="white", hatch="///",
                     edgecolor=colour, alpha=0.9)
         labels.append("  " * depth[span.span_id] + f"{span.service}: {span.operation}")
-        ax.text(start_ms + width, row, f" {width:.1f} ms" + ("" if span.status == "ok"
+        ax.text(start_ms + width, row, f" {duration:.1f} ms" + ("" if span.status == "ok"
                                                              else f" {span.status}"),
                 va="center", fontsize=7)
     ax.set_yticks(range(len(spans)), labels, fontsize=8)
