@@ -111,8 +111,10 @@ class Broker:
         check_name("topic", name)
         if name in self.topics:
             raise ModelError(f"broker {self.name!r} already has a topic {name!r}")
-        partitions = check_count(f"topic {self.name}/{name}", "partitions", partitions,
-                                 allow_none=True)
+        if partitions is not None and (isinstance(partitions, bool) or
+                                       not isinstance(partitions, int) or partitions < 1):
+            raise ModelError(f"topic {self.name}/{name}: partitions must be a whole number, 1 or "
+                             f"more (or None for a shared queue); got {partitions!r}")
         if key is not None and not callable(key):
             raise ModelError(f"topic {self.name}/{name}: key must be a function of the payload,"
                              f" such as lambda order: order.id; got {key!r}")

@@ -73,10 +73,13 @@ class GroupState:
     def waiting(self, partition):
         """Messages not yet acked in ``partition``, and the publish time of the oldest."""
         queue, busy = self.queues[partition], self.in_progress[partition]
-        oldest = [m.published for m in busy.values()]
-        if queue:
-            oldest.append(queue[0][0].published)
-        return len(queue) + len(busy), min(oldest, default=None)
+        # Not just the head of the queue: a redelivered or replayed message waits behind
+        # newer ones.
+        oldest = min((m.published for m, _ in queue), default=None)
+        for message in busy.values():
+            if oldest is None or message.published < oldest:
+                oldest = message.published
+        return len(queue) + len(busy), oldest
 
 
 def consume(run, group, consumer, station):

@@ -23,7 +23,7 @@ from simlab import theory
 
 BATCHES = 25      # batches for batch means
 Z = 4.0           # allowed distance from theory, in standard errors
-WARM_UP = 0.05    # fraction of the first customers (or of the time) thrown away: the run starts empty
+WARM_UP = 0.05    # share of the first customers (or of the time) thrown away: runs start empty
 NO_SAMPLES = 1e9  # sample_every: these tests do not need the queues table
 
 
@@ -52,9 +52,9 @@ def assert_agrees(simulated, se, expected, max_relative_se):
         f"{(simulated - expected) / se:+.1f} SE (allowed: {Z} SE)")
 
 
-def add_leaf(world, name, workers, mean_work):
+def add_leaf(world, name, workers, mean_work, queue=None):
     """A leaf service whose handler only computes: an M/M/c station under Poisson load."""
-    leaf = world.service(name, workers=workers, work=sl.Exp(mean=mean_work))
+    leaf = world.service(name, workers=workers, work=sl.Exp(mean=mean_work), queue=queue)
 
     @leaf.endpoint("work")
     def work(ctx, payload):
@@ -262,3 +262,106 @@ def test_error_rates_multiply_along_a_chain():
     # The leaf fails on its own, whatever its callers do.
     leaf = server_spans(result, "payments")
     assert_binomial((leaf.status == "ok").sum(), len(leaf), 1 - error_rates["payments"])
+
+
+# -- (e) no waiting room: a service with queue=0 is an Erlang loss system
+
+
+def erlang_b(c, offered):
+    """Probability that an arrival finds all ``c`` workers busy, with no queue (Erlang B)."""
+    blocked = 1.0
+    for k in range(1, c + 1):
+        blocked = offered * blocked / (k + offered * blocked)
+    return blocked
+
+
+def test_queue_zero_rejects_as_erlang_b_says():
+    workers, mu, lam = 3, 1 / MEAN_WORK, 250.0   # offered load: 2.5 workers' worth
+    world = sl.World(seed=41, sample_every=NO_SAMPLES)
+    add_leaf(world, "leaf", workers, MEAN_WORK, queue=0)
+    customers = 40_000
+    world.load(sl.Poisson(rate=lam), target=("leaf", "work"), duration=customers / lam)
+    requests = after_warm_up(world.run().requests.sort_values("request_id"))
+    rejected, se = batch_means(requests.outcome == "rejected")
+    assert_agrees(rejected, se, erlang_b(workers, lam / mu), max_relative_se=0.05)
+
+
+# -- (f) a consumer group with c consumers is an M/M/c queue too, and obeys Little's law
+
+
+GROUP_RATE = 160.0
+GROUP_DURATION = 400.0
+
+
+@pytest.fixture(scope="module")
+def group_result():
+    """Every request publishes one message; 2 shipping consumers handle them at rho = 0.8."""
+    world = sl.World(seed=31, sample_every=0.05)
+    front = world.service("front", workers=None)
+    shipping = world.service("shipping", workers=2, work=sl.Exp(mean=MEAN_WORK))
+    bus = world.broker("bus", topics=["orders"])
+
+    @front.endpoint("order")
+    def order(ctx, payload):
+        yield ctx.sleep(0)
+        ctx.publish(bus, "orders", payload)
+
+    @shipping.consumer(bus, "orders")
+    def ship(ctx, payload):
+        yield ctx.work()
+
+    world.load(sl.Poisson(rate=GROUP_RATE), target=("front", "order"),
+               duration=GROUP_DURATION)
+    return world.run()
+
+
+def message_times(result):
+    """Per message, in order of publication: when it was published, delivered, acked."""
+    messages = result.messages
+    times = {event: messages[messages.event == event].set_index("message_id").time
+             for event in ("publish", "deliver", "ack")}
+    frame = times["publish"].rename("publish").to_frame()
+    frame["deliver"], frame["ack"] = times["deliver"], times["ack"]
+    return frame.sort_values("publish")
+
+
+def test_consumer_group_is_mmc(group_result):
+    times = after_warm_up(message_times(group_result))
+    assert times.notna().all().all()  # each message delivered once and acked
+    mu = 1 / MEAN_WORK
+    wait, se = batch_means(times.deliver - times.publish)
+    assert_agrees(wait, se, theory.mmc_wait(GROUP_RATE, mu, 2), max_relative_se=0.10)
+    sojourn, se = batch_means(times.ack - times.publish)
+    assert_agrees(sojourn, se, theory.mmc_sojourn(GROUP_RATE, mu, 2), max_relative_se=0.05)
+
+
+def test_littles_law_for_a_consumer_group(group_result):
+    """L from the sampled backlog (queues table), W from the messages table: two
+    different records of the same run."""
+    times = message_times(group_result)
+    queues = group_result.queues
+    samples = queues[(queues.kind == "group") & (queues.name == "orders/shipping")]
+    edges = np.linspace(WARM_UP * GROUP_DURATION, GROUP_DURATION, BATCHES + 1)
+    window = np.digitize(samples.time, edges) - 1
+    inside = (window >= 0) & (window < BATCHES)
+    backlog = (samples.queued + samples.busy)[inside].groupby(window[inside]).mean()
+    sojourn = mean_sojourn_by_arrival(times.publish, times.ack, edges)
+    gaps = backlog.to_numpy() - GROUP_RATE * sojourn
+    gap, se = gaps.mean(), gaps.std(ddof=1) / math.sqrt(BATCHES)
+    assert se < 0.05 * backlog.mean()
+    assert abs(gap) < Z * se, f"L - lambda W = {gap:.4f} ({gap / se:+.1f} SE)"
+
+
+# -- the formulas themselves, against cases worked out by hand
+
+
+def test_theory_formulas_match_textbook_cases():
+    # M/M/1: Wq = rho / (mu - lam).
+    assert theory.mmc_wait(lam=8, mu=10, c=1) == pytest.approx(0.8 / 2)
+    # M/M/2 with lam = 1, mu = 1: P(wait) = 1/3, Wq = (1/3) / (2 - 1).
+    assert theory.erlang_c(2, 1.0) == pytest.approx(1 / 3)
+    assert theory.mmc_sojourn(lam=1, mu=1, c=2) == pytest.approx(1 / 3 + 1)
+    # Erlang B, used above: two workers, offered load 1: (1/2) / (1 + 1 + 1/2).
+    assert erlang_b(2, 1.0) == pytest.approx(0.2)
+    with pytest.raises(sl.ModelError, match="unstable"):
+        theory.mmc_wait(lam=20, mu=10, c=2)
