@@ -1,0 +1,68 @@
+"""A cascading failure: a slow dependency, and the policies that contain it (lesson 03).
+
+The gateway serves two kinds of request through ``orders``: ``checkout`` (orders calls
+payments) and ``status`` (orders answers from its own data). From ``slow_at`` for
+``slow_for`` seconds payments is ``slow_factor`` times slower. Without protection, every
+orders worker ends up waiting on payments, so status requests — which never touch
+payments — fail too, and the gateway's workers fill up behind them: the failure spreads.
+"""
+
+from ..calls import NO_FALLBACK
+from ..distributions import Exp
+from ..load import Poisson
+from ..world import World
+from .shop import Order
+
+
+def cascade(rate=40.0, status_rate=40.0, duration=60.0, seed=1, slow_at=20.0, slow_for=15.0,
+            slow_factor=20.0, timeout=None, retry=None, breaker=None, bulkhead=None,
+            fallback=NO_FALLBACK, client_timeout=2.0):
+    """gateway → orders → payments, with policies on the orders → payments call.
+
+    Args:
+        rate: checkouts per second; status_rate: status lookups per second.
+        slow_at, slow_for, slow_factor: the payments slowdown.
+        timeout, retry, breaker, bulkhead, fallback: the policies of orders' call to
+            payments (see ``ctx.call``).
+        client_timeout: seconds a customer waits for the gateway before giving up.
+
+    Returns:
+        A ``World``; call ``.run()`` on it.
+    """
+    world = World(seed=seed, latency=0.0005)
+    gateway = world.service("gateway", workers=32, work=Exp(mean=0.001))
+    orders = world.service("orders", workers=8, work=Exp(mean=0.005))
+    payments = world.service("payments", workers=4, work=Exp(mean=0.030))
+
+    @gateway.endpoint("checkout")
+    def checkout(ctx, order):
+        yield ctx.work()
+        return (yield ctx.call("orders", "place", order))
+
+    @gateway.endpoint("status")
+    def status(ctx, order):
+        yield ctx.work()
+        return (yield ctx.call("orders", "status", order))
+
+    @orders.endpoint("place")
+    def place(ctx, order):
+        yield ctx.work()
+        return (yield ctx.call("payments", "charge", order, timeout=timeout, retry=retry,
+                               breaker=breaker, bulkhead=bulkhead, fallback=fallback))
+
+    @orders.endpoint("status")
+    def order_status(ctx, order):
+        yield ctx.work()
+        return "shipped"
+
+    @payments.endpoint("charge")
+    def charge(ctx, order):
+        yield ctx.work()
+        return "charged"
+
+    world.load(Poisson(rate=rate), target=("gateway", "checkout"), duration=duration,
+               payload=Order, timeout=client_timeout, name="checkout")
+    world.load(Poisson(rate=status_rate), target=("gateway", "status"), duration=duration,
+               payload=Order, timeout=client_timeout, name="status")
+    world.faults.slowdown("payments", at=slow_at, duration=slow_for, factor=slow_factor)
+    return world
