@@ -17,9 +17,9 @@ and does, without yielding:
 
 from simpy.events import Timeout
 
+from .calls import NO_FALLBACK
 from .data import Database
 from .distributions import as_distribution
-from .calls import NO_FALLBACK
 from .errors import ModelError
 from .resilience import Bulkhead, CircuitBreaker, Retry
 from .saga import Saga, SagaRun

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from simpy.events import Timeout
 
-from .distributions import Distribution, as_distribution
+from .distributions import as_distribution
 from .errors import ModelError
 
 JITTERS = ("none", "full", "equal", "decorrelated")

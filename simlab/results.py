@@ -72,9 +72,13 @@ def _first_time_reflected(source_writes, view_writes):
 
 
 class Result:
-    """What one run produced. Tables: ``requests``, ``spans``, ``logs``, ``messages``,
-    ``queues``, ``lag``, ``faults``, ``breakers``, ``sagas``, ``writes``, ``reads``, ``consistency``; summaries:
-    ``summary()``, ``traces()``, ``message_ledger()``."""
+    """What one run produced.
+
+    Tables (columns in ``simlab.schema``): ``requests``, ``spans``, ``logs``, ``messages``,
+    ``queues``, ``lag``, ``faults``, ``breakers``, ``sagas``, ``writes``, ``reads``,
+    ``consistency``. Summaries: ``summary()``, ``traces()``, ``message_ledger()``,
+    ``delivery_report()``, ``slowest_trace()``.
+    """
 
     def __init__(self, world, run, seed, wall_seconds):
         self.world = world

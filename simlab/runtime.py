@@ -12,9 +12,9 @@ from simpy.events import URGENT, Event, Process, Timeout
 
 from . import randomness
 from .broker import Message
+from .calls import make_call, with_timeout
 from .consumers import GroupState, consume, replay
 from .data import Store
-from .calls import make_call, with_timeout
 from .errors import CallError, ModelError, RunLimitError, SimlabError
 from .faults import broker_refuses
 from .outbox import Outbox

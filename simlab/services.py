@@ -14,7 +14,7 @@ import inspect
 import math
 from collections import deque
 
-from simpy.events import Event, Timeout
+from simpy.events import Event
 
 from .context import Call, Context
 from .distributions import as_distribution
@@ -22,7 +22,6 @@ from .errors import CallError, HandlerError, ModelError, RunLimitError, ServiceE
 from .resilience import TokenBucket
 from .saga import SagaRun, run_saga
 from .telemetry import SPAN_WAIT
-
 
 SPIN_LIMIT = 100_000  # handler steps at one instant before the run is stopped
 
@@ -148,9 +147,10 @@ class Service:
         if view_of is not None:
             check_name("view_of service", view_of)
             if view_of == self.name or self.view_of not in (None, view_of):
-                raise ModelError(f"service {self.name!r} cannot be a read model of {view_of!r}"
-                                 f" (it is {'itself' if view_of == self.name else 'a read model of ' + repr(self.view_of) + ' already'}); "
-                                 "one store follows one other service")
+                why = "a store cannot follow itself" if view_of == self.name else \
+                    f"it is a read model of {self.view_of!r} already"
+                raise ModelError(f"service {self.name!r} cannot be a read model of {view_of!r}:"
+                                 f" {why}; one store follows one other service")
             self.view_of = view_of
 
         def register(fn):
@@ -231,6 +231,26 @@ class Station:
 
     # -- serving one request or message
 
+    def _admit(self, endpoint, span, client_span):
+        """Let a request in: take a worker (None), or a place in line (an event to wait
+        for). A request turned away closes its span and raises ``CallError``."""
+        refusal = None
+        if not self.up:
+            refusal = ("error", f"{self.name} is down")
+        elif self.limit is not None and not self._take_token():
+            refusal = ("rejected", "rate limit exceeded")
+        elif self.busy < self.workers:
+            self.busy += 1
+            return None
+        elif self.queue_limit is not None and len(self.waiting) >= self.queue_limit:
+            refusal = ("rejected", f"queue full ({self.queue_limit} waiting)")
+        if refusal is not None:
+            self.run.recorder.close_span(span, refusal[0], client_span)
+            raise CallError(refusal[0], endpoint.where, refusal[1])
+        ticket = Event(self.env)
+        self.waiting.append(ticket)
+        return ticket
+
     def serve(self, endpoint, payload, trace, parent, stack, kind="server", client_span=None,
               message=None, group=None):
         """Generator: queue for a worker, run the handler, return its value.
@@ -247,25 +267,12 @@ class Station:
         env = self.env
         recorder = self.run.recorder
         span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, env._now)
-        if not self.up:
-            recorder.close_span(span, "error", client_span)
-            raise CallError("error", endpoint.where, f"{self.name} is down")
-        if self.limit is not None and not self._take_token():
-            recorder.close_span(span, "rejected", client_span)
-            raise CallError("rejected", endpoint.where, "rate limit exceeded")
         epoch = self.epoch
-        if self.busy < self.workers:
-            self.busy += 1
-        else:
-            if self.queue_limit is not None and len(self.waiting) >= self.queue_limit:
-                recorder.close_span(span, "rejected", client_span)
-                raise CallError("rejected", endpoint.where,
-                                f"queue full ({self.queue_limit} waiting)")
-            ticket = Event(env)
-            self.waiting.append(ticket)
+        ticket = self._admit(endpoint, span, client_span)
+        if ticket is not None:  # every worker is busy: wait in line
             try:
                 yield ticket
-            except CallError:
+            except CallError:  # the service crashed while the request waited
                 recorder.close_span(span, "error", client_span)
                 raise
             span[SPAN_WAIT] = env._now - span[6]
@@ -309,7 +316,8 @@ class Station:
                     else:
                         handler.close()
                         raise ModelError(f"handler {endpoint.where} yielded {item!r}; yield "
-                                         "ctx.work(), ctx.sleep(...), ctx.call(...) or ctx.saga(...)")
+                                         "ctx.work(), ctx.sleep(...), ctx.call(...) or "
+                                         "ctx.saga(...)")
                 except CallError as failed:
                     error = failed
                 if self.epoch != epoch:  # this service crashed while the request was inside

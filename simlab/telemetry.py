@@ -21,7 +21,8 @@ class Recorder:
 
     def __init__(self, env):
         self.env = env
-        self.requests = []  # [request_id, trace, load, service, endpoint, start, end, outcome, reason]
+        self.requests = []  # [request_id, trace, load, service, endpoint, start, end, outcome,
+                            #  reason]
         self.spans = []     # [trace, span, parent, service, operation, kind, start, end, status, wait]
         self.logs = []      # (time, trace, span, service, level, message)
         self.messages = []  # (time, event, broker, topic, group, message_id, key, partition,

@@ -9,7 +9,6 @@ Example:
     0.03556
 """
 
-import math
 
 from .errors import ModelError
 

@@ -22,7 +22,7 @@ from .faults import Faults
 from .load import Burst, Load, Poisson, Users
 from .results import Result
 from .runtime import Run
-from .services import Service, check_name
+from .services import Service
 
 
 class World:

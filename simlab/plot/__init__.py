@@ -10,12 +10,14 @@ import matplotlib.pyplot as plt
 from ._common import shade_bursts, shade_faults
 from .consistency import lag_distribution, lag_over_time, partitions, stale_reads
 from .requests import latency_distribution, latency_over_time, latency_percentiles, queues
+from .resilience import attempts_per_call, breaker_timeline
 from .topology import topology, topology_graph
 from .traces import waterfall
 
 __all__ = ["latency_percentiles", "latency_distribution", "latency_over_time", "queues",
            "topology", "topology_graph", "waterfall", "lag_distribution", "lag_over_time",
-           "partitions", "stale_reads", "shade_faults", "shade_bursts", "overview"]
+           "partitions", "stale_reads", "breaker_timeline", "attempts_per_call",
+           "shade_faults", "shade_bursts", "overview"]
 
 
 def overview(result, figsize=(11, 7)):

@@ -1,6 +1,5 @@
 """Figures of requests: latency percentiles and distribution, latency over time, queues."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 

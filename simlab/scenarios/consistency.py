@@ -6,7 +6,6 @@ from ..load import Poisson
 from ..world import World
 from .shop import Order
 
-
 #: The remedies ``read_your_writes`` knows, and what each does.
 REMEDIES = {
     None: "read the read model right after writing (the anomaly)",

@@ -1,0 +1,89 @@
+"""Figures of resilience policies: circuit breaker states, and the load retries add."""
+
+import numpy as np
+
+from ._common import as_dict, axes, shade_faults
+
+BREAKER_COLOURS = {"closed": "tab:green", "half_open": "tab:orange", "open": "tab:red"}
+
+
+def breaker_timeline(result, ax=None):
+    """Each circuit breaker's state over time as coloured bands, faults shaded.
+
+    One row per breaker (caller → target): green while closed (calls pass), red while
+    open (calls are rejected at once), orange while half-open (a trial call is under
+    way). A half-open spell is often a few milliseconds long, so each one is also
+    marked with a small orange tick above its row.
+    """
+    ax = axes(ax, size=(7, 1.6))
+    breakers = result.breakers
+    shade_faults(ax, result)
+    rows = list(dict.fromkeys(zip(breakers.caller, breakers.target)))
+    for row, (caller, target) in enumerate(rows):
+        changes = breakers[(breakers.caller == caller) & (breakers.target == target)]
+        ends = list(changes.time.iloc[1:]) + [result.end_time]
+        for state in BREAKER_COLOURS:
+            spells = [(start, end - start) for start, end, now
+                      in zip(changes.time, ends, changes.state) if now == state]
+            ax.broken_barh(spells, (row - 0.35, 0.7), color=BREAKER_COLOURS[state],
+                           label=state.replace("_", "-") if row == 0 else None)
+        probes = changes.time[changes.state == "half_open"]
+        ax.plot(probes, np.full(len(probes), row + 0.45), "v", color="tab:orange", ms=4)
+    if not rows:
+        ax.text(0.5, 0.5, "no circuit breaker in this run", ha="center", va="center",
+                transform=ax.transAxes)
+    ax.set_yticks(range(len(rows)), [f"{caller} → {target}" for caller, target in rows])
+    ax.set_ylim(-0.6, max(len(rows), 1) - 0.4)
+    ax.set_xlim(0, result.end_time)
+    ax.set_xlabel("time (s)")
+    ax.set_title("Circuit breaker state")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    return ax
+
+
+def attempts_per_call(results, target, ax=None, window=1.0, caller=None):
+    """Requests actually sent to ``target`` per call made to it, per time window.
+
+    This is the *load multiplier* of retries: 1 when every call needs one attempt,
+    up to ``Retry.attempts`` when every attempt fails, below 1 when a circuit breaker
+    or a bulkhead turns calls away before they leave the caller (those attempts are
+    not counted: ``target`` never sees them). Calls are grouped by the span that made
+    them, so this assumes one call to ``target`` per handler; a call belongs to the
+    window in which its first attempt started.
+
+    ``results`` is one ``Result`` or a dict ``{label: Result}``; ``caller`` limits the
+    count to calls made by that service.
+    """
+    ax = axes(ax)
+    results = as_dict(results)
+    for label, result in results.items():
+        per_call = _attempts(result, target, caller)
+        windows = (per_call.first // window) * window
+        ax.plot(*_steps(per_call.sent.groupby(windows).mean(), window), label=label)
+    shade_faults(ax, next(iter(results.values())))
+    ax.axhline(1, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(f"requests sent to {target}\nper call")
+    ax.set_title(f"Load multiplier: attempts per call to {target}")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def _attempts(result, target, caller):
+    """One row per call to ``target``: when its first attempt began, and how many were sent."""
+    spans = result.spans
+    calls = spans[(spans.kind == "client") & spans.operation.str.startswith(f"{target}.")]
+    if caller is not None:
+        calls = calls[calls.service == caller]
+    grouped = calls.groupby("parent_id", sort=False)
+    frame = grouped.start.min().to_frame("first")
+    frame["sent"] = (calls.status != "rejected").groupby(calls.parent_id, sort=False).sum()
+    return frame
+
+
+def _steps(series, window):
+    """x and y of a step line through the windows' values (each drawn across its window)."""
+    x = np.repeat(series.index.to_numpy(dtype=float), 2)
+    x[1::2] += window
+    return x, np.repeat(series.to_numpy(dtype=float), 2)
