@@ -249,6 +249,12 @@ class Run:
                 original = original.__cause__
             raise original from original.__cause__
         finally:
+            # The records will live as long as the Result. Move them, and everything else
+            # the run made, straight to the collector's oldest generation (freeze, then
+            # unfreeze), instead of letting its next young-generation pass rescan millions
+            # of records just to promote them there.
+            gc.freeze()
+            gc.unfreeze()
             if collecting:
                 gc.enable()
         return time.perf_counter() - started
