@@ -7,7 +7,7 @@ through ``attempt`` (one client span per attempt) and, with policies, ``resilien
 
 from simpy.events import AnyOf, Event, Process, Timeout
 
-from .errors import CallCycleError, CallError, ModelError
+from .errors import SPIN_LIMIT, CallCycleError, CallError, ModelError, RunLimitError
 
 NO_FALLBACK = object()  # fallback=None would be a legitimate fallback value
 
@@ -108,8 +108,14 @@ def resilient(run, call, caller, callee, endpoint, stack):
     breaker = run.breaker(key, call.breaker) if call.breaker is not None else None
     bulkhead = run.bulkhead(key, call.bulkhead) if call.bulkhead is not None else None
     context, error, previous = call.context, None, 0.0
+    started = run.env._now
     for number in range(1, (retry.attempts if retry else 1) + 1):
         if number > 1:
+            context.check_alive(endpoint.where)  # a crashed caller retries nothing
+            if number > SPIN_LIMIT and run.env._now == started:
+                raise RunLimitError(
+                    f"{caller.name} retried {endpoint.where} {SPIN_LIMIT:,} times at "
+                    f"t={started:.3f} s without time passing; give the retry a backoff")
             if budget is not None and not budget.withdraw():
                 run.recorder.log(context.trace_id, context.span_id, caller.name, "warning",
                                  f"retry budget spent: no retry of {endpoint.where}")
@@ -119,6 +125,7 @@ def resilient(run, call, caller, callee, endpoint, stack):
                              f"retry {number - 1} of {endpoint.where} in {previous:.3f} s")
             if previous > 0:
                 yield Timeout(run.env, previous)
+            context.check_alive(endpoint.where)  # ... nor after a crash during the backoff
         try:
             return (yield from guarded(run, call, caller, callee, endpoint, stack, breaker,
                                        bulkhead))
@@ -152,11 +159,12 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
             run.recorder.instant_span(context.trace_id, context.span_id, caller.name, where,
                                       "client", "rejected")
             raise CallError("rejected", where, "bulkhead full")
+    admitted = breaker.generation if breaker is not None else None
     try:
         value = yield from attempt(run, call, caller, callee, endpoint, stack)
     except CallError:
         if breaker is not None:
-            breaker.record(failed=True)
+            breaker.record(True, admitted)
         raise
     finally:
         if bulkhead is not None:
@@ -165,5 +173,5 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
             else:
                 bulkhead.busy -= 1
     if breaker is not None:
-        breaker.record(failed=False)
+        breaker.record(False, admitted)
     return value

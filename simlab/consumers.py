@@ -91,7 +91,7 @@ def consume(run, group, consumer, station):
             continue
         outage = run.broker_down.get(broker)
         if outage is not None:  # the broker is down: nothing is delivered until it is back
-            yield outage[1]
+            yield outage.restored
             continue
         item = group.take(consumer)
         if item is None:
@@ -134,7 +134,9 @@ def _handle(run, group, station, message, attempt):
         except CallError as error:
             if at_most_once:
                 recorder.log(message.trace, message.span, station.name, "error",
-                             f"message {message.id} lost (at-most-once): {error}")
+                             f"delivery of message {message.id} failed after its ack "
+                             f"(at-most-once: no redelivery; its effect is lost unless it "
+                             f"happened already): {error}")
                 return False
             if attempt >= broker.max_attempts:
                 recorder.message("dead_letter", *names, message, attempt)
@@ -156,8 +158,11 @@ def _handle(run, group, station, message, attempt):
         # A partition: retry in place, so that the messages behind it keep their order.
         if delay:
             yield Timeout(run.env, delay)
-        while not station.up:
-            yield station.restarted
+        while not station.up or broker.name in run.broker_down:
+            if not station.up:
+                yield station.restarted
+            else:
+                yield run.broker_down[broker.name].restored
         attempt += 1
 
 

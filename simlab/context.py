@@ -20,7 +20,7 @@ from simpy.events import Timeout
 from .calls import NO_FALLBACK
 from .data import Database
 from .distributions import as_distribution
-from .errors import ModelError
+from .errors import CallError, ModelError
 from .resilience import Bulkhead, CircuitBreaker, Retry
 from .saga import Saga, SagaRun
 
@@ -53,10 +53,12 @@ class Call:
 class Context:
     """Handed to every handler; one per request (or message) per service."""
 
-    __slots__ = ("station", "trace_id", "span_id", "stack", "message", "group", "writes")
+    __slots__ = ("station", "trace_id", "span_id", "stack", "message", "group", "writes",
+                 "epoch")
 
     def __init__(self, station, trace_id, span_id, stack, message=None, group=None):
         self.station = station
+        self.epoch = station.epoch  # a crash of the service ends this handler (see alive)
         self.trace_id = trace_id
         self.span_id = span_id
         self.stack = stack      # services on this request's synchronous call stack
@@ -68,6 +70,11 @@ class Context:
     def db(self):
         """This service's versioned store (see ``simlab.data``)."""
         return Database(self.station.run.stores[self.station.name], self)
+
+    def check_alive(self, where):
+        """Raise if this handler's service crashed since it started (the thread is dead)."""
+        if self.station.epoch != self.epoch:
+            raise CallError("error", where, f"{self.station.name} crashed during the request")
 
     @property
     def now(self):

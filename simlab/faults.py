@@ -73,11 +73,17 @@ class Slowdown(Fault):
         super().__init__(target, at, duration)
         self.factor = factor
 
+    # Faults of one kind on one target may meet back to back (or, fixed and random,
+    # overlap): each keeps the list of those in force, and the latest one rules.
     def start(self, run):
-        run.stations[self.target].slowdown = self.factor
+        station = run.stations[self.target]
+        station.slowdowns.append(self)
+        station.slowdown = self.factor
 
     def stop(self, run):
-        run.stations[self.target].slowdown = 1.0
+        station = run.stations[self.target]
+        station.slowdowns.remove(self)
+        station.slowdown = station.slowdowns[-1].factor if station.slowdowns else 1.0
 
 
 class Errors(Fault):
@@ -88,11 +94,15 @@ class Errors(Fault):
         self.probability = probability
 
     def start(self, run):
-        run.stations[self.target].error_rate = self.probability
+        station = run.stations[self.target]
+        station.error_faults.append(self)
+        station.error_rate = self.probability
 
     def stop(self, run):
         station = run.stations[self.target]
-        station.error_rate = station.service.error_rate
+        station.error_faults.remove(self)
+        station.error_rate = station.error_faults[-1].probability if station.error_faults \
+            else station.service.error_rate
 
 
 class Partition(Fault):
@@ -134,13 +144,32 @@ class BrokerOutage(Fault):
         self.publishers = publishers
 
     def start(self, run):
-        run.broker_down[self.target] = (self.publishers, Event(run.env), [])
+        outage = run.broker_down.get(self.target)
+        if outage is None:
+            run.broker_down[self.target] = Outage(self.publishers, Event(run.env))
+        else:  # one outage meets the next: the broker stays down
+            outage.count += 1
+            outage.publishers = self.publishers
 
     def stop(self, run):
-        _, restored, held = run.broker_down.pop(self.target)
-        for publish in held:  # what publishers held back goes out now, in order
+        outage = run.broker_down[self.target]
+        outage.count -= 1
+        if outage.count:
+            return
+        del run.broker_down[self.target]
+        for publish in outage.held:  # what publishers held back goes out now, in order
             publish()
-        restored.succeed()
+        outage.restored.succeed()
+
+
+class Outage:
+    """A broker's outage in progress: how publishers behave, and what they hold back."""
+
+    def __init__(self, publishers, restored):
+        self.publishers = publishers
+        self.restored = restored  # an event: triggered when the broker is back
+        self.held = []            # publishes to make when it is back
+        self.count = 1
 
 
 def broker_refuses(run, broker, topic):
@@ -155,10 +184,10 @@ class RandomFaults:
         self.kind, self.targets, self.count = kind, targets, count
         self.duration, self.within, self.factor = duration, within, factor
 
-    def draw(self, run):
-        rng = run.stream(f"faults:random:{self.kind}")
+    def draw(self, run, index):
         faults = []
         for target in self.targets:
+            rng = run.stream(f"faults:random:{index}:{self.kind}:{target}")
             end_of_last = self.within[0]
             starts = sorted(rng.uniform(*self.within) for _ in range(self.count))
             for at in starts:
@@ -254,6 +283,11 @@ class Faults:
         target, lengths uniform in ``duration``, starts uniform in ``within`` (seconds)."""
         if kind not in ("crash", "slowdown"):
             raise ModelError(f"random faults: kind must be 'crash' or 'slowdown', got {kind!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ModelError(f"random faults: count must be a whole number, 1 or more; "
+                             f"got {count!r}")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 0:
+            raise ModelError(f"random faults: factor must be a positive number, got {factor!r}")
         for name in targets:
             self.world.check_service(name, "random faults")
         for what, (low, high) in (("duration", duration), ("within", within)):
@@ -266,5 +300,6 @@ class Faults:
 
     def all(self, run):
         """The fixed faults and this run's draw of the random ones."""
-        drawn = [fault for schedule in self.random_schedules for fault in schedule.draw(run)]
+        drawn = [fault for index, schedule in enumerate(self.random_schedules)
+                 for fault in schedule.draw(run, index)]
         return self.scheduled + drawn

@@ -169,10 +169,12 @@ class BreakerState:
         self.outcomes = deque(maxlen=policy.window)  # True for a failure
         self.probing = 0
         self.probe_successes = 0
+        self.generation = 0  # +1 at every change of state
         self.run.recorder.breakers.append((run.env.now, caller, target, "closed"))
 
     def _enter(self, state):
         self.state = state
+        self.generation += 1
         self.run.recorder.breakers.append((self.run.env.now, self.caller, self.target, state))
 
     def allow(self):
@@ -184,7 +186,11 @@ class BreakerState:
             return True
         return False
 
-    def record(self, failed):
+    def record(self, failed, admitted):
+        """The outcome of a call let through in state generation ``admitted``. An answer
+        to a call let through before the last change of state says nothing about now."""
+        if admitted != self.generation:
+            return
         if self.state == "half_open":
             if failed:
                 self._open()
@@ -194,8 +200,6 @@ class BreakerState:
                     self.outcomes.clear()
                     self._enter("closed")
             return
-        if self.state != "closed":
-            return  # an answer to a call made before the breaker opened
         self.outcomes.append(failed)
         if len(self.outcomes) >= self.policy.minimum_calls and \
                 sum(self.outcomes) >= self.policy.failure_rate * len(self.outcomes):

@@ -234,7 +234,7 @@ class Result:
         """Per consumer group: how its messages ended, and what happened to their effects.
 
         An *effect* is a delivery whose handler wrote to its store. ``lost`` counts
-        messages acked with no effect at all (possible at-most-once); ``duplicated``
+        messages acked with no effect at all (possible at-most-once); ``duplicates``
         counts messages whose effect happened more than once (possible at-least-once
         without an idempotent consumer).
         """
@@ -256,10 +256,10 @@ class Result:
                 "pending": int(states.get("pending", 0)),
                 "lost": int(((group.state == "acked") & (group.effects == 0)).sum())
                 if writes_effects else 0,
-                "duplicated": int((group.effects > 1).sum()),
+                "duplicates": int((group.effects > 1).sum()),
             })
         return pd.DataFrame(rows, columns=["group", "messages", "acked", "dead_lettered",
-                                           "pending", "lost", "duplicated"])
+                                           "pending", "lost", "duplicates"])
 
     def summary(self):
         """Headline numbers as a pandas Series: counts, throughput, error rate, latency.

@@ -48,7 +48,7 @@ class Run:
         self._requests = 0
         self.breakers, self.bulkheads, self.budgets = {}, {}, {}
         self.network_faults = []  # active partitions and lossy links
-        self.broker_down = {}     # broker -> (publishers mode, restored event, held publishes)
+        self.broker_down = {}     # broker -> its Outage in progress
         self._streams = {}
         self.dead_letters = {}    # group label -> [message, ...]
         self.outboxes = {name: Outbox(self, station) for name, station in self.stations.items()}
@@ -134,9 +134,9 @@ class Run:
                                  f"{type(bug).__name__}: {bug} (payload {payload!r})") from bug
         outage = self.broker_down.get(name)
         if outage is not None:
-            if outage[0] == "fail":
+            if outage.publishers == "fail":
                 broker_refuses(self, name, topic)
-            outage[2].append(lambda: self.publish(context, broker, topic, payload, key))
+            outage.held.append(lambda: self.publish(context, broker, topic, payload, key))
             return
         span = self.recorder.instant_span(context.trace_id, context.span_id,
                                           context.station.name, f"publish {topic}", "producer")

@@ -8,7 +8,8 @@
     def place(ctx, order):
         outcome = yield ctx.saga(CHECKOUT, order)   # "completed" or "compensated" (or "stuck")
 
-The orchestrator calls each step in turn. If one fails, it calls the *compensations* of
+The orchestrator calls each step in turn (if it crashes, the saga stays "pending": no
+one is left to finish it). If one fails, it calls the *compensations* of
 the steps already done, in reverse order (refund the charge, release the stock), each
 retried with ``compensation_retry``; if a compensation still fails, the saga is "stuck"
 (a human must step in). Between the first step done and the last step done (or the last
@@ -70,6 +71,7 @@ def run_saga(run, request):
     recorder.sagas.append(record)
     done = []
     for service, endpoint, compensation in saga.steps:
+        context.check_alive("saga")  # a dead orchestrator leaves its saga pending
         try:
             yield from make_call(run, Call(context, service, endpoint, payload, saga.timeout))
         except CallError as error:
@@ -87,6 +89,7 @@ def run_saga(run, request):
     for service, compensation in reversed(done):
         if compensation is None:
             continue
+        context.check_alive("saga")
         undo = Call(context, service, compensation, payload, saga.timeout,
                     retry=saga.compensation_retry, fallback=NO_FALLBACK)
         try:

@@ -18,13 +18,11 @@ from simpy.events import Event
 
 from .context import Call, Context
 from .distributions import as_distribution
-from .errors import CallError, HandlerError, ModelError, RunLimitError, ServiceError, SimlabError
+from .errors import (SPIN_LIMIT, CallError, HandlerError, ModelError, RunLimitError,
+                     ServiceError, SimlabError)
 from .resilience import TokenBucket
 from .saga import SagaRun, run_saga
 from .telemetry import SPAN_WAIT
-
-SPIN_LIMIT = 100_000  # handler steps at one instant before the run is stopped
-
 
 def check_name(kind, name):
     if not isinstance(name, str) or not name.strip():
@@ -181,6 +179,7 @@ class Station:
         self.network_rng = run.stream(f"network:{self.name}")
         self.retry_rng = run.stream(f"retry:{self.name}")
         self.slowdown = 1.0      # a slowdown fault multiplies work times by this
+        self.slowdowns, self.error_faults = [], []  # such faults in force
         self.limit = service.rate_limit
         self.tokens = self.limit.burst if self.limit else 0.0
         self.refilled = 0.0
@@ -327,9 +326,22 @@ class Station:
             if self.error_rate and self.error_rng.random() < self.error_rate:
                 raise CallError("error", endpoint.where, "failed (injected error)")
         except CallError as failure:
+            self.release(epoch)
+            if client_span is not None and self.run.network_faults:
+                yield from self._lose_answer(span, failure.kind, client_span)
             recorder.close_span(span, failure.kind, client_span)
             raise
-        finally:
-            self.release(epoch)
+        self.release(epoch)
+        if client_span is not None and self.run.network_faults:
+            yield from self._lose_answer(span, "ok", client_span)
         recorder.close_span(span, "ok", client_span)
         return value
+
+    def _lose_answer(self, span, status, client_span):
+        """Generator: if a network fault that began during a fast-path call cuts the way
+        back to the caller, the answer is lost: the caller waits for ever (or until its
+        own timeout, in a call that has one)."""
+        run = self.run
+        if any(fault.drops(run, self.name, client_span[3]) for fault in run.network_faults):
+            run.recorder.close_span(span, status)
+            yield Event(self.env)  # never triggered: the answer is gone

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 
 from ._common import shade_bursts, shade_faults
 from .consistency import lag_distribution, lag_over_time, partitions, stale_reads
+from .messaging import (anomalies, anomalies_over_time, anomaly_counts, crash_window, deliveries,
+                        inconsistency, saga_trace)
 from .requests import latency_distribution, latency_over_time, latency_percentiles, queues
 from .resilience import attempts_per_call, breaker_timeline
 from .topology import topology, topology_graph
@@ -17,7 +19,8 @@ from .traces import waterfall
 __all__ = ["latency_percentiles", "latency_distribution", "latency_over_time", "queues",
            "topology", "topology_graph", "waterfall", "lag_distribution", "lag_over_time",
            "partitions", "stale_reads", "breaker_timeline", "attempts_per_call",
-           "shade_faults", "shade_bursts", "overview"]
+           "anomaly_counts", "anomalies", "anomalies_over_time", "deliveries", "crash_window",
+           "saga_trace", "inconsistency", "shade_faults", "shade_bursts", "overview"]
 
 
 def overview(result, figsize=(11, 7)):

@@ -20,10 +20,13 @@ def as_dict(results):
 
 def shade_faults(ax, result, label=True):
     """Shade each fault's time window on a time axis (and name it once)."""
+    named = set()
     for fault in result.faults.itertuples():
         end = fault.end if not np.isnan(fault.end) else result.end_time
+        name = f"{fault.target} {fault.fault}"
         ax.axvspan(fault.start, end, color=FAILED, alpha=0.12, lw=0,
-                   label=f"{fault.target} {fault.fault}" if label else None)
+                   label=name if label and name not in named else None)
+        named.add(name)
     return ax
 
 

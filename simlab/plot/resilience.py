@@ -22,10 +22,10 @@ def breaker_timeline(result, ax=None):
     for row, (caller, target) in enumerate(rows):
         changes = breakers[(breakers.caller == caller) & (breakers.target == target)]
         ends = list(changes.time.iloc[1:]) + [result.end_time]
-        for state in BREAKER_COLOURS:
+        for state, colour in BREAKER_COLOURS.items():
             spells = [(start, end - start) for start, end, now
                       in zip(changes.time, ends, changes.state) if now == state]
-            ax.broken_barh(spells, (row - 0.35, 0.7), color=BREAKER_COLOURS[state],
+            ax.broken_barh(spells, (row - 0.35, 0.7), color=colour,
                            label=state.replace("_", "-") if row == 0 else None)
         probes = changes.time[changes.state == "half_open"]
         ax.plot(probes, np.full(len(probes), row + 0.45), "v", color="tab:orange", ms=4)
@@ -55,11 +55,13 @@ def attempts_per_call(results, target, ax=None, window=1.0, caller=None):
     count to calls made by that service.
     """
     ax = axes(ax)
+    single = not isinstance(results, dict)
     results = as_dict(results)
     for label, result in results.items():
         per_call = _attempts(result, target, caller)
-        windows = (per_call.first // window) * window
-        ax.plot(*_steps(per_call.sent.groupby(windows).mean(), window), label=label)
+        windows = (per_call.first // window).astype(int)
+        ax.plot(*_steps(per_call.sent.groupby(windows).mean(), window),
+                label="attempts per call" if single else label)
     shade_faults(ax, next(iter(results.values())))
     ax.axhline(1, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("time (s)")
@@ -83,7 +85,10 @@ def _attempts(result, target, caller):
 
 
 def _steps(series, window):
-    """x and y of a step line through the windows' values (each drawn across its window)."""
-    x = np.repeat(series.index.to_numpy(dtype=float), 2)
+    """x and y of a step line through the values of numbered windows, each drawn across
+    its window; a window without a value breaks the line rather than bridging the gap."""
+    if len(series):
+        series = series.reindex(range(series.index.max() + 1))
+    x = np.repeat(series.index.to_numpy(dtype=float) * window, 2)
     x[1::2] += window
     return x, np.repeat(series.to_numpy(dtype=float), 2)
