@@ -7,7 +7,9 @@ That is a Jackson tandem, so both models' mean sojourn is also checked against t
 Case "pipeline" (asynchronous): a producer writes its store and publishes each request to
 a topic with 4 partitions (random keys); a consumer group of 4 consumers applies each
 message to a read model. Each partition is an M/M/1 queue at utilisation 0.8, so the
-mean consistency lag is checked against 1 / (mu - lambda).
+mean consistency lag is checked against 1 / (mu - lambda). In the plain model each
+request is a process, as in the tandem case; "pipeline-bare" compares with a plain model
+whose arrival loop publishes directly.
 
 Both models of a case run side by side in one process, alternately, REPEATS times each;
 the best time of each is compared (the least disturbed by other work on a shared machine).
@@ -120,12 +122,21 @@ def simlab_pipeline(requests, seed):
     return elapsed, len(lags), statistics.fmean(lags), len(result._records.spans)
 
 
-def plain_simpy_pipeline(requests, seed):
+def plain_simpy_pipeline(requests, seed, bare=False):
+    """Requests reach the producer, each as its own process (as the tandem's customers
+    do, and as simlab handles them); with ``bare=True`` the arrival loop publishes
+    directly, the leanest possible hand-written model."""
     env = simpy.Environment()
     rng = random.Random(seed)
     partitions = [simpy.Store(env) for _ in range(PARTITIONS)]
     source, view, lags = {}, {}, []
     duration = requests / RATE
+
+    def produce(env, n):
+        key = n % KEYS
+        source[key] = env.now
+        # A random partition: what hashing random keys amounts to (a Poisson split).
+        yield partitions[rng.randrange(PARTITIONS)].put((key, n, env.now))
 
     def arrivals(env):
         n = 0
@@ -134,10 +145,12 @@ def plain_simpy_pipeline(requests, seed):
             if env.now >= duration:
                 return
             n += 1
-            key = n % KEYS
-            source[key] = env.now
-            # A random partition: what hashing random keys amounts to (a Poisson split).
-            partitions[rng.randrange(PARTITIONS)].put((key, n, env.now))
+            if bare:
+                key = n % KEYS
+                source[key] = env.now
+                partitions[rng.randrange(PARTITIONS)].put((key, n, env.now))
+            else:
+                env.process(produce(env, n))
 
     def consumer(env, partition):
         while True:
@@ -155,6 +168,10 @@ def plain_simpy_pipeline(requests, seed):
     return elapsed, len(lags), statistics.fmean(lags), 0
 
 
+def bare_simpy_pipeline(requests, seed):
+    return plain_simpy_pipeline(requests, seed, bare=True)
+
+
 CASES = {
     "tandem": (plain_simpy_model, simlab_model, "mean sojourn",
                lambda: tandem_sojourn(RATE, [(1 / MEAN_WORK, WORKERS)] * len(LEAVES)),
@@ -162,6 +179,11 @@ CASES = {
     "pipeline": (plain_simpy_pipeline, simlab_pipeline, "mean lag",
                  lambda: mmc_sojourn(RATE / PARTITIONS, 1 / CONSUMER_WORK, 1),
                  f"{PARTITIONS} partitions, each M/M/1 at rho={UTILISATION}"),
+    # The same pipeline against the leanest hand-written model (no process per request),
+    # for transparency: what simlab's request ledger and telemetry cost on top of it.
+    "pipeline-bare": (bare_simpy_pipeline, simlab_pipeline, "mean lag",
+                      lambda: mmc_sojourn(RATE / PARTITIONS, 1 / CONSUMER_WORK, 1),
+                      f"{PARTITIONS} partitions; plain model without a process per request"),
 }
 
 

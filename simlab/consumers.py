@@ -29,6 +29,8 @@ class GroupState:
         self.run = run
         self.subscription = subscription
         self.label = subscription.label
+        self.names = (subscription.topic.broker.name, subscription.topic.name,
+                      subscription.group)
         self.ordered = subscription.topic.partitions is not None
         count = subscription.topic.partitions or 1
         self.queues = [deque() for _ in range(count)]   # (message, attempt) per partition
@@ -111,11 +113,10 @@ def _handle(run, group, station, message, attempt):
     recorder = run.recorder
     sub = group.subscription
     broker = sub.topic.broker
-    names = (broker.name, sub.topic.name, sub.group)
+    names = group.names
     at_most_once = broker.delivery == "at-most-once"
-    store = run.stores[station.name]
     while True:
-        if sub.idempotent and (group.label, message.id) in store.applied:
+        if sub.idempotent and (group.label, message.id) in run.stores[station.name].applied:
             # Effectively-once: this consumer remembers the message ids it has applied
             # (in its own store, with the effect), so a redelivered one changes nothing.
             recorder.message("ack", *names, message, attempt)
