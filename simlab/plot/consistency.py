@@ -43,11 +43,12 @@ def lag_over_time(result, ax=None, window=1.0):
     ax.scatter(visible.written, visible.lag, s=3, alpha=0.3, color="tab:blue",
                label="one write")
     p99 = visible.groupby((visible.written // window) * window).lag.quantile(0.99)
-    ax.plot(p99.index, p99.values, color="tab:purple", label=f"p99 per {window:g} s")
+    ax.plot(p99.index + window / 2, p99.values, color="tab:purple",
+            label=f"p99 per {window:g} s")  # drawn mid-window, among the dots it sums up
     pending = consistency[consistency.state == "pending"]
-    if len(pending):
-        ax.scatter(pending.written, [result.end_time - t for t in pending.written], s=8,
-                   marker="x", color=FAILED, label="pending (lower bound)")
+    if len(pending):  # no lag yet: a tick along the top for each write still pending
+        ax.plot(pending.written, np.full(len(pending), 1.0), "|", color=FAILED, ms=10,
+                transform=ax.get_xaxis_transform(), label="still pending at the end")
     shade_faults(ax, result)
     shade_bursts(ax, result)
     ax.set_xlabel("time of the write (s)")
