@@ -64,7 +64,8 @@ class Retry:
             backoff plus uniform up to the other half); "decorrelated" (uniform between
             the base and three times the previous delay, capped).
         budget: at most this many retries per call made, e.g. 0.2 (each call earns 0.2
-            of a retry; each retry spends 1): it stops a retry storm. ``None``: no budget.
+            of a retry; each retry spends 1): it stops a retry storm. Quiet times save
+            up to 100 retries, which a fault then spends at once. ``None``: no budget.
         on: the failure kinds worth retrying.
     """
 
