@@ -35,6 +35,7 @@ def waterfall(result, trace_id=None, ax=None):
                 va="center", fontsize=7)
     ax.set_yticks(range(len(spans)), labels, fontsize=8)
     ax.invert_yaxis()
+    ax.set_xlim(right=ax.get_xlim()[1] * 1.15)  # room for the last bar's label
     ax.set_xlabel("ms since the trace began (hatched: waiting for a worker)")
     ax.set_title(f"Trace {trace_id[-8:]}")
     return ax
