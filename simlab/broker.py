@@ -11,7 +11,8 @@
 * Delivery is at-least-once: a message is acked only after its handler returns. If the
   handler fails (an error, a crash of the consumer's service), it is delivered again
   after ``redelivery_delay``; after ``max_attempts`` failed deliveries it is
-  dead-lettered (to ``"<topic>.dlq"``) and the group moves on.
+  dead-lettered (set aside for that group; ``bus.replay(topic, group, at=...)`` puts the
+  dead letters back) and the group moves on.
 * Publishing is fire-and-forget: the publisher never waits for the broker.
 
 **Trace context.** A message carries the trace id and span id of its producer span; the
@@ -100,6 +101,9 @@ class Broker:
         self.delivery = delivery
         self.replays = []  # (topic, group, at)
         self.topics = {}
+        if isinstance(topics, str):
+            raise ModelError(f"broker {name!r}: topics must be a list of names, such as "
+                             f"[{topics!r}]; got the string {topics!r}")
         for topic in topics:
             self.topic(topic)
 

@@ -143,11 +143,7 @@ def resilient(run, call, caller, callee, endpoint, stack):
 def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
     """Generator: one attempt behind the circuit breaker and the bulkhead."""
     where = endpoint.where
-    context = call.context
-    if breaker is not None and not breaker.allow():
-        run.recorder.instant_span(context.trace_id, context.span_id, caller.name, where,
-                                  "client", "rejected")
-        raise CallError("rejected", where, "circuit breaker open")
+    admitted = _pass_breaker(run, call, caller, where, breaker)
     if bulkhead is not None:
         if bulkhead.busy < bulkhead.policy.max_concurrent:
             bulkhead.busy += 1
@@ -155,11 +151,19 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
             place = Event(run.env)
             bulkhead.waiting.append(place)
             yield place  # the place is handed over by the call that frees it
+            if breaker is not None and admitted != breaker.generation:
+                # The breaker changed while this call waited: ask it again.
+                try:
+                    admitted = _pass_breaker(run, call, caller, where, breaker)
+                except CallError:
+                    _free_place(bulkhead)
+                    raise
         else:
-            run.recorder.instant_span(context.trace_id, context.span_id, caller.name, where,
-                                      "client", "rejected")
+            if breaker is not None:
+                breaker.withdraw(admitted)  # a probe that never went out
+            run.recorder.instant_span(call.context.trace_id, call.context.span_id,
+                                      caller.name, where, "client", "rejected")
             raise CallError("rejected", where, "bulkhead full")
-    admitted = breaker.generation if breaker is not None else None
     try:
         value = yield from attempt(run, call, caller, callee, endpoint, stack)
     except CallError:
@@ -168,10 +172,27 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
         raise
     finally:
         if bulkhead is not None:
-            if bulkhead.waiting:
-                bulkhead.waiting.popleft().succeed()
-            else:
-                bulkhead.busy -= 1
+            _free_place(bulkhead)
     if breaker is not None:
         breaker.record(False, admitted)
     return value
+
+
+def _pass_breaker(run, call, caller, where, breaker):
+    """The breaker's state generation the call is let through in (None: no breaker);
+    a rejected call gets a zero-length client span and a CallError."""
+    if breaker is None:
+        return None
+    admitted = breaker.admit()
+    if admitted is None:
+        run.recorder.instant_span(call.context.trace_id, call.context.span_id, caller.name,
+                                  where, "client", "rejected")
+        raise CallError("rejected", where, "circuit breaker open")
+    return admitted
+
+
+def _free_place(bulkhead):
+    if bulkhead.waiting:
+        bulkhead.waiting.popleft().succeed()  # hand the place straight to the next in line
+    else:
+        bulkhead.busy -= 1

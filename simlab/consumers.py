@@ -143,7 +143,7 @@ def _handle(run, group, station, message, attempt):
                 recorder.message("dead_letter", *names, message, attempt)
                 recorder.log(message.trace, message.span, station.name, "error",
                              f"dead-lettered to {names[1]}.dlq after {attempt} attempts: {error}")
-                run.dead_letters.setdefault(group.label, []).append(message)
+                run.dead_letters.setdefault(names, []).append(message)
                 run.unsettled -= 1
                 return False
             recorder.message("redeliver", *names, message, attempt)
@@ -170,11 +170,11 @@ def _handle(run, group, station, message, attempt):
 def replay(run, broker, topic, group, at):
     """Generator (a process): at ``at``, put a group's dead letters back on its queue."""
     yield Timeout(run.env, at)
-    label = f"{topic}/{group}"
-    state = next(g for _, groups in run.topics.values() for g in groups if g.label == label)
-    letters = run.dead_letters.pop(label, [])
+    _, groups = run.topics[(broker, topic)]
+    state = next(g for g in groups if g.subscription.group == group)
+    letters = run.dead_letters.pop((broker, topic, group), [])
     run.recorder.log(None, None, state.subscription.service.name, "info",
-                     f"replaying {len(letters)} dead letters of {label}")
+                     f"replaying {len(letters)} dead letters of {broker}/{state.label}")
     for message in letters:
         run.recorder.message("replay", broker, topic, group, message, 0)
         run.unsettled += 1

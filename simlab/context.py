@@ -58,7 +58,7 @@ class Context:
 
     def __init__(self, station, trace_id, span_id, stack, message=None, group=None):
         self.station = station
-        self.epoch = station.epoch  # a crash of the service ends this handler (see alive)
+        self.epoch = station.epoch  # a crash of the service ends this handler (check_alive)
         self.trace_id = trace_id
         self.span_id = span_id
         self.stack = stack      # services on this request's synchronous call stack
@@ -152,6 +152,9 @@ class Context:
         """Record an event in this service's outbox, atomically with its writes; the
         service's relay publishes it soon after (see ``simlab.outbox``)."""
         station = self.station
+        name = getattr(broker, "name", broker)
+        if (name, topic) not in station.run.topics:
+            raise ModelError(station.run.world.unknown_topic_message(name, topic))
         station.run.outboxes[station.name].add(self, broker, topic, payload, key)
 
     def random(self):

@@ -23,6 +23,13 @@ _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
+#: The names ``Result.summary()`` reports, which ``compare`` can take as metrics.
+_SUMMARY = ("requests", "ok", "error", "timeout", "rejected", "in_flight", "throughput",
+            "error_rate", "latency_mean", "latency_p50", "latency_p95", "latency_p99",
+            "completion_p50", "completion_p99", "lag_p50", "lag_p99", "pending_writes",
+            "stale_reads", "stale_read_rate", "messages", "dead_lettered")
+
+
 def t95(dof):
     """The two-sided 95% Student t quantile for ``dof`` degrees of freedom."""
     if dof < 1:
@@ -65,14 +72,15 @@ def compare(designs, seeds=range(1, 6), metrics=("throughput", "error_rate", "la
     Returns:
         A DataFrame: one row per design, columns ``(metric, "mean")`` and ``(metric, "ci95")``.
     """
+    known = set(_SUMMARY)
+    for metric in metrics:
+        if metric not in known:
+            raise ModelError(f"compare: unknown metric {metric!r}; choose from {sorted(known)}")
     rows = {}
     for label, build in designs.items():
         runs = replicate(build, seeds)
         row = {}
         for metric in metrics:
-            if metric not in runs:
-                raise ModelError(f"compare: unknown metric {metric!r}; choose from "
-                                 f"{list(runs.columns)}")
             row[(metric, "mean")], row[(metric, "ci95")] = mean_ci(runs[metric].astype(float))
         rows[label] = row
     table = pd.DataFrame.from_dict(rows, orient="index")

@@ -15,8 +15,9 @@ Every fault has a start ``at`` and a ``duration`` (seconds), is listed in
 * ``message_loss(service, other, probability)`` — each hop between the two is lost with
   that probability, with the same consequence.
 * ``broker_outage(broker, publishers="fail" | "buffer")`` — nothing is delivered; a
-  publish fails (the handler sees ``sl.CallError``) or is held by the publisher and sent
-  when the broker is back.
+  publish fails (the handler sees ``sl.CallError``) or is held in the publisher's memory
+  (a log line says so) and sent when the broker is back — unless the publisher crashes
+  first. A held message enters ``result.messages`` when it is sent.
 * ``random(kind, targets, count, duration, within)`` — a random schedule of crashes or
   slowdowns, drawn at run start from the world's seed (so each seed has its own).
 """
@@ -61,6 +62,13 @@ class Crash(Fault):
 
     def start(self, run):
         run.stations[self.target].crash()
+        # Publishes it held back during a broker outage were in its memory: gone.
+        for outage in run.broker_down.values():
+            lost = [entry for entry in outage.held if entry[0] == self.target]
+            outage.held = [entry for entry in outage.held if entry[0] != self.target]
+            if lost:
+                run.recorder.log(None, None, self.target, "error",
+                                 f"{len(lost)} held publishes lost in the crash")
 
     def stop(self, run):
         run.stations[self.target].restart()
@@ -157,7 +165,7 @@ class BrokerOutage(Fault):
         if outage.count:
             return
         del run.broker_down[self.target]
-        for publish in outage.held:  # what publishers held back goes out now, in order
+        for _, publish in outage.held:  # what publishers held back goes out now, in order
             publish()
         outage.restored.succeed()
 
@@ -252,6 +260,9 @@ class Faults:
 
     def partition(self, side, other_side, at, duration):
         """Cut the network between two groups of services (lists of names)."""
+        if isinstance(side, str) or isinstance(other_side, str):
+            raise ModelError("partition: give each side as a list of service names, such as "
+                             f"['orders'] and ['payments']; got {side!r} and {other_side!r}")
         sides = (tuple(side), tuple(other_side))
         for name in sides[0] + sides[1]:
             self.world.check_service(name, "partition")
@@ -283,6 +294,9 @@ class Faults:
         target, lengths uniform in ``duration``, starts uniform in ``within`` (seconds)."""
         if kind not in ("crash", "slowdown"):
             raise ModelError(f"random faults: kind must be 'crash' or 'slowdown', got {kind!r}")
+        if isinstance(targets, str):
+            raise ModelError(f"random faults: targets must be a list of service names, such as "
+                             f"[{targets!r}]; got {targets!r}")
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ModelError(f"random faults: count must be a whole number, 1 or more; "
                              f"got {count!r}")

@@ -2,6 +2,8 @@
 
 * ``Poisson(rate=80)``: an open loop. Requests arrive at random, 80 a second on
   average, whether or not earlier ones were answered (the internet at large).
+* ``Burst(size=500, over=2.0)``: 500 requests at random instants within 2 s, on top
+  of a steady load (a flash sale).
 * ``Users(n=20, think=Exp(mean=1.0))``: a closed loop. Each of 20 users sends a
   request, waits for the answer, thinks, and sends the next (a fixed population).
 """

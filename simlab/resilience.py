@@ -83,7 +83,14 @@ class Retry:
             raise ModelError(f"Retry: unknown jitter {self.jitter!r}; choose one of {JITTERS}")
         if self.budget is not None:
             _positive("Retry", "budget", self.budget, zero=True)
+        if isinstance(self.on, str):
+            raise ModelError(f"Retry: on must be a tuple of failure kinds, such as "
+                             f"({self.on!r},); got the string {self.on!r}")
         object.__setattr__(self, "on", tuple(self.on))
+        for kind in self.on:
+            if kind not in ("error", "timeout", "rejected"):
+                raise ModelError(f"Retry: unknown failure kind {kind!r} in on; choose from "
+                                 "'error', 'timeout', 'rejected'")
 
     def delay(self, retry, previous, rng):
         """Seconds to wait before retry number ``retry``; ``previous`` is the last delay."""
@@ -178,14 +185,21 @@ class BreakerState:
         self.generation += 1
         self.run.recorder.breakers.append((self.run.env.now, self.caller, self.target, state))
 
-    def allow(self):
-        """May a call go through now? (A half-open breaker lets ``probes`` calls through.)"""
+    def admit(self):
+        """Let a call through now? Its state generation if so (a half-open breaker lets
+        ``probes`` calls through), None if not."""
         if self.state == "closed":
-            return True
+            return self.generation
         if self.state == "half_open" and self.probing < self.policy.probes:
             self.probing += 1
-            return True
-        return False
+            return self.generation
+        return None
+
+    def withdraw(self, admitted):
+        """A call let through never went out (a bulkhead turned it away): give back its
+        probe, so a half-open breaker is not left waiting for an answer that never comes."""
+        if self.state == "half_open" and admitted == self.generation:
+            self.probing -= 1
 
     def record(self, failed, admitted):
         """The outcome of a call let through in state generation ``admitted``. An answer

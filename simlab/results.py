@@ -85,7 +85,8 @@ class Result:
         self.seed = seed
         self.end_time = run.env.now
         self.wall_seconds = wall_seconds
-        self.duration = world.load_end
+        # The time the loads were sending: from the first start to the last end.
+        self.duration = world.load_end - min((load.start for load in world.loads), default=0.0)
         self._records = run.recorder
         # The static shape of the model, for topology plots and ledgers.
         self.services = list(world.services)
@@ -145,8 +146,10 @@ class Result:
     @cached_property
     def sagas(self):
         """One row per saga: its outcome and its window of inconsistency."""
+        # A pending or stuck saga stays inconsistent until the end of the run.
         rows = [record[:8] + [np.nan if record[8] is None else
-                              (self.end_time if record[4] is None else record[4]) - record[8]]
+                              (self.end_time if record[4] is None or record[5] == "stuck"
+                               else record[4]) - record[8]]
                 for record in self._records.sagas]
         frame = _frame(rows, list(schema.SAGAS), {"trace_id": 32})
         frame["inconsistent_for"] = frame["inconsistent_for"].astype("float64").fillna(0.0)

@@ -50,7 +50,7 @@ class Run:
         self.network_faults = []  # active partitions and lossy links
         self.broker_down = {}     # broker -> its Outage in progress
         self._streams = {}
-        self.dead_letters = {}    # group label -> [message, ...]
+        self.dead_letters = {}    # (broker, topic, group) -> [message, ...]
         self.outboxes = {name: Outbox(self, station) for name, station in self.stations.items()}
         self.outboxed = 0         # events in outboxes, not yet published
 
@@ -132,11 +132,18 @@ class Run:
             except Exception as bug:
                 raise ModelError(f"the key function of topic {name}/{topic} raised "
                                  f"{type(bug).__name__}: {bug} (payload {payload!r})") from bug
+        if key.__class__ not in (int, str) and key is not None and not _plain_key(key):
+            raise ModelError(f"publish to {name}/{topic}: a key must be a str, an int or a "
+                             f"tuple of them, such as key=order.id; got {key!r} (its partition "
+                             "would depend on where it sits in memory)")
         outage = self.broker_down.get(name)
         if outage is not None:
             if outage.publishers == "fail":
                 broker_refuses(self, name, topic)
-            outage.held.append(lambda: self.publish(context, broker, topic, payload, key))
+            outage.held.append((context.station.name,
+                                lambda: self.publish(context, broker, topic, payload, key)))
+            self.recorder.log(context.trace_id, context.span_id, context.station.name, "warning",
+                              f"broker {name} is down: publish to {topic} held until it is back")
             return
         span = self.recorder.instant_span(context.trace_id, context.span_id,
                                           context.station.name, f"publish {topic}", "producer")
@@ -258,3 +265,10 @@ class Run:
             if collecting:
                 gc.enable()
         return time.perf_counter() - started
+
+
+def _plain_key(key):
+    """Is ``key`` a value with a stable repr (so a stable partition)?"""
+    if isinstance(key, (bool, int, float, str)):
+        return True
+    return isinstance(key, tuple) and all(_plain_key(part) for part in key)

@@ -10,7 +10,8 @@
 
 The orchestrator calls each step in turn (if it crashes, the saga stays "pending": no
 one is left to finish it). If one fails, it calls the *compensations* of
-the steps already done, in reverse order (refund the charge, release the stock), each
+the steps already done — and of a step that timed out, which may have happened — in
+reverse order (refund the charge, release the stock), each
 retried with ``compensation_retry``; if a compensation still fails, the saga is "stuck"
 (a human must step in). Between the first step done and the last step done (or the last
 compensation done) the system is inconsistent: money taken, no parcel. ``result.sagas``
@@ -76,6 +77,9 @@ def run_saga(run, request):
             yield from make_call(run, Call(context, service, endpoint, payload, saga.timeout))
         except CallError as error:
             record[6] = f"{service}.{endpoint}"
+            if error.kind == "timeout":  # it may have happened: undo it too (idempotently)
+                done.append((service, compensation))
+                record[8] = env.now if record[8] is None else record[8]
             recorder.log(context.trace_id, context.span_id, context.station.name, "warning",
                          f"saga step {service}.{endpoint} failed ({error}); compensating "
                          f"{len(done)} step(s)")

@@ -91,7 +91,7 @@ SAGAS = {
 }
 
 FAULTS = {
-    "fault": "kind of fault (crash)",
+    "fault": "crash | slowdown | errors | partition | message_loss | broker_outage",
     "target": "what it hit",
     "start": "when it began",
     "end": "when it ended (NaN if it had not ended when the run stopped)",

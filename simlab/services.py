@@ -126,7 +126,8 @@ class Service:
         """Decorator: consume ``topic`` from ``broker`` as consumer group ``group``.
 
         Every group gets every message; the ``consumers`` of one group compete for them
-        (default: one consumer per worker). Each message handled holds a worker.
+        (default: one consumer per worker; one for a service with unlimited workers).
+        Each message handled holds a worker.
 
         ``view_of="orders"`` makes this service's store a read model of orders' store:
         each write the handler makes applies the orders write the message carries, and
@@ -275,6 +276,9 @@ class Station:
                 recorder.close_span(span, "error", client_span)
                 raise
             span[SPAN_WAIT] = env._now - span[6]
+            if self.epoch != epoch:  # handed a worker the instant the service crashed
+                recorder.close_span(span, "error", client_span)
+                raise CallError("error", endpoint.where, f"{self.name} crashed while it waited")
         handler = endpoint.fn(Context(self, trace, span[1], stack, message, group), payload)
         value = error = None
         instant, steps = env._now, 0

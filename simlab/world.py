@@ -35,7 +35,7 @@ class World:
         max_events: a run stops with ``RunLimitError`` after this many events.
         max_seconds: ... or after this many seconds of wall-clock time.
         sample_every: seconds between two samples of queue lengths and backlogs
-            (default: a 400th of the load's duration).
+            (default: a 400th of the time until the last load ends).
     """
 
     def __init__(self, seed=0, latency=0.0, max_events=20_000_000, max_seconds=60.0,
@@ -45,6 +45,11 @@ class World:
         self.latency = None if latency.mean == 0 else latency
         self.max_events = max_events
         self.max_seconds = max_seconds
+        if sample_every is not None and (isinstance(sample_every, bool) or
+                                         not isinstance(sample_every, (int, float)) or
+                                         not 0 < sample_every < float("inf")):
+            raise ModelError(f"World: sample_every must be a positive number of seconds or None, "
+                             f"got {sample_every!r}")
         self._sample_every = sample_every
         self.services = {}
         self.brokers = {}

@@ -400,3 +400,19 @@ def test_tables_have_the_schema_columns_when_empty():
         assert list(frame.columns) == list(sl.schema.TABLES[name]), name
     assert list(result.message_ledger().columns) == [
         "broker", "topic", "group", "message_id", "state", "attempts"]
+
+
+def test_compare_knows_every_summary_metric_and_refuses_others_before_running():
+    from simlab import experiments
+
+    summary = sl.scenarios.shop(duration=2).run().summary()
+    assert sorted(summary.index) == sorted(experiments._SUMMARY)
+    ran = []
+
+    def build():
+        ran.append(1)
+        return sl.scenarios.shop(duration=2)
+
+    with pytest.raises(sl.ModelError, match="unknown metric 'p99'"):
+        sl.compare({"sync": build}, seeds=[1, 2], metrics=("p99",))
+    assert ran == []  # refused before any replication ran

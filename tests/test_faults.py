@@ -575,8 +575,9 @@ def test_ledgers_hold_under_any_mix_of_faults(seed, faults, until):
 
 def test_the_fault_mix_really_reaches_every_kind_of_ending():
     """The property above would be weak if the shop never got into trouble: one mix of
-    faults shows each kind of ending it is meant to survive."""
-    world = faulty_shop(seed=3)
+    faults shows each kind of ending it is meant to survive (seed 18: found by trying
+    seeds in order, since timed-out saga steps are compensated too)."""
+    world = faulty_shop(seed=18)
     for fault in [
         # stock 50 times slower: reservations time out and are compensated ...
         ("slowdown", "stock", 1.5, 1.5, {"factor": 50.0}),
