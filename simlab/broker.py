@@ -56,6 +56,8 @@ class Topic:
         self.partitions = partitions
         self.key = key
         self.groups = {}  # group name -> Subscription
+        self.operation = f"publish {name}"  # the producer span's name
+        self.names = (broker.name, name, "")  # for the publish record
 
     def __repr__(self):
         return f"Topic({self.broker.name}/{self.name}, partitions={self.partitions})"

@@ -119,14 +119,14 @@ def _handle(run, group, station, message, attempt):
         if sub.idempotent and (group.label, message.id) in run.stores[station.name].applied:
             # Effectively-once: this consumer remembers the message ids it has applied
             # (in its own store, with the effect), so a redelivered one changes nothing.
-            recorder.message("ack", *names, message, attempt)
+            recorder.message("ack", names, message, attempt)
             recorder.log(message.trace, message.span, station.name, "info",
                          f"duplicate of message {message.id} ignored (idempotent consumer)")
             run.unsettled -= 1
             return False
-        recorder.message("deliver", *names, message, attempt)
+        recorder.message("deliver", names, message, attempt)
         if at_most_once:  # acked on receipt: if the handler fails, the message is gone
-            recorder.message("ack", *names, message, attempt)
+            recorder.message("ack", names, message, attempt)
             run.unsettled -= 1
         try:
             yield from station.serve(sub.endpoint, message.payload, message.trace,
@@ -140,16 +140,16 @@ def _handle(run, group, station, message, attempt):
                              f"happened already): {error}")
                 return False
             if attempt >= broker.max_attempts:
-                recorder.message("dead_letter", *names, message, attempt)
+                recorder.message("dead_letter", names, message, attempt)
                 recorder.log(message.trace, message.span, station.name, "error",
                              f"dead-lettered to {names[1]}.dlq after {attempt} attempts: {error}")
                 run.dead_letters.setdefault(names, []).append(message)
                 run.unsettled -= 1
                 return False
-            recorder.message("redeliver", *names, message, attempt)
+            recorder.message("redeliver", names, message, attempt)
         else:
             if not at_most_once:
-                recorder.message("ack", *names, message, attempt)
+                recorder.message("ack", names, message, attempt)
                 run.unsettled -= 1
             return False
         delay = broker.redelivery_delay_for(attempt)
@@ -176,7 +176,7 @@ def replay(run, broker, topic, group, at):
     run.recorder.log(None, None, state.subscription.service.name, "info",
                      f"replaying {len(letters)} dead letters of {broker}/{state.label}")
     for message in letters:
-        run.recorder.message("replay", broker, topic, group, message, 0)
+        run.recorder.message("replay", (broker, topic, group), message, 0)
         run.unsettled += 1
         state.put(message, 1)
 

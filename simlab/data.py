@@ -29,9 +29,11 @@ class Store:
         self.service = service
         self.source = source   # the service this store is a read model of, or None
         self.entries = {}      # key -> (version, value)
-        self.history = {}      # key -> [(version, time), ...] in the order written
+        self.history = {}      # key -> [(version, time), ...], kept if a read model follows
+        self.followed = False  # ... that is, if some read model follows this store
         self.waiting = {}      # key -> [(version, event), ...]
-        self.applied = set()   # (group, message id) of every message whose handler wrote here
+        self.applied = set()   # (group, message id) of messages an idempotent group applied
+        self.remembering = set()  # the idempotent consumer groups that write here
 
     def version(self, key):
         entry = self.entries.get(key)
@@ -44,9 +46,10 @@ class Store:
             version = self._reflected_version(context, key)
         now = self.run.env._now
         self.entries[key] = (version, value)
-        self.history.setdefault(key, []).append((version, now))
+        if self.followed:  # for the age of stale reads of the read models that follow it
+            self.history.setdefault(key, []).append((version, now))
         message = context.message
-        if message is not None:
+        if message is not None and context.group in self.remembering:
             self.applied.add((context.group, message.id))
         self.run.recorder.writes.append((now, self.service, key, version, self.source or "",
                                          context.group or "", 0 if message is None else message.id,

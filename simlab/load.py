@@ -14,7 +14,7 @@ from typing import NamedTuple
 from simpy.events import Process, Timeout
 
 from .distributions import Distribution, Exp, as_distribution
-from .errors import ModelError
+from .errors import CallError, ModelError
 
 
 class Payload(NamedTuple):
@@ -100,8 +100,7 @@ class Load:
         if self.start:
             yield Timeout(env, self.start)
         def send():
-            return Process(env, run.request(self.name, station, endpoint, self.payload,
-                                            self.timeout))
+            return run.request(self.name, station, endpoint, self.payload, self.timeout)
 
         if isinstance(self.arrivals, Burst):
             instants = sorted(rng.uniform(0, self.arrivals.over) for _ in range(self.arrivals.size))
@@ -127,5 +126,8 @@ class Load:
         env = run.env
         yield Timeout(env, think.sample(rng))  # users do not all start at the same instant
         while env._now < self.end:
-            yield send()
+            try:
+                yield send()  # the request's process: wait for the answer
+            except CallError:
+                pass  # a failed request: its outcome is recorded; the user thinks, tries again
             yield Timeout(env, think.sample(rng))

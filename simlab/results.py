@@ -126,8 +126,9 @@ class Result:
 
     @cached_property
     def messages(self):
-        return _frame(self._records.messages, list(schema.MESSAGES),
-                      {"trace_id": 32, "span_id": 16})
+        rows = [(time, event, *names, m.id, m.key, m.partition, attempt, m.trace, m.span)
+                for time, event, names, m, attempt in self._records.messages]
+        return _frame(rows, list(schema.MESSAGES), {"trace_id": 32, "span_id": 16})
 
     @cached_property
     def queues(self):

@@ -36,6 +36,9 @@ class Run:
         self.latency = world.latency
         self.stations = {name: Station(self, svc) for name, svc in world.services.items()}
         self.stores = {name: Store(self, name, svc.view_of) for name, svc in world.services.items()}
+        for store in self.stores.values():  # a source keeps the times of its versions
+            if store.source is not None:
+                self.stores[store.source].followed = True
         self.topics = {}    # (broker, topic) -> (Topic, [GroupState, ...])
         self.unsettled = 0  # deliveries (message x group) not yet acked or dead-lettered
         self.in_flight = 0  # external requests not finished
@@ -93,9 +96,12 @@ class Run:
     # -- external requests
 
     def request(self, load, station, endpoint, make_payload, timeout):
-        """Generator (a process): one external request from a client of ``load``.
+        """Start one external request from a client of ``load``; return its process.
 
-        The payload is made from the request number, unique across all loads."""
+        The request is the entry service's ``serve`` run as a SimPy process; when the
+        process ends, ``_answered`` records its outcome. The payload is made from the
+        request number, unique across all loads.
+        """
         recorder = self.recorder
         self._requests += 1
         payload = make_payload(self._requests)
@@ -105,14 +111,21 @@ class Run:
         recorder.requests.append(record)
         self.in_flight += 1
         serve = station.serve(endpoint, payload, trace, None, (station.name,))
-        try:
-            if timeout is None:
-                yield from serve
-            else:
-                yield from with_timeout(self, serve, timeout, endpoint.where)
+        if timeout is not None:
+            serve = with_timeout(self, serve, timeout, endpoint.where)
+        process = Process(self.env, serve)
+        process.callbacks.append(lambda done: self._answered(record, done))
+        return process
+
+    def _answered(self, record, process):
+        """Record how a request ended (its process has just finished)."""
+        if process._ok:
             outcome, reason = "ok", ""
-        except CallError as error:
-            outcome, reason = error.kind, str(error)
+        elif isinstance(process._value, CallError):
+            process._defused = True  # a failed request is an outcome, not a crash of the run
+            outcome, reason = process._value.kind, str(process._value)
+        else:
+            return  # a mistake in the model: let it stop the run
         record[6] = self.env._now
         record[7] = outcome
         record[8] = reason
@@ -146,7 +159,7 @@ class Run:
                               f"broker {name} is down: publish to {topic} held until it is back")
             return
         span = self.recorder.instant_span(context.trace_id, context.span_id,
-                                          context.station.name, f"publish {topic}", "producer")
+                                          context.station.name, declared.operation, "producer")
         self._messages += 1
         # A message carries the writes of the handler that publishes it, and those carried
         # by the message that handler consumed: lineage flows down an event chain.
@@ -154,7 +167,7 @@ class Run:
         writes = carried + tuple(context.writes) if context.writes else carried
         message = Message(self._messages, topic, key, declared.partition_of(key, self._messages),
                           payload, context.trace_id, span[1], self.env._now, writes)
-        self.recorder.message("publish", name, topic, "", message, 0)
+        self.recorder.message("publish", declared.names, message, 0)
         self.unsettled += len(groups)
         for group in groups:
             group.put(message, 1)
@@ -173,6 +186,8 @@ class Run:
                 for sub in topic.groups.values():
                     station = self.stations[sub.service.name]
                     group = GroupState(self, sub, sub.consumers or sub.service.workers or 1)
+                    if sub.idempotent:
+                        self.stores[station.name].remembering.add(group.label)
                     groups.append(group)
                     for consumer in group.consumers:
                         Process(self.env, consume(self, group, consumer, station))

@@ -268,7 +268,11 @@ class Station:
         recorder = self.run.recorder
         span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, env._now)
         epoch = self.epoch
-        ticket = self._admit(endpoint, span, client_span)
+        if self.up and self.busy < self.workers and self.limit is None:
+            self.busy += 1  # the usual case, decided here: a worker is free
+            ticket = None
+        else:
+            ticket = self._admit(endpoint, span, client_span)
         if ticket is not None:  # every worker is busy: wait in line
             try:
                 yield ticket
@@ -286,11 +290,11 @@ class Station:
             while True:
                 # A handler that loops without time passing (say, retrying a refused call
                 # with no backoff) would hang the run inside one event: stop it instead.
-                if env._now != instant:
-                    instant, steps = env._now, 0
-                else:
-                    steps += 1
-                    if steps > SPIN_LIMIT:
+                steps += 1
+                if steps > SPIN_LIMIT:
+                    if env._now != instant:  # time passed: a long handler, not a spin
+                        instant, steps = env._now, 0
+                    else:
                         handler.close()
                         raise RunLimitError(
                             f"handler {endpoint.where} took {SPIN_LIMIT:,} steps at t={instant:.3f}"

@@ -25,8 +25,7 @@ class Recorder:
                             #  reason]
         self.spans = []     # [trace, span, parent, service, operation, kind, start, end, status, wait]
         self.logs = []      # (time, trace, span, service, level, message)
-        self.messages = []  # (time, event, broker, topic, group, message_id, key, partition,
-                            #  attempt, trace, span)
+        self.messages = []  # (time, event, (broker, topic, group), message, attempt)
         self.samples = []   # (time, kind, name, queued, busy)
         self.faults = []    # [fault, target, start, end]
         self.lags = []      # (time, group, partition, messages, seconds)
@@ -70,7 +69,7 @@ class Recorder:
     def log(self, trace, span, service, level, message):
         self.logs.append((self.env._now, trace, span, service, level, message))
 
-    def message(self, event, broker, topic, group, message, attempt):
-        self.messages.append((self.env._now, event, broker, topic, group, message.id,
-                              message.key, message.partition, attempt, message.trace,
-                              message.span))
+    def message(self, event, names, message, attempt):
+        """A message event; ``names`` is ``(broker, topic, group)``. The Message itself
+        is kept, and its fields are spread into columns when the table is built."""
+        self.messages.append((self.env._now, event, names, message, attempt))
