@@ -18,11 +18,19 @@ from simpy.events import Event
 
 from .context import Call, Context
 from .distributions import as_distribution
-from .errors import (SPIN_LIMIT, CallError, HandlerError, ModelError, RunLimitError,
-                     ServiceError, SimlabError)
+from .errors import (
+    SPIN_LIMIT,
+    CallError,
+    HandlerError,
+    ModelError,
+    RunLimitError,
+    ServiceError,
+    SimlabError,
+)
 from .resilience import TokenBucket
 from .saga import SagaRun, run_saga
 from .telemetry import SPAN_WAIT
+
 
 def check_name(kind, name):
     if not isinstance(name, str) or not name.strip():

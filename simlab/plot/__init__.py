@@ -9,8 +9,15 @@ import matplotlib.pyplot as plt
 
 from ._common import shade_bursts, shade_faults
 from .consistency import lag_distribution, lag_over_time, partitions, stale_reads
-from .messaging import (anomalies, anomalies_over_time, anomaly_counts, crash_window, deliveries,
-                        inconsistency, saga_trace)
+from .messaging import (
+    anomalies,
+    anomalies_over_time,
+    anomaly_counts,
+    crash_window,
+    deliveries,
+    inconsistency,
+    saga_trace,
+)
 from .requests import latency_distribution, latency_over_time, latency_percentiles, queues
 from .resilience import attempts_per_call, breaker_timeline
 from .topology import topology, topology_graph
