@@ -548,3 +548,19 @@ def test_a_burst_with_a_contradicting_duration_is_refused():
     # Saying the same thing twice is allowed: the burst's load ends after `over`.
     world.load(sl.Burst(size=10, over=1.0), target=("orders", "place"), duration=1.0)
     assert world.load_end == 1.0
+
+
+def test_consecutive_keys_spread_over_partitions_as_if_at_random():
+    """Order ids are consecutive; their partitions must look random (a Poisson stream then
+    splits into Poisson streams, and each partition is the queue theory expects). A weak
+    hash such as CRC32 maps consecutive ids in a regular pattern: two neighbours then
+    almost never share a partition, against 1 in P for random choices."""
+    world = sl.World(seed=1)
+    bus = world.broker("bus")
+    topic = bus.topic("orders", partitions=4)
+    partitions = [topic.partition_of(key, 0) for key in range(1, 10_001)]
+    same = np.mean([a == b for a, b in zip(partitions, partitions[1:])])
+    standard_error = (0.25 * 0.75 / len(partitions)) ** 0.5
+    assert abs(same - 0.25) < 4 * standard_error
+    counts = np.bincount(partitions, minlength=4)
+    assert np.all(np.abs(counts - 2500) < 4 * (10_000 * 0.25 * 0.75) ** 0.5)
