@@ -12,13 +12,12 @@ import math
 
 import numpy as np
 import pytest
+from checks import assert_binomial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simlab as sl
 
-Z = 4.0      # allowed distance from the probability, in standard errors
-POWER = 2.0  # a plausible mistake must lie at least Z + POWER standard errors away
 EPS = 1e-9   # float noise in simulated times
 
 PROPERTY = settings(max_examples=20, deadline=None, derandomize=True,
@@ -26,16 +25,6 @@ PROPERTY = settings(max_examples=20, deadline=None, derandomize=True,
 
 
 # -- helpers
-
-
-def assert_binomial(hits, trials, p, wrong, what):
-    """``hits`` of ``trials`` agree with probability ``p`` within Z SE, and ``wrong`` (a
-    plausible mistake) lies far enough away that the check would catch it."""
-    se = math.sqrt(p * (1 - p) / trials)
-    assert abs(wrong - p) >= (Z + POWER) * se, f"{what}: too few trials ({trials}) to tell"
-    assert abs(hits / trials - p) < Z * se, (
-        f"{what}: {hits}/{trials} = {hits / trials:.4f}, expected {p:.4f} "
-        f"({(hits / trials - p) / se:+.1f} SE, allowed {Z})")
 
 
 def crash_schedules(max_crashes, within):

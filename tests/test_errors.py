@@ -6,10 +6,9 @@ moment the run meets them. A runaway run stops at a limit instead of hanging.
 """
 
 import re
-import signal
-from contextlib import contextmanager
 
 import pytest
+from checks import fails_if_it_hangs
 
 import simlab as sl
 
@@ -414,26 +413,6 @@ def test_crash_times(at, duration, match):
 
 
 # -- runaways stop at a limit
-
-
-class Hung(BaseException):
-    """Raised by the alarm below. A BaseException, so that no ``except Exception`` in the
-    simulator (which turns a handler's bug into a HandlerError) can swallow it."""
-
-
-@contextmanager
-def fails_if_it_hangs(seconds):
-    """Turn a hang into an error after ``seconds`` of wall-clock time (Unix only)."""
-    def hung(signum, frame):
-        raise Hung(f"still running after {seconds} s: the run limit did not stop it")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_endless_loop_stops_at_max_events():

@@ -9,33 +9,19 @@ from a plausible mistake (see ``assert_binomial``). All runs are seeded.
 
 import math
 import re
-import signal
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from checks import assert_binomial, fails_if_it_hangs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import simlab as sl
 # The request and message ledgers are checked exactly as in test_ledgers.py.
 from test_ledgers import MAX_ATTEMPTS, check_message_ledger, check_request_ledger
 
-Z = 4.0      # allowed distance from the probability, in standard errors
-POWER = 2.0  # a plausible mistake must lie at least Z + POWER standard errors away
-
+import simlab as sl
 
 # -- helpers
-
-
-def assert_binomial(hits, trials, p, wrong, what):
-    """``hits`` of ``trials`` agree with probability ``p`` within Z SE, and ``wrong`` (a
-    plausible mistake) lies far enough away that the check would catch it."""
-    se = math.sqrt(p * (1 - p) / trials)
-    assert abs(wrong - p) >= (Z + POWER) * se, f"{what}: too few trials ({trials}) to tell"
-    assert abs(hits / trials - p) < Z * se, (
-        f"{what}: {hits}/{trials} = {hits / trials:.4f}, expected {p:.4f} "
-        f"({(hits / trials - p) / se:+.1f} SE, allowed {Z})")
 
 
 def spans_of(result, service, kind="server"):
@@ -731,26 +717,6 @@ def test_a_policy_of_the_wrong_type_is_named(policy, match):
 
 
 # -- runaway retries stop at a run limit
-
-
-class Hung(BaseException):
-    """Raised by the alarm below; a BaseException, so no ``except Exception`` in the
-    simulator can swallow it."""
-
-
-@contextmanager
-def fails_if_it_hangs(seconds):
-    """Turn a hang into an error after ``seconds`` of wall-clock time (Unix only)."""
-    def hung(signum, frame):
-        raise Hung(f"still running after {seconds} s: no run limit stopped it")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def huge_retry_world(work, crashed):

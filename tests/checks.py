@@ -1,0 +1,38 @@
+"""Helpers shared by the tests: binomial checks that can fail, and a guard against hangs."""
+
+import math
+import signal
+from contextlib import contextmanager
+
+Z = 4.0      # allowed distance from a probability, in standard errors
+POWER = 2.0  # a plausible mistake must lie at least Z + POWER standard errors away
+
+
+def assert_binomial(hits, trials, p, wrong, what):
+    """``hits`` of ``trials`` agree with probability ``p`` within Z SE, and ``wrong`` (a
+    plausible mistake) lies far enough away that the check would catch it."""
+    se = math.sqrt(p * (1 - p) / trials)
+    assert abs(wrong - p) >= (Z + POWER) * se, f"{what}: too few trials ({trials}) to tell"
+    assert abs(hits / trials - p) < Z * se, (
+        f"{what}: {hits}/{trials} = {hits / trials:.4f}, expected {p:.4f} "
+        f"({(hits / trials - p) / se:+.1f} SE, allowed {Z})")
+
+
+class Hung(BaseException):
+    """Raised by the alarm below. A BaseException, so that no ``except Exception`` in the
+    simulator (which turns a handler's bug into a HandlerError) can swallow it."""
+
+
+@contextmanager
+def fails_if_it_hangs(seconds):
+    """Turn a hang into an error after ``seconds`` of wall-clock time (Unix only)."""
+    def hung(signum, frame):
+        raise Hung(f"still running after {seconds} s: no run limit stopped it")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
