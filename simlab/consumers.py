@@ -142,7 +142,7 @@ def _handle(run, group, station, message, attempt):
             if attempt >= broker.max_attempts:
                 recorder.message("dead_letter", names, message, attempt)
                 recorder.log(message.trace, message.span, station.name, "error",
-                             f"dead-lettered to {names[1]}.dlq after {attempt} attempts: {error}")
+                             f"dead-lettered after {attempt} attempts: {error}")
                 run.dead_letters.setdefault(names, []).append(message)
                 run.unsettled -= 1
                 return False
