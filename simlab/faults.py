@@ -24,7 +24,7 @@ Every fault has a start ``at`` and a ``duration`` (seconds), is listed in
 
 from simpy.events import Event, Timeout
 
-from .errors import CallError, ModelError
+from .errors import ModelError
 
 
 class Fault:
@@ -74,43 +74,50 @@ class Crash(Fault):
         run.stations[self.target].restart()
 
 
-class Slowdown(Fault):
+class Setting(Fault):
+    """A fault that overrides one setting of a service for its window.
+
+    Faults of one kind on one target may meet back to back (or, fixed and random ones,
+    overlap): the latest in force rules, and when none is left the service's own value
+    is back.
+    """
+
+    setting = None  # the Station attribute it overrides
+
+    def __init__(self, target, at, duration, value):
+        super().__init__(target, at, duration)
+        self.value = value
+
+    def start(self, run):
+        station = run.stations[self.target]
+        station.overrides.setdefault(self.setting, []).append(self)
+        setattr(station, self.setting, self.value)
+
+    def stop(self, run):
+        station = run.stations[self.target]
+        in_force = station.overrides[self.setting]
+        in_force.remove(self)
+        setattr(station, self.setting, in_force[-1].value if in_force else self.normal(station))
+
+
+class Slowdown(Setting):
+    """Every ``ctx.work()`` takes ``value`` times longer."""
+
     kind = "slowdown"
+    setting = "slowdown"
 
-    def __init__(self, target, at, duration, factor):
-        super().__init__(target, at, duration)
-        self.factor = factor
-
-    # Faults of one kind on one target may meet back to back (or, fixed and random,
-    # overlap): each keeps the list of those in force, and the latest one rules.
-    def start(self, run):
-        station = run.stations[self.target]
-        station.slowdowns.append(self)
-        station.slowdown = self.factor
-
-    def stop(self, run):
-        station = run.stations[self.target]
-        station.slowdowns.remove(self)
-        station.slowdown = station.slowdowns[-1].factor if station.slowdowns else 1.0
+    def normal(self, station):
+        return 1.0
 
 
-class Errors(Fault):
+class Errors(Setting):
+    """Each request fails with probability ``value``."""
+
     kind = "errors"
+    setting = "error_rate"
 
-    def __init__(self, target, at, duration, probability):
-        super().__init__(target, at, duration)
-        self.probability = probability
-
-    def start(self, run):
-        station = run.stations[self.target]
-        station.error_faults.append(self)
-        station.error_rate = self.probability
-
-    def stop(self, run):
-        station = run.stations[self.target]
-        station.error_faults.remove(self)
-        station.error_rate = station.error_faults[-1].probability if station.error_faults \
-            else station.service.error_rate
+    def normal(self, station):
+        return station.service.error_rate
 
 
 class Partition(Fault):
@@ -178,11 +185,6 @@ class Outage:
         self.restored = restored  # an event: triggered when the broker is back
         self.held = []            # publishes to make when it is back
         self.count = 1
-
-
-def broker_refuses(run, broker, topic):
-    """Raise for a publish during a broker outage with publishers="fail"."""
-    raise CallError("error", f"publish {topic}", f"broker {broker} is down")
 
 
 class RandomFaults:

@@ -16,7 +16,6 @@ from .calls import make_call, with_timeout
 from .consumers import GroupState, consume, replay
 from .data import Store
 from .errors import CallError, ModelError, RunLimitError, SimlabError
-from .faults import broker_refuses
 from .outbox import Outbox
 from .resilience import BreakerState, BulkheadState, RetryBudget
 from .services import Station
@@ -152,7 +151,7 @@ class Run:
         outage = self.broker_down.get(name)
         if outage is not None:
             if outage.publishers == "fail":
-                broker_refuses(self, name, topic)
+                raise CallError("error", f"publish {topic}", f"broker {name} is down")
             outage.held.append((context.station.name,
                                 lambda: self.publish(context, broker, topic, payload, key)))
             self.recorder.log(context.trace_id, context.span_id, context.station.name, "warning",

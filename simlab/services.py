@@ -188,7 +188,7 @@ class Station:
         self.network_rng = run.stream(f"network:{self.name}")
         self.retry_rng = run.stream(f"retry:{self.name}")
         self.slowdown = 1.0      # a slowdown fault multiplies work times by this
-        self.slowdowns, self.error_faults = [], []  # such faults in force
+        self.overrides = {}      # setting -> the faults overriding it, in order (faults.Setting)
         self.limit = service.rate_limit
         self.tokens = self.limit.burst if self.limit else 0.0
         self.refilled = 0.0

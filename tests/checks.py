@@ -1,8 +1,11 @@
-"""Helpers shared by the tests: binomial checks that can fail, and a guard against hangs."""
+"""Helpers shared by the tests: binomial checks that can fail, span selections, and a
+guard against hangs."""
 
 import math
 import signal
 from contextlib import contextmanager
+
+import numpy as np
 
 Z = 4.0      # allowed distance from a probability, in standard errors
 POWER = 2.0  # a plausible mistake must lie at least Z + POWER standard errors away
@@ -36,3 +39,17 @@ def fails_if_it_hangs(seconds):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def spans_of(result, service, kind="server"):
+    """The spans of one kind recorded by one service."""
+    spans = result.spans
+    return spans[(spans.service == service) & (spans.kind == kind)]
+
+
+def max_overlap(starts, ends):
+    """The largest number of intervals [start, end) open at the same time."""
+    times = np.concatenate([starts, ends])
+    steps = np.concatenate([np.ones(len(starts)), -np.ones(len(ends))])
+    order = np.lexsort((steps, times))  # at a tie, an end (-1) comes before a start (+1)
+    return int(np.cumsum(steps[order]).max())

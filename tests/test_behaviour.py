@@ -5,6 +5,7 @@ Most use constant work times, so the expected times can be worked out by hand.
 
 import numpy as np
 import pytest
+from checks import max_overlap, spans_of
 
 import simlab as sl
 
@@ -18,19 +19,6 @@ def add_leaf(world, name, workers=1, work=1.0, queue=None):
         yield ctx.work()
 
     return leaf
-
-
-def spans_of(result, service, kind="server"):
-    spans = result.spans
-    return spans[(spans.service == service) & (spans.kind == kind)]
-
-
-def max_overlap(starts, ends):
-    """The largest number of intervals [start, end) open at the same time."""
-    times = np.concatenate([starts, ends])
-    steps = np.concatenate([np.ones(len(starts)), -np.ones(len(ends))])
-    order = np.lexsort((steps, times))  # at a tie, an end (-1) comes before a start (+1)
-    return int(np.cumsum(steps[order]).max())
 
 
 # -- timeouts: the caller gives up, the callee does not know

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 import pytest
-from checks import assert_binomial, fails_if_it_hangs
+from checks import assert_binomial, fails_if_it_hangs, spans_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,11 +22,6 @@ from test_ledgers import MAX_ATTEMPTS, check_message_ledger, check_request_ledge
 import simlab as sl
 
 # -- helpers
-
-
-def spans_of(result, service, kind="server"):
-    spans = result.spans
-    return spans[(spans.service == service) & (spans.kind == kind)]
 
 
 def between(frame, start, end, column="start"):

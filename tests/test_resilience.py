@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 import pytest
+from checks import max_overlap, spans_of
 
 import simlab as sl
 
@@ -56,19 +57,6 @@ def caller_and_callee(work=0.0, error_rate=0.0, fails=lambda payload: False,
         return "fresh"
 
     return world
-
-
-def spans_of(result, service, kind):
-    spans = result.spans
-    return spans[(spans.service == service) & (spans.kind == kind)]
-
-
-def max_overlap(starts, ends):
-    """The largest number of intervals [start, end) open at the same time."""
-    times = np.concatenate([starts, ends])
-    steps = np.concatenate([np.ones(len(starts)), -np.ones(len(ends))])
-    order = np.lexsort((steps, times))  # at a tie, an end (-1) comes before a start (+1)
-    return int(np.cumsum(steps[order]).max())
 
 
 def assert_agrees(measured, expected, se, wrong, what):

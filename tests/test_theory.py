@@ -204,22 +204,13 @@ def shop_result():
     return world.run()
 
 
-def test_littles_law_at_a_station(shop_result):
-    spans = server_spans(shop_result, "orders")
-    assert (spans.status == "ok").all()
+@pytest.mark.parametrize("whole", [False, True], ids=["orders-station", "whole-requests"])
+def test_littles_law(shop_result, whole):
+    """At the orders station, and for whole requests: L = lambda W."""
+    rows = shop_result.requests if whole else server_spans(shop_result, "orders")
+    assert ((rows.outcome if whole else rows.status) == "ok").all()
     t0 = WARM_UP * LITTLE_DURATION
-    gap, se, in_system = littles_law_gap(spans.start, spans.end, LITTLE_RATE, t0,
-                                         LITTLE_DURATION)
-    assert se < 0.05 * in_system
-    assert abs(gap) < Z * se, f"L - lambda W = {gap:.4f} ({gap / se:+.1f} SE), L = {in_system:.3f}"
-
-
-def test_littles_law_for_whole_requests(shop_result):
-    requests = shop_result.requests
-    assert (requests.outcome == "ok").all()
-    t0 = WARM_UP * LITTLE_DURATION
-    gap, se, in_system = littles_law_gap(requests.start, requests.end, LITTLE_RATE, t0,
-                                         LITTLE_DURATION)
+    gap, se, in_system = littles_law_gap(rows.start, rows.end, LITTLE_RATE, t0, LITTLE_DURATION)
     assert se < 0.05 * in_system
     assert abs(gap) < Z * se, f"L - lambda W = {gap:.4f} ({gap / se:+.1f} SE), L = {in_system:.3f}"
 
