@@ -95,11 +95,14 @@ class Run:
     # -- external requests
 
     def request(self, load, station, endpoint, make_payload, timeout):
-        """Start one external request from a client of ``load``; return its process.
+        """Start one external request from a client of ``load``; return an event that
+        fires when it is answered (the request's process, or an event already settled).
 
-        The request is the entry service's ``serve`` run as a SimPy process; when the
-        process ends, ``_answered`` records its outcome. The payload is made from the
-        request number, unique across all loads.
+        The request is the entry service's ``serve``. It runs at once, inside the load's
+        own step, up to its first wait; only then does it become a SimPy process of its
+        own. A request that takes no simulated time (a front door that publishes and
+        answers) never needs a process: no start event, no end event. The payload is
+        made from the request number, unique across all loads.
         """
         recorder = self.recorder
         self._requests += 1
@@ -112,23 +115,48 @@ class Run:
         serve = station.serve(endpoint, payload, trace, None, (station.name,))
         if timeout is not None:
             serve = with_timeout(self, serve, timeout, endpoint.where)
-        process = Process(self.env, serve)
-        process.callbacks.append(lambda done: self._answered(record, done))
+        try:
+            event = serve.send(None)
+            while event.callbacks is None:  # already happened (zero-time work): go on
+                if event._ok:
+                    event = serve.send(event._value)
+                else:
+                    event._defused = True
+                    event = serve.throw(event._value)
+        except StopIteration as answer:
+            self._answered(record, True, answer.value)
+            return self._settled(True, answer.value)
+        except CallError as error:
+            self._answered(record, False, error)
+            return self._settled(False, error)
+        process = _Resumed(self.env, serve, event)
+        process.callbacks.append(lambda done: self._answered(record, done._ok, done._value,
+                                                             done))
         return process
 
-    def _answered(self, record, process):
-        """Record how a request ended (its process has just finished)."""
-        if process._ok:
+    def _answered(self, record, ok, value, process=None):
+        """Record how a request ended, now."""
+        if ok:
             outcome, reason = "ok", ""
-        elif isinstance(process._value, CallError):
-            process._defused = True  # a failed request is an outcome, not a crash of the run
-            outcome, reason = process._value.kind, str(process._value)
+        elif isinstance(value, CallError):
+            if process is not None:
+                process._defused = True  # a failed request is an outcome, not a crash of the run
+            outcome, reason = value.kind, str(value)
         else:
             return  # a mistake in the model: let it stop the run
         record[6] = self.env._now
         record[7] = outcome
         record[8] = reason
         self.in_flight -= 1
+
+    def _settled(self, ok, value):
+        """An event that has already happened, with this outcome (for a closed-loop user
+        who waits for a request that needed no time)."""
+        event = Event(self.env)
+        event._ok, event._value, event.callbacks = ok, value, None
+        if not ok:
+            event._defused = True
+        return event
 
     # -- messages
 
@@ -286,3 +314,15 @@ def _plain_key(key):
     if isinstance(key, (bool, int, float, str)):
         return True
     return isinstance(key, tuple) and all(_plain_key(part) for part in key)
+
+
+class _Resumed(Process):
+    """The process of a generator that has already started and now waits for ``target``
+    (SimPy's ``Process`` would start it afresh, one scheduled event later)."""
+
+    def __init__(self, env, generator, target):
+        self.env = env
+        self.callbacks = []
+        self._generator = generator
+        self._target = target
+        target.callbacks.append(self._resume)
