@@ -29,6 +29,9 @@ class GroupState:
         self.run = run
         self.subscription = subscription
         self.label = subscription.label
+        self.broker = subscription.topic.broker
+        self.at_most_once = self.broker.delivery == "at-most-once"
+        self.idempotent = subscription.idempotent
         self.names = (subscription.topic.broker.name, subscription.topic.name,
                       subscription.group)
         self.ordered = subscription.topic.partitions is not None
@@ -83,15 +86,64 @@ class GroupState:
                 oldest = message.published
         return len(queue) + len(busy), oldest
 
+    # -- the ledger of one delivery: every message ends acked or dead-lettered (or lost,
+    #    at-most-once), and ``run.unsettled`` counts those that have not yet
+
+    def deliver(self, message, attempt, station):
+        """Record delivery number ``attempt`` of ``message``; False if there is nothing
+        to deliver: an idempotent consumer has applied this message already."""
+        recorder = self.run.recorder
+        if self.idempotent and (self.label, message.id) in self.run.stores[station.name].applied:
+            # Effectively-once: this consumer remembers the message ids it has applied
+            # (in its own store, with the effect), so a redelivered one changes nothing.
+            recorder.message("ack", self.names, message, attempt)
+            recorder.log(message.trace, message.span, station.name, "info",
+                         f"duplicate of message {message.id} ignored (idempotent consumer)")
+            self.run.unsettled -= 1
+            return False
+        recorder.message("deliver", self.names, message, attempt)
+        if self.at_most_once:  # acked on receipt: if the handler fails, the message is gone
+            recorder.message("ack", self.names, message, attempt)
+            self.run.unsettled -= 1
+        return True
+
+    def succeeded(self, message, attempt):
+        """The handler returned: at-least-once acks now."""
+        if not self.at_most_once:
+            self.run.recorder.message("ack", self.names, message, attempt)
+            self.run.unsettled -= 1
+
+    def failed(self, message, attempt, station, error):
+        """The handler failed: the seconds before the next delivery, or None if there
+        will be none (dead-lettered after ``max_attempts``, or lost at-most-once)."""
+        run, recorder = self.run, self.run.recorder
+        if self.at_most_once:
+            recorder.log(message.trace, message.span, station.name, "error",
+                         f"delivery of message {message.id} failed after its ack "
+                         f"(at-most-once: no redelivery; its effect is lost unless it "
+                         f"happened already): {error}")
+            return None
+        if attempt >= self.broker.max_attempts:
+            recorder.message("dead_letter", self.names, message, attempt)
+            recorder.log(message.trace, message.span, station.name, "error",
+                         f"dead-lettered after {attempt} attempts: {error}")
+            run.dead_letters.setdefault(self.names, []).append(message)
+            run.unsettled -= 1
+            return None
+        recorder.message("redeliver", self.names, message, attempt)
+        return self.broker.redelivery_delay_for(attempt)
+
 
 def consume(run, group, consumer, station):
     """Generator: one consumer of ``group``, for as long as the run lasts."""
-    broker = group.subscription.topic.broker.name
+    broker = group.broker
+    endpoint = group.subscription.endpoint
+    stack = (station.name,)
     while True:
         if not station.up:
             yield station.restarted
             continue
-        outage = run.broker_down.get(broker)
+        outage = run.broker_down.get(broker.name)
         if outage is not None:  # the broker is down: nothing is delivered until it is back
             yield outage.restored
             continue
@@ -102,69 +154,34 @@ def consume(run, group, consumer, station):
         message, attempt = item
         busy = group.in_progress[message.partition]
         busy[message.id] = message
-        requeued = yield from _handle(run, group, station, message, attempt)
-        if not requeued:  # (a requeued message stays counted until it is back in the queue)
-            del busy[message.id]
-
-
-def _handle(run, group, station, message, attempt):
-    """Generator: deliver one message until it is settled; True if it was put back on a
-    shared queue for a later delivery instead."""
-    recorder = run.recorder
-    sub = group.subscription
-    broker = sub.topic.broker
-    names = group.names
-    at_most_once = broker.delivery == "at-most-once"
-    while True:
-        if sub.idempotent and (group.label, message.id) in run.stores[station.name].applied:
-            # Effectively-once: this consumer remembers the message ids it has applied
-            # (in its own store, with the effect), so a redelivered one changes nothing.
-            recorder.message("ack", names, message, attempt)
-            recorder.log(message.trace, message.span, station.name, "info",
-                         f"duplicate of message {message.id} ignored (idempotent consumer)")
-            run.unsettled -= 1
-            return False
-        recorder.message("deliver", names, message, attempt)
-        if at_most_once:  # acked on receipt: if the handler fails, the message is gone
-            recorder.message("ack", names, message, attempt)
-            run.unsettled -= 1
-        try:
-            yield from station.serve(sub.endpoint, message.payload, message.trace,
-                                     message.span, (station.name,), kind="consumer",
-                                     message=message, group=group.label)
-        except CallError as error:
-            if at_most_once:
-                recorder.log(message.trace, message.span, station.name, "error",
-                             f"delivery of message {message.id} failed after its ack "
-                             f"(at-most-once: no redelivery; its effect is lost unless it "
-                             f"happened already): {error}")
-                return False
-            if attempt >= broker.max_attempts:
-                recorder.message("dead_letter", names, message, attempt)
-                recorder.log(message.trace, message.span, station.name, "error",
-                             f"dead-lettered after {attempt} attempts: {error}")
-                run.dead_letters.setdefault(names, []).append(message)
-                run.unsettled -= 1
-                return False
-            recorder.message("redeliver", names, message, attempt)
-        else:
-            if not at_most_once:
-                recorder.message("ack", names, message, attempt)
-                run.unsettled -= 1
-            return False
-        delay = broker.redelivery_delay_for(attempt)
-        if not group.ordered:  # a shared queue: back of the line, later
-            _requeue_later(run.env, group, message, attempt + 1, delay)
-            return True
-        # A partition: retry in place, so that the messages behind it keep their order.
-        if delay:
-            yield Timeout(run.env, delay)
-        while not station.up or broker.name in run.broker_down:
-            if not station.up:
-                yield station.restarted
+        requeued = False  # (a requeued message stays counted until it is back in the queue)
+        while group.deliver(message, attempt, station):  # until it is settled
+            try:
+                yield from station.serve(endpoint, message.payload, message.trace, message.span,
+                                         stack, kind="consumer", message=message,
+                                         group=group.label)
+            except CallError as error:
+                delay = group.failed(message, attempt, station, error)
+                if delay is None:  # dead-lettered, or lost (at-most-once)
+                    break
+                if not group.ordered:  # a shared queue: back of the line, later
+                    _requeue_later(run.env, group, message, attempt + 1, delay)
+                    requeued = True
+                    break
+                # A partition: retry in place, so that the messages behind it keep their order.
+                if delay:
+                    yield Timeout(run.env, delay)
+                while not station.up or broker.name in run.broker_down:
+                    if not station.up:
+                        yield station.restarted
+                    else:
+                        yield run.broker_down[broker.name].restored
+                attempt += 1
             else:
-                yield run.broker_down[broker.name].restored
-        attempt += 1
+                group.succeeded(message, attempt)
+                break
+        if not requeued:
+            del busy[message.id]
 
 
 def replay(run, broker, topic, group, at):
