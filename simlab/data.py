@@ -26,6 +26,8 @@ class Store:
 
     def __init__(self, run, service, source):
         self.run = run
+        self.env = run.env
+        self.records = run.recorder.writes
         self.service = service
         self.source = source   # the service this store is a read model of, or None
         self.entries = {}      # key -> (version, value)
@@ -41,22 +43,24 @@ class Store:
 
     def write(self, context, key, value):
         if self.source is None:
-            version = self.version(key) + 1
+            entry = self.entries.get(key)
+            version = 1 if entry is None else entry[0] + 1
         else:
             version = self._reflected_version(context, key)
-        now = self.run.env._now
+        now = self.env._now
         self.entries[key] = (version, value)
         if self.followed:  # for the age of stale reads of the read models that follow it
             self.history.setdefault(key, []).append((version, now))
         message = context.message
-        if message is not None and context.group in self.remembering:
+        if message is not None and self.remembering and context.group in self.remembering:
             self.applied.add((context.group, message.id))
-        self.run.recorder.writes.append((now, self.service, key, version, self.source or "",
-                                         context.group or "", 0 if message is None else message.id,
-                                         context.trace_id, context.span_id))
+        self.records.append((now, self.service, key, version, self.source or "",
+                             context.group or "", 0 if message is None else message.id,
+                             context.trace_id, context.span_id))
         if context.writes is None:
-            context.writes = []
-        context.writes.append((self.service, key, version))
+            context.writes = [(self.service, key, version)]
+        else:
+            context.writes.append((self.service, key, version))
         if self.waiting and key in self.waiting:
             self._wake(key, version)
         return version

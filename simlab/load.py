@@ -126,8 +126,10 @@ class Load:
         env = run.env
         yield Timeout(env, think.sample(rng))  # users do not all start at the same instant
         while env._now < self.end:
-            try:
-                yield send()  # the request's process: wait for the answer
-            except CallError:
-                pass  # a failed request: its outcome is recorded; the user thinks, tries again
+            request = send()
+            if request is not None:  # not answered at once: wait for the answer
+                try:
+                    yield request
+                except CallError:
+                    pass  # a failed request: its outcome is recorded; the user thinks, tries again
             yield Timeout(env, think.sample(rng))

@@ -95,8 +95,8 @@ class Run:
     # -- external requests
 
     def request(self, load, station, endpoint, make_payload, timeout):
-        """Start one external request from a client of ``load``; return an event that
-        fires when it is answered (the request's process, or an event already settled).
+        """Start one external request from a client of ``load``; return its process, or
+        None if it was answered at once.
 
         The request is the entry service's ``serve``. It runs at once, inside the load's
         own step, up to its first wait; only then does it become a SimPy process of its
@@ -125,10 +125,10 @@ class Run:
                     event = serve.throw(event._value)
         except StopIteration as answer:
             self._answered(record, True, answer.value)
-            return self._settled(True, answer.value)
+            return None
         except CallError as error:
             self._answered(record, False, error)
-            return self._settled(False, error)
+            return None
         process = _Resumed(self.env, serve, event)
         process.callbacks.append(lambda done: self._answered(record, done._ok, done._value,
                                                              done))
@@ -148,15 +148,6 @@ class Run:
         record[7] = outcome
         record[8] = reason
         self.in_flight -= 1
-
-    def _settled(self, ok, value):
-        """An event that has already happened, with this outcome (for a closed-loop user
-        who waits for a request that needed no time)."""
-        event = Event(self.env)
-        event._ok, event._value, event.callbacks = ok, value, None
-        if not ok:
-            event._defused = True
-        return event
 
     # -- messages
 
