@@ -13,6 +13,10 @@
   after ``redelivery_delay``; after ``max_attempts`` failed deliveries it is
   dead-lettered (set aside for that group; ``bus.replay(topic, group, at=...)`` puts the
   dead letters back) and the group moves on.
+* ``bus.scale(topic, group, consumers=8, at=20.0)`` changes a group's number of consumers
+  during the run (a rebalance): partitions are dealt again. A partition moves to its new
+  consumer only once its old one has finished the message in hand, so order per key
+  holds across the change.
 * Publishing is fire-and-forget: the publisher never waits for the broker.
 
 **Trace context.** A message carries the trace id and span id of its producer span; the
@@ -107,6 +111,7 @@ class Broker:
                              f" got {delivery!r}")
         self.delivery = delivery
         self.replays = []  # (topic, group, at)
+        self.scalings = []  # (topic, group, consumers, at)
         self.topics = {}
         if isinstance(topics, str):
             raise ModelError(f"broker {name!r}: topics must be a list of names, such as "
@@ -141,13 +146,28 @@ class Broker:
     def replay(self, topic, group, at):
         """At time ``at``, put the dead letters of ``topic``'s ``group`` back on its queue
         (after the poison has been fixed, say)."""
-        topic_ = self.get_topic(topic, "replay")
+        self._subscription(topic, group, "replay")
+        self.replays.append((topic, group, _check_time("replay", at)))
+
+    def scale(self, topic, group, consumers, at):
+        """At time ``at``, give ``topic``'s consumer ``group`` this many ``consumers``
+        (scaling out or in: a rebalance of the partitions among them)."""
+        subscription = self._subscription(topic, group, "scale")
+        service = subscription.service
+        check_count(f"scale {self.name}/{topic}/{group}", "consumers", consumers)
+        if service.workers is not None and consumers > service.workers:
+            raise ModelError(f"scale {self.name}/{topic}/{group}: {consumers} consumers, but "
+                             f"service {service.name!r} has {service.workers} workers and each "
+                             f"consumer is one of them; use at most {service.workers} consumers "
+                             "or give the service more workers")
+        self.scalings.append((topic, group, consumers, _check_time("scale", at)))
+
+    def _subscription(self, topic, group, who):
+        topic_ = self.get_topic(topic, who)
         if group not in topic_.groups:
-            raise ModelError(f"replay: topic {self.name}/{topic} has no consumer group {group!r};"
+            raise ModelError(f"{who}: topic {self.name}/{topic} has no consumer group {group!r};"
                              f" it has {sorted(topic_.groups)}")
-        if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
-            raise ModelError(f"replay: at must be a time in seconds, got {at!r}")
-        self.replays.append((topic, group, at))
+        return topic_.groups[group]
 
     def get_topic(self, name, who):
         topic = self.topics.get(name)
@@ -164,6 +184,12 @@ class Broker:
                              f"{group!r} (handled by {topic.groups[group].service.name!r}); pick "
                              "another group name, or add consumers to that group")
         topic.groups[group] = Subscription(topic, group, service, fn, consumers, idempotent)
+
+
+def _check_time(who, at):
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not 0 <= at < float("inf"):
+        raise ModelError(f"{who}: at must be a time in seconds, 0 or more; got {at!r}")
+    return at
 
 
 class Message:

@@ -13,13 +13,14 @@ from .errors import CallError
 class Consumer:
     """One consumer of a group: the partitions it reads, and its wake-up call when idle."""
 
-    __slots__ = ("index", "partitions", "wake", "next")
+    __slots__ = ("index", "partitions", "wake", "next", "retired")
 
     def __init__(self, index, partitions):
         self.index = index
         self.partitions = partitions
-        self.wake = None   # an event while it waits for a message
-        self.next = 0      # where its round over its partitions starts next time
+        self.wake = None      # an event while it waits for a message
+        self.next = 0         # where its round over its partitions starts next time
+        self.retired = False  # it left the group (``bus.scale``): it stops after its message
 
 
 class GroupState:
@@ -39,32 +40,67 @@ class GroupState:
         self.queues = [deque() for _ in range(count)]   # (message, attempt) per partition
         self.in_progress = [dict() for _ in range(count)]  # message id -> message
         self.idle = deque()  # idle consumers, for a shared queue
-        if self.ordered:     # partition p is read by consumer p mod n (n = consumers)
-            self.consumers = [Consumer(i, list(range(i, count, consumers)))
-                              for i in range(consumers)]
-            self.owner = [self.consumers[p % consumers] for p in range(count)]
-        else:
-            self.consumers = [Consumer(i, [0]) for i in range(consumers)]
+        self.consumers = []
+        self.owner = []      # partition -> its consumer (for a log)
+        self.resize(consumers)
+
+    def resize(self, count):
+        """Give the group ``count`` consumers (a rebalance); return the new ones, to start.
+
+        Partition p is read by consumer p mod count. A consumer that leaves finishes the
+        message in hand first, and until then the new consumer of that partition takes
+        nothing from it (see ``take``): order per key holds across the change.
+        """
+        kept, leaving = self.consumers[:count], self.consumers[count:]
+        new = [Consumer(i, [0]) for i in range(len(kept), count)]
+        self.consumers = kept + new
+        for consumer in leaving:
+            consumer.retired = True
+            if consumer in self.idle:
+                self.idle.remove(consumer)
+            self._wake(consumer)  # an idle one wakes up to leave
+        if self.ordered:
+            partitions = len(self.queues)
+            self.owner = [self.consumers[p % count] for p in range(partitions)]
+            for consumer in self.consumers:
+                consumer.partitions = list(range(consumer.index, partitions, count))
+                consumer.next = 0
+                if any(self.queues[p] for p in consumer.partitions):
+                    self._wake(consumer)  # an idle one starts on its new partitions
+        return new
+
+    def _wake(self, consumer):
+        if consumer.wake is not None:
+            wake, consumer.wake = consumer.wake, None
+            wake.succeed()
 
     def put(self, message, attempt):
         self.queues[message.partition].append((message, attempt))
         if self.ordered:
-            consumer = self.owner[message.partition]
-        else:
-            consumer = self.idle.popleft() if self.idle else None
-        if consumer is not None and consumer.wake is not None:
-            wake, consumer.wake = consumer.wake, None
-            wake.succeed()
+            self._wake(self.owner[message.partition])
+        elif self.idle:
+            self._wake(self.idle.popleft())
+
+    def hand_over(self, partition):
+        """The consumer that read ``partition`` before a rebalance has finished with it:
+        its new consumer may go on."""
+        if self.queues[partition]:
+            self._wake(self.owner[partition])
 
     def take(self, consumer):
-        """The next (message, attempt) for ``consumer``, or None; it goes round its partitions."""
+        """The next (message, attempt) for ``consumer``, or None; it goes round its partitions.
+        A partition of a log is read one message at a time: while a message of it is in
+        progress (in the hands of its consumer before a rebalance), nothing is taken."""
         partitions = consumer.partitions
         if len(partitions) == 1:  # the usual case: one partition (or the shared queue)
-            queue = self.queues[partitions[0]]
-            return queue.popleft() if queue else None
+            partition = partitions[0]
+            queue = self.queues[partition]
+            if queue and not (self.ordered and self.in_progress[partition]):
+                return queue.popleft()
+            return None
         for i in range(len(partitions)):
             partition = partitions[(consumer.next + i) % len(partitions)]
-            if self.queues[partition]:
+            if self.queues[partition] and not self.in_progress[partition]:
                 consumer.next = (consumer.next + i + 1) % len(partitions)
                 return self.queues[partition].popleft()
         return None
@@ -135,11 +171,14 @@ class GroupState:
 
 
 def consume(run, group, consumer, station):
-    """Generator: one consumer of ``group``, for as long as the run lasts."""
+    """Generator: one consumer of ``group``, for as long as the run lasts (or until it
+    leaves the group)."""
     broker = group.broker
     endpoint = group.subscription.endpoint
     stack = (station.name,)
     while True:
+        if consumer.retired:
+            return
         if not station.up:
             yield station.restarted
             continue
@@ -182,13 +221,14 @@ def consume(run, group, consumer, station):
                 break
         if not requeued:
             del busy[message.id]
+            if group.ordered and group.owner[message.partition] is not consumer:
+                group.hand_over(message.partition)  # the partition moved in a rebalance
 
 
 def replay(run, broker, topic, group, at):
     """Generator (a process): at ``at``, put a group's dead letters back on its queue."""
     yield Timeout(run.env, at)
-    _, groups = run.topics[(broker, topic)]
-    state = next(g for g in groups if g.subscription.group == group)
+    state = run.group_state(broker, topic, group)
     letters = run.dead_letters.pop((broker, topic, group), [])
     run.recorder.log(None, None, state.subscription.service.name, "info",
                      f"replaying {len(letters)} dead letters of {broker}/{state.label}")
@@ -196,6 +236,19 @@ def replay(run, broker, topic, group, at):
         run.recorder.message("replay", (broker, topic, group), message, 0)
         run.unsettled += 1
         state.put(message, 1)
+
+
+def rescale(run, broker, topic, group, consumers, at):
+    """Generator (a process): at ``at``, give a group ``consumers`` consumers."""
+    yield Timeout(run.env, at)
+    state = run.group_state(broker, topic, group)
+    station = run.stations[state.subscription.service.name]
+    before = len(state.consumers)
+    for consumer in state.resize(consumers):
+        run.start_process(consume(run, state, consumer, station))
+    run.recorder.log(None, None, station.name, "info",
+                     f"consumer group {broker}/{state.label} rebalanced: {before} -> "
+                     f"{consumers} consumers")
 
 
 def _requeue_later(env, group, message, attempt, delay):

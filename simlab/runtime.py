@@ -13,7 +13,7 @@ from simpy.events import URGENT, Event, Process, Timeout
 from . import randomness
 from .broker import Message
 from .calls import make_call, with_timeout
-from .consumers import GroupState, consume, replay
+from .consumers import GroupState, consume, replay, rescale
 from .data import Store
 from .errors import CallError, ModelError, RunLimitError, SimlabError
 from .outbox import Outbox
@@ -190,6 +190,11 @@ class Run:
         for group in groups:
             group.put(message, 1)
 
+    def group_state(self, broker, topic, group):
+        """The live state of ``broker``'s ``topic``'s consumer ``group``."""
+        _, groups = self.topics[(broker, topic)]
+        return next(g for g in groups if g.subscription.group == group)
+
     def start_process(self, generator):
         return Process(self.env, generator)
 
@@ -215,6 +220,8 @@ class Run:
         for broker in world.brokers.values():
             for topic, group, at in broker.replays:
                 Process(self.env, replay(self, broker.name, topic, group, at))
+            for topic, group, consumers, at in broker.scalings:
+                Process(self.env, rescale(self, broker.name, topic, group, consumers, at))
         for fault in world.faults.all(self):
             Process(self.env, fault.inject(self))
         if world.sample_every:

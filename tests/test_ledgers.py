@@ -8,8 +8,9 @@ Two ledgers are checked after each run:
   dead-lettered or still pending, and the ledger agrees event by event with the
   messages table.
 
-Hypothesis draws the crash schedule, the seed and the stopping time; the model is
-small (a few hundred requests) so that thirty runs take a few seconds.
+Hypothesis draws the crash schedule (and changes of consumers), the seed and the
+stopping time; the model is small (a few hundred requests) so that thirty runs take a
+few seconds.
 """
 
 from hypothesis import HealthCheck, given, settings
@@ -232,3 +233,33 @@ def test_back_to_back_crashes():
     spans = result.spans
     mail = spans[(spans.service == "mail") & (spans.status == "ok")]
     assert not ((mail.start > 1.0) & (mail.start < 3.0)).any()
+
+
+# -- consumer changes on top of the crashes
+
+
+@st.composite
+def rebalances(draw):
+    """Up to three changes of the number of consumers for each of shipping's groups
+    (shipping has two workers, so one or two consumers)."""
+    return [(topic, group, draw(st.integers(1, 2)), round(draw(st.floats(0.0, LOAD_SECONDS)), 3))
+            for topic, group in (("orders", "shipping"), ("audit", "audit"))
+            for _ in range(draw(st.integers(0, 3)))]
+
+
+@settings(max_examples=20, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), schedule=crash_schedules(), changes=rebalances(),
+       until=st.one_of(st.none(), st.floats(1.0, LOAD_SECONDS + 1.0)))
+def test_nothing_is_lost_under_crashes_and_rebalances(seed, schedule, changes, until):
+    world = build_world(seed)
+    for service, at, duration in schedule:
+        world.faults.crash(service, at=at, duration=duration)
+    for topic, group, consumers, at in changes:
+        world.brokers["bus"].scale(topic, group, consumers=consumers, at=at)
+    result = world.run(until=until)
+    stopped_early = until is not None
+    check_request_ledger(result, stopped_early)
+    check_message_ledger(result, stopped_early)
+    # (Order per key across rebalances: see test_partitions, where messages stay in
+    # hand long enough for a rebalance to catch them.)

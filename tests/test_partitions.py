@@ -214,6 +214,132 @@ def test_a_shared_queue_lets_every_consumer_compete():
     assert max_overlap(consumer_spans(result)) > 2
 
 
+# -- consumer changes: bus.scale rebalances a group during the run
+
+
+def two_partition_world(consumers, scale_to=None, at=None, partitions=2, on=(0, 1),
+                        per_key=4):
+    """At t=0 (give or take a microsecond) one request publishes ``per_key`` messages
+    for each of two keys, on partitions ``on`` of topic "jobs"; each message takes
+    exactly 1 s to handle. Returns the result and the two keys."""
+    world = sl.World(seed=1)
+    front = world.service("front", workers=None)
+    worker = world.service("worker", workers=4, work=1.0)
+    bus = world.broker("bus")
+    topic = bus.topic("jobs", partitions=partitions)
+    keys = {}  # the first key found for each partition
+    for key in "abcdefghijklmnop":
+        keys.setdefault(topic.partition_of(key, 0), key)
+    first, second = keys[on[0]], keys[on[1]]
+
+    @front.endpoint("start")
+    def start(ctx, payload):
+        yield ctx.work(0)
+        for n in range(per_key):
+            for key in (first, second):
+                ctx.publish(bus, "jobs", payload, key=key)
+
+    @worker.consumer(bus, "jobs", consumers=consumers)
+    def handle(ctx, payload):
+        yield ctx.work()
+
+    world.load(sl.Burst(size=1, over=1e-6), target=("front", "start"))
+    if scale_to is not None:
+        bus.scale("jobs", "worker", consumers=scale_to, at=at)
+    return world.run(), first, second
+
+
+def ack_times(result, key):
+    """The ack times of ``key``'s messages, rounded to the millisecond."""
+    acks = events(result, "ack")
+    return [round(t, 3) for t in acks[acks.key == key].time]
+
+
+def test_one_consumer_reads_two_partitions_in_turn():
+    result, first, second = two_partition_world(consumers=1)
+    assert ack_times(result, first) == [1.0, 3.0, 5.0, 7.0]
+    assert ack_times(result, second) == [2.0, 4.0, 6.0, 8.0]
+
+
+def test_scaling_out_hands_a_partition_to_the_new_consumer_at_once():
+    # At t=2.5 the one consumer is handling first's second message (since 2.0); the
+    # other partition goes to the new consumer, which starts on it straight away.
+    result, first, second = two_partition_world(consumers=1, scale_to=2, at=2.5)
+    assert ack_times(result, first) == [1.0, 3.0, 4.0, 5.0]
+    assert ack_times(result, second) == [2.0, 3.5, 4.5, 5.5]
+    assert "rebalanced: 1 -> 2 consumers" in " ".join(result.logs.message)
+
+
+def test_a_partition_moves_only_after_its_message_in_hand_is_done():
+    # At t=1.5 the one consumer is handling second's first message (1.0 to 2.0). Its
+    # partition moves to the new consumer, which must wait until 2.0: starting at 1.5
+    # could finish second's next message before the first one.
+    result, first, second = two_partition_world(consumers=1, scale_to=2, at=1.5)
+    assert ack_times(result, second) == [2.0, 3.0, 4.0, 5.0]
+    assert ack_times(result, first) == [1.0, 3.0, 4.0, 5.0]
+
+
+def test_scaling_in_leaves_one_consumer_for_both_partitions():
+    # Two consumers until t=2.5, then one. Each finishes its third message at 3.0; the
+    # leaving one stops, and the survivor reads both partitions in turn.
+    result, first, second = two_partition_world(consumers=2, scale_to=1, at=2.5)
+    assert ack_times(result, first) == [1.0, 2.0, 3.0, 4.0]
+    assert ack_times(result, second) == [1.0, 2.0, 3.0, 5.0]
+    assert max_overlap(consumer_spans_of(result, "worker")[lambda s: s.start >= 3.0]) == 1
+
+
+def test_an_idle_consumer_that_gains_a_busy_partition_starts_on_it():
+    # Four partitions, two consumers: consumer 0 reads 0 and 2 (both empty: it idles),
+    # consumer 1 reads 1 and 3, where all the messages are. Three consumers from t=0.5:
+    # partition 3 goes to consumer 0, which starts on it at once.
+    result, first, second = two_partition_world(consumers=2, partitions=4, on=(1, 3),
+                                                per_key=3, scale_to=3, at=0.5)
+    assert ack_times(result, first) == [1.0, 2.0, 3.0]
+    assert ack_times(result, second) == [1.5, 2.5, 3.5]
+
+
+def test_scaling_beyond_the_partitions_changes_nothing():
+    alone, first, _ = two_partition_world(consumers=1, partitions=1, on=(0, 0))
+    more, _, _ = two_partition_world(consumers=1, partitions=1, on=(0, 0), scale_to=4, at=0.5)
+    assert ack_times(more, first) == ack_times(alone, first) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0,
+                                                                   7.0, 8.0]
+
+
+def consumer_spans_of(result, service):
+    spans = result.spans
+    return spans[(spans.service == service) & (spans.kind == "consumer")]
+
+
+@pytest.mark.parametrize("partitions", [3, None])
+def test_scaling_a_shared_queue_or_a_log_out_and_in_keeps_every_message(partitions):
+    world = keyed_world(partitions=partitions, consumers=1, error_rate=0.3)
+    bus = world.brokers["bus"]
+    for consumers, at in ((3, 1.0), (5, 2.0), (2, 3.0), (1, 4.0)):
+        bus.scale("orders", "shipping", consumers=consumers, at=at)
+    result = world.run()
+    published = set(events(result, "publish").message_id)
+    assert set(events(result, "ack").message_id) == published
+    if partitions is not None:
+        check_order_per_key(result)
+    # Five consumers at most, and only between 2 s and 3 s (plus the messages in hand).
+    overlap = consumer_spans(result)
+    assert max_overlap(overlap) <= 5
+    assert max_overlap(overlap[overlap.start >= 4.0 + 1.0]) == 1  # one consumer left
+
+
+@pytest.mark.parametrize("consumers", [2, 5])
+def test_order_per_key_holds_across_rebalances_under_redelivery(consumers):
+    # A third of the deliveries fail and are retried in place, so messages stay in
+    # hand a long while: a rebalance often moves a partition whose message is in hand.
+    world = keyed_world(partitions=5, consumers=1, error_rate=0.3, rate=40)
+    bus = world.brokers["bus"]
+    for n, at in enumerate([0.5 + 0.37 * i for i in range(14)]):
+        bus.scale("orders", "shipping", consumers=1 + (n % consumers), at=at)
+    result = world.run()
+    assert len(events(result, "redeliver")) > 20
+    check_order_per_key(result)
+
+
 # -- the consumer lag table
 
 
@@ -497,6 +623,30 @@ def test_at_most_as_many_consumers_as_workers():
         @shipping.consumer(bus, "orders", consumers=4)
         def ship(ctx, order):
             yield ctx.work()
+
+
+@pytest.mark.parametrize("args, match", [
+    (("orders", "billing", 2, 1.0), r"scale: topic bus/orders has no consumer group "
+                                    r"'billing'; it has \['shipping'\]"),
+    (("ordres", "shipping", 2, 1.0), r"broker 'bus' has no topic 'ordres'"),
+    (("orders", "shipping", 4, 1.0), r"scale bus/orders/shipping: 4 consumers, but service "
+                                     r"'shipping' has 3 workers"),
+    (("orders", "shipping", 0, 1.0), r"scale bus/orders/shipping: consumers must be a whole "
+                                     r"number, 1 or more"),
+    (("orders", "shipping", 2, -1), r"scale: at must be a time in seconds, 0 or more; got -1"),
+    (("orders", "shipping", 2, "10"), r"scale: at must be a time in seconds"),
+])
+def test_bad_scalings_are_refused_when_declared(args, match):
+    world = sl.World()
+    bus = world.broker("bus")
+    bus.topic("orders", partitions=4)
+
+    @world.service("shipping", workers=3).consumer(bus, "orders", group="shipping")
+    def ship(ctx, order):
+        yield ctx.work()
+
+    with pytest.raises(sl.ModelError, match=match):
+        bus.scale(*args)
 
 
 def test_subscribing_to_an_undeclared_topic_names_it_and_the_fix():
