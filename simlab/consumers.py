@@ -13,14 +13,14 @@ from .errors import CallError
 class Consumer:
     """One consumer of a group: the partitions it reads, and its wake-up call when idle."""
 
-    __slots__ = ("index", "partitions", "wake", "next", "retired")
+    __slots__ = ("index", "partitions", "wake", "next", "leaving")
 
-    def __init__(self, index, partitions):
+    def __init__(self, index):
         self.index = index
-        self.partitions = partitions
-        self.wake = None      # an event while it waits for a message
-        self.next = 0         # where its round over its partitions starts next time
-        self.retired = False  # it left the group (``bus.scale``): it stops after its message
+        self.partitions = [0]  # a shared queue is partition 0; a log deals them in rebalance
+        self.wake = None       # an event while it waits for a message
+        self.next = 0          # where its round over its partitions starts next time
+        self.leaving = False   # it left the group (``bus.scale``): it stops after its message
 
 
 class GroupState:
@@ -41,21 +41,32 @@ class GroupState:
         self.in_progress = [dict() for _ in range(count)]  # message id -> message
         self.idle = deque()  # idle consumers, for a shared queue
         self.consumers = []
-        self.owner = []      # partition -> its consumer (for a log)
-        self.resize(consumers)
+        self.leaving = []    # consumers that left but still finish their message
+        self.owner = []      # partition -> the consumer that reads it (partitioned topics)
+        self.rebalance(consumers)
 
-    def resize(self, count):
-        """Give the group ``count`` consumers (a rebalance); return the new ones, to start.
+    def rebalance(self, count):
+        """Give the group ``count`` consumers; return the new ones, whose processes the
+        caller starts.
 
         Partition p is read by consumer p mod count. A consumer that leaves finishes the
         message in hand first, and until then the new consumer of that partition takes
-        nothing from it (see ``take``): order per key holds across the change.
+        nothing from it (see ``take``): order per key holds across the change. Scaling
+        out brings back consumers still finishing their message before it adds new
+        ones, so the group never runs more consumers than it was ever given.
         """
-        kept, leaving = self.consumers[:count], self.consumers[count:]
-        new = [Consumer(i, [0]) for i in range(len(kept), count)]
-        self.consumers = kept + new
-        for consumer in leaving:
-            consumer.retired = True
+        kept, gone = self.consumers[:count], self.consumers[count:]
+        back = self.leaving[:count - len(kept)]
+        self.leaving = self.leaving[len(back):]
+        for consumer in back:
+            consumer.leaving = False
+        new = [Consumer(i) for i in range(len(kept) + len(back), count)]
+        self.consumers = kept + back + new
+        for index, consumer in enumerate(self.consumers):
+            consumer.index = index
+        for consumer in gone:
+            consumer.leaving = True
+            self.leaving.append(consumer)
             if consumer in self.idle:
                 self.idle.remove(consumer)
             self._wake(consumer)  # an idle one wakes up to leave
@@ -68,6 +79,13 @@ class GroupState:
                 if any(self.queues[p] for p in consumer.partitions):
                     self._wake(consumer)  # an idle one starts on its new partitions
         return new
+
+    def left(self, consumer):
+        """``consumer`` has stopped. On a shared queue it may have been woken for a
+        message just before it left: pass the wake-up on."""
+        self.leaving.remove(consumer)
+        if not self.ordered and self.queues[0] and self.idle:
+            self._wake(self.idle.popleft())
 
     def _wake(self, consumer):
         if consumer.wake is not None:
@@ -89,15 +107,16 @@ class GroupState:
 
     def take(self, consumer):
         """The next (message, attempt) for ``consumer``, or None; it goes round its partitions.
+
         A partition of a log is read one message at a time: while a message of it is in
-        progress (in the hands of its consumer before a rebalance), nothing is taken."""
+        progress (in the hands of its consumer before a rebalance), it is blocked.
+        """
         partitions = consumer.partitions
         if len(partitions) == 1:  # the usual case: one partition (or the shared queue)
             partition = partitions[0]
             queue = self.queues[partition]
-            if queue and not (self.ordered and self.in_progress[partition]):
-                return queue.popleft()
-            return None
+            blocked = self.ordered and self.in_progress[partition]
+            return queue.popleft() if queue and not blocked else None
         for i in range(len(partitions)):
             partition = partitions[(consumer.next + i) % len(partitions)]
             if self.queues[partition] and not self.in_progress[partition]:
@@ -122,26 +141,28 @@ class GroupState:
                 oldest = message.published
         return len(queue) + len(busy), oldest
 
-    # -- the ledger of one delivery: every message ends acked or dead-lettered (or lost,
-    #    at-most-once), and ``run.unsettled`` counts those that have not yet
+    # -- the ledger of one delivery. Every message ends acked or dead-lettered (or, at
+    #    most once, lost); ``run.unsettled`` counts the deliveries not settled yet.
 
-    def deliver(self, message, attempt, station):
-        """Record delivery number ``attempt`` of ``message``; False if there is nothing
-        to deliver: an idempotent consumer has applied this message already."""
-        recorder = self.run.recorder
-        if self.idempotent and (self.label, message.id) in self.run.stores[station.name].applied:
-            # Effectively-once: this consumer remembers the message ids it has applied
-            # (in its own store, with the effect), so a redelivered one changes nothing.
-            recorder.message("ack", self.names, message, attempt)
-            recorder.log(message.trace, message.span, station.name, "info",
-                         f"duplicate of message {message.id} ignored (idempotent consumer)")
-            self.run.unsettled -= 1
+    def skip_duplicate(self, message, attempt, station):
+        """Effectively-once: an idempotent consumer remembers the ids of the messages it
+        has applied (in its own store, with the effect), so a redelivered one changes
+        nothing. True (and the message acked) if this one is such a duplicate."""
+        if not (self.idempotent
+                and (self.label, message.id) in self.run.stores[station.name].applied):
             return False
-        recorder.message("deliver", self.names, message, attempt)
-        if self.at_most_once:  # acked on receipt: if the handler fails, the message is gone
-            recorder.message("ack", self.names, message, attempt)
-            self.run.unsettled -= 1
+        self.run.recorder.message("ack", self.names, message, attempt)
+        self.run.recorder.log(message.trace, message.span, station.name, "info",
+                              f"duplicate of message {message.id} ignored (idempotent consumer)")
+        self.run.unsettled -= 1
         return True
+
+    def deliver(self, message, attempt):
+        """Record delivery number ``attempt`` of ``message``."""
+        self.run.recorder.message("deliver", self.names, message, attempt)
+        if self.at_most_once:  # acked on receipt: if the handler fails, the message is gone
+            self.run.recorder.message("ack", self.names, message, attempt)
+            self.run.unsettled -= 1
 
     def succeeded(self, message, attempt):
         """The handler returned: at-least-once acks now."""
@@ -177,7 +198,8 @@ def consume(run, group, consumer, station):
     endpoint = group.subscription.endpoint
     stack = (station.name,)
     while True:
-        if consumer.retired:
+        if consumer.leaving:
+            group.left(consumer)
             return
         if not station.up:
             yield station.restarted
@@ -193,8 +215,13 @@ def consume(run, group, consumer, station):
         message, attempt = item
         busy = group.in_progress[message.partition]
         busy[message.id] = message
-        requeued = False  # (a requeued message stays counted until it is back in the queue)
-        while group.deliver(message, attempt, station):  # until it is settled
+        # A message put back on a shared queue for later stays in ``in_progress`` (and
+        # in the lag) until it is back in the queue.
+        requeued = False
+        while True:  # deliver it until it is settled
+            if group.skip_duplicate(message, attempt, station):
+                break
+            group.deliver(message, attempt)
             try:
                 yield from station.serve(endpoint, message.payload, message.trace, message.span,
                                          stack, kind="consumer", message=message,
@@ -238,13 +265,13 @@ def replay(run, broker, topic, group, at):
         state.put(message, 1)
 
 
-def rescale(run, broker, topic, group, consumers, at):
+def scale(run, broker, topic, group, consumers, at):
     """Generator (a process): at ``at``, give a group ``consumers`` consumers."""
     yield Timeout(run.env, at)
     state = run.group_state(broker, topic, group)
     station = run.stations[state.subscription.service.name]
     before = len(state.consumers)
-    for consumer in state.resize(consumers):
+    for consumer in state.rebalance(consumers):
         run.start_process(consume(run, state, consumer, station))
     run.recorder.log(None, None, station.name, "info",
                      f"consumer group {broker}/{state.label} rebalanced: {before} -> "

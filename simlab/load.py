@@ -14,7 +14,7 @@ from typing import NamedTuple
 from simpy.events import Process, Timeout
 
 from .distributions import Distribution, Exp, as_distribution
-from .errors import CallError, ModelError
+from .errors import SPIN_LIMIT, CallError, ModelError, RunLimitError
 
 
 class Payload(NamedTuple):
@@ -125,7 +125,16 @@ class Load:
         think = self.arrivals.think
         env = run.env
         yield Timeout(env, think.sample(rng))  # users do not all start at the same instant
+        instant, sent = env._now, 0
         while env._now < self.end:
+            # No think time and answers that take no time: the user would send requests
+            # for ever without time passing. Stop the run instead.
+            sent = sent + 1 if env._now == instant else 1
+            instant = env._now
+            if sent > SPIN_LIMIT:
+                raise RunLimitError(
+                    f"a user of load {self.name!r} sent {SPIN_LIMIT:,} requests at t={instant:.3f}"
+                    " s without time passing: give the users a think time, or the endpoint work")
             request = send()
             if request is not None:  # not answered at once: wait for the answer
                 try:

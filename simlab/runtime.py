@@ -13,7 +13,7 @@ from simpy.events import URGENT, Event, Process, Timeout
 from . import randomness
 from .broker import Message
 from .calls import make_call, with_timeout
-from .consumers import GroupState, consume, replay, rescale
+from .consumers import GroupState, consume, replay, scale
 from .data import Store
 from .errors import CallError, ModelError, RunLimitError, SimlabError
 from .outbox import Outbox
@@ -115,7 +115,7 @@ class Run:
         serve = station.serve(endpoint, payload, trace, None, (station.name,))
         if timeout is not None:
             serve = with_timeout(self, serve, timeout, endpoint.where)
-        try:
+        try:  # what SimPy's Process._resume does, until the first event still to come
             event = serve.send(None)
             while event.callbacks is None:  # already happened (zero-time work): go on
                 if event._ok:
@@ -129,18 +129,21 @@ class Run:
         except CallError as error:
             self._answered(record, False, error)
             return None
-        process = _Resumed(self.env, serve, event)
-        process.callbacks.append(lambda done: self._answered(record, done._ok, done._value,
-                                                             done))
+        process = _StartedProcess(self.env, serve, event)
+
+        def answered(process):
+            if not process._ok and isinstance(process._value, CallError):
+                process._defused = True  # a failed request is an outcome, not a crash of the run
+            self._answered(record, process._ok, process._value)
+
+        process.callbacks.append(answered)
         return process
 
-    def _answered(self, record, ok, value, process=None):
+    def _answered(self, record, ok, value):
         """Record how a request ended, now."""
         if ok:
             outcome, reason = "ok", ""
         elif isinstance(value, CallError):
-            if process is not None:
-                process._defused = True  # a failed request is an outcome, not a crash of the run
             outcome, reason = value.kind, str(value)
         else:
             return  # a mistake in the model: let it stop the run
@@ -221,7 +224,7 @@ class Run:
             for topic, group, at in broker.replays:
                 Process(self.env, replay(self, broker.name, topic, group, at))
             for topic, group, consumers, at in broker.scalings:
-                Process(self.env, rescale(self, broker.name, topic, group, consumers, at))
+                Process(self.env, scale(self, broker.name, topic, group, consumers, at))
         for fault in world.faults.all(self):
             Process(self.env, fault.inject(self))
         if world.sample_every:
@@ -314,9 +317,10 @@ def _plain_key(key):
     return isinstance(key, tuple) and all(_plain_key(part) for part in key)
 
 
-class _Resumed(Process):
-    """The process of a generator that has already started and now waits for ``target``
-    (SimPy's ``Process`` would start it afresh, one scheduled event later)."""
+class _StartedProcess(Process):
+    """The process of a generator that has already started and now waits for ``target``.
+    (SimPy's ``Process`` would start the generator afresh, one scheduled event later.)
+    Like ``Process.__init__``, it sets the private fields ``Process._resume`` uses."""
 
     def __init__(self, env, generator, target):
         self.env = env

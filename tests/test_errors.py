@@ -326,6 +326,19 @@ def test_handler_bug_becomes_handler_error_with_its_cause():
     assert isinstance(caught.value.__cause__, ZeroDivisionError)
 
 
+def test_handler_bug_before_the_first_wait_becomes_handler_error():
+    # A request runs inline, in the load's own step, up to its first wait: a bug there
+    # must stop the run just the same.
+    def go(ctx, payload):
+        payload.missing  # an AttributeError, before any yield
+        yield ctx.sleep(0.01)
+
+    with pytest.raises(sl.HandlerError, match=r"handler front\.go raised AttributeError") \
+            as caught:
+        world_with_handler(go).run()
+    assert isinstance(caught.value.__cause__, AttributeError)
+
+
 def test_handler_bug_behind_a_timeout_call_names_the_callee():
     """A call with a timeout runs the callee in its own process; the bug still surfaces."""
     world = sl.World(seed=1)
@@ -461,4 +474,20 @@ def test_retry_storm_against_a_dead_service_stops_at_a_limit():
     world.faults.crash("back", at=0.1, duration=1000)
     with fails_if_it_hangs(10), \
             pytest.raises(sl.RunLimitError, match=r"handler front\.go took .* without time"):
+        world.run()
+
+
+def test_users_with_no_think_time_and_instant_answers_are_stopped():
+    # Each answer comes at once and the user sends again at once: time never passes.
+    world = sl.World(seed=1, max_seconds=30)
+    front = world.service("front", workers=None)
+
+    @front.endpoint("go")
+    def go(ctx, payload):
+        yield ctx.work(0)
+
+    world.load(sl.Users(n=1, think=0.0), target=("front", "go"), duration=1)
+    with fails_if_it_hangs(20), pytest.raises(
+            sl.RunLimitError, match=r"a user of load .* sent 100,000 requests at t=0\.000 s "
+                                    r"without time passing: give the users a think time"):
         world.run()

@@ -310,6 +310,81 @@ def consumer_spans_of(result, service):
     return spans[(spans.service == service) & (spans.kind == "consumer")]
 
 
+def one_request_world(publish, workers=2, consumers=2, partitions=None, queue=None,
+                      max_attempts=5, handle=None):
+    """At t=0 (give or take a microsecond) one request publishes ``publish`` messages on
+    topic "jobs" (key: their number); group "worker" handles each in exactly 1 s."""
+    world = sl.World(seed=1)
+    front = world.service("front", workers=None)
+    worker = world.service("worker", workers=workers, work=1.0, queue=queue)
+    bus = world.broker("bus", max_attempts=max_attempts)
+    bus.topic("jobs", partitions=partitions)
+
+    @front.endpoint("start")
+    def start(ctx, payload):
+        yield ctx.work(0)
+        for n in range(publish):
+            ctx.publish(bus, "jobs", payload, key=n)
+
+    def handle_in_a_second(ctx, payload):
+        yield ctx.work()
+
+    worker.consumer(bus, "jobs", group="worker", consumers=consumers)(
+        handle or handle_in_a_second)
+    world.load(sl.Burst(size=1, over=1e-6), target=("front", "start"))
+    return world, bus
+
+
+def test_a_replay_and_a_scale_in_at_the_same_instant_lose_nothing():
+    # A shared queue with two idle consumers; at t=5 a dead letter is replayed and the
+    # group shrinks to one consumer. The replay wakes an idle consumer, and it may be the
+    # one that leaves: it must pass the message on, not strand it.
+    def handle(ctx, payload):
+        yield ctx.work()
+        if ctx.now < 2:
+            raise sl.ServiceError("poison (fixed at t=2)")
+
+    world, bus = one_request_world(publish=1, max_attempts=1, handle=handle)
+    bus.replay("jobs", "worker", at=5.0)
+    bus.scale("jobs", "worker", consumers=1, at=5.0)
+    result = world.run()
+    assert result.message_ledger().state.tolist() == ["acked"]
+    assert round(events(result, "ack").time.iloc[0], 3) == 6.0
+
+
+@pytest.mark.parametrize("partitions", [None, 4])
+def test_scaling_in_and_out_again_never_runs_more_consumers_than_workers(partitions):
+    # Two workers and no waiting room: a third handler at once would be refused. At 0.5
+    # the group shrinks to one consumer (the other finishes its message until 1.0), and
+    # at 0.6 it grows back to two: the leaving consumer comes back, no third one starts.
+    world, bus = one_request_world(publish=16, queue=0, partitions=partitions, max_attempts=1)
+    bus.scale("jobs", "worker", consumers=1, at=0.5)
+    bus.scale("jobs", "worker", consumers=2, at=0.6)
+    result = world.run()
+    assert (result.message_ledger().state == "acked").all()
+    assert max_overlap(consumer_spans_of(result, "worker")) == 2
+
+
+def test_consumers_beyond_the_partitions_can_leave_again():
+    world, bus = one_request_world(publish=4, workers=4, consumers=1, partitions=1)
+    bus.scale("jobs", "worker", consumers=4, at=0.5)
+    bus.scale("jobs", "worker", consumers=1, at=1.5)
+    result = world.run()
+    assert [round(t, 3) for t in events(result, "ack").time] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_scaling_while_the_broker_is_down_takes_effect_when_it_is_back():
+    world, bus = one_request_world(publish=8, workers=4, consumers=1, partitions=4)
+    world.faults.broker_outage("bus", at=0.5, duration=1.0)
+    bus.scale("jobs", "worker", consumers=4, at=1.0)
+    result = world.run()
+    acks = [round(t, 3) for t in events(result, "ack").time]
+    # One consumer until the outage; delivery resumes at 1.5 with four consumers.
+    assert acks[0] == 1.0 and all(t >= 1.5 for t in acks[1:])
+    assert acks[-1] < 1.5 + 7 * 1.0  # faster than one consumer would be
+    check_order_per_key(result)
+
+
 @pytest.mark.parametrize("partitions", [3, None])
 def test_scaling_a_shared_queue_or_a_log_out_and_in_keeps_every_message(partitions):
     world = keyed_world(partitions=partitions, consumers=1, error_rate=0.3)
