@@ -330,7 +330,7 @@ def test_handler_bug_before_the_first_wait_becomes_handler_error():
     # A request runs inline, in the load's own step, up to its first wait: a bug there
     # must stop the run just the same.
     def go(ctx, payload):
-        payload.missing  # an AttributeError, before any yield
+        _ = payload.missing  # an AttributeError, before any yield
         yield ctx.sleep(0.01)
 
     with pytest.raises(sl.HandlerError, match=r"handler front\.go raised AttributeError") \

@@ -701,13 +701,13 @@ def test_at_most_as_many_consumers_as_workers():
 
 
 @pytest.mark.parametrize("args, match", [
-    (("orders", "billing", 2, 1.0), r"scale: topic bus/orders has no consumer group "
-                                    r"'billing'; it has \['shipping'\]"),
+    (("orders", "billing", 2, 1.0),
+     r"scale: topic bus/orders has no consumer group 'billing'; it has \['shipping'\]"),
     (("ordres", "shipping", 2, 1.0), r"broker 'bus' has no topic 'ordres'"),
-    (("orders", "shipping", 4, 1.0), r"scale bus/orders/shipping: 4 consumers, but service "
-                                     r"'shipping' has 3 workers"),
-    (("orders", "shipping", 0, 1.0), r"scale bus/orders/shipping: consumers must be a whole "
-                                     r"number, 1 or more"),
+    (("orders", "shipping", 4, 1.0),
+     r"scale bus/orders/shipping: 4 consumers, but service 'shipping' has 3 workers"),
+    (("orders", "shipping", 0, 1.0),
+     r"scale bus/orders/shipping: consumers must be a whole number, 1 or more"),
     (("orders", "shipping", 2, -1), r"scale: at must be a time in seconds, 0 or more; got -1"),
     (("orders", "shipping", 2, "10"), r"scale: at must be a time in seconds"),
 ])
