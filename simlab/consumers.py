@@ -28,6 +28,8 @@ class GroupState:
 
     def __init__(self, run, subscription, consumers):
         self.run = run
+        self.env = run.env
+        self.records = run.recorder.messages  # (the two most frequent events append here)
         self.subscription = subscription
         self.label = subscription.label
         self.broker = subscription.topic.broker
@@ -95,9 +97,12 @@ class GroupState:
     def put(self, message, attempt):
         self.queues[message.partition].append((message, attempt))
         if self.ordered:
-            self._wake(self.owner[message.partition])
-        elif self.idle:
-            self._wake(self.idle.popleft())
+            consumer = self.owner[message.partition]
+        else:
+            consumer = self.idle.popleft() if self.idle else None
+        if consumer is not None and consumer.wake is not None:  # (_wake, inlined: hot path)
+            wake, consumer.wake = consumer.wake, None
+            wake.succeed()
 
     def hand_over(self, partition):
         """The consumer that read ``partition`` before a rebalance has finished with it:
@@ -147,9 +152,9 @@ class GroupState:
     def skip_duplicate(self, message, attempt, station):
         """Effectively-once: an idempotent consumer remembers the ids of the messages it
         has applied (in its own store, with the effect), so a redelivered one changes
-        nothing. True (and the message acked) if this one is such a duplicate."""
-        if not (self.idempotent
-                and (self.label, message.id) in self.run.stores[station.name].applied):
+        nothing. True (and the message acked) if this one is such a duplicate; only for
+        an idempotent group."""
+        if (self.label, message.id) not in self.run.stores[station.name].applied:
             return False
         self.run.recorder.message("ack", self.names, message, attempt)
         self.run.recorder.log(message.trace, message.span, station.name, "info",
@@ -159,7 +164,7 @@ class GroupState:
 
     def deliver(self, message, attempt):
         """Record delivery number ``attempt`` of ``message``."""
-        self.run.recorder.message("deliver", self.names, message, attempt)
+        self.records.append((self.env._now, "deliver", self.names, message, attempt))
         if self.at_most_once:  # acked on receipt: if the handler fails, the message is gone
             self.run.recorder.message("ack", self.names, message, attempt)
             self.run.unsettled -= 1
@@ -167,7 +172,7 @@ class GroupState:
     def succeeded(self, message, attempt):
         """The handler returned: at-least-once acks now."""
         if not self.at_most_once:
-            self.run.recorder.message("ack", self.names, message, attempt)
+            self.records.append((self.env._now, "ack", self.names, message, attempt))
             self.run.unsettled -= 1
 
     def failed(self, message, attempt, station, error):
@@ -219,7 +224,7 @@ def consume(run, group, consumer, station):
         # in the lag) until it is back in the queue.
         requeued = False
         while True:  # deliver it until it is settled
-            if group.skip_duplicate(message, attempt, station):
+            if group.idempotent and group.skip_duplicate(message, attempt, station):
                 break
             group.deliver(message, attempt)
             try:
