@@ -54,7 +54,7 @@ class Context:
     """Handed to every handler; one per request (or message) per service."""
 
     __slots__ = ("station", "trace_id", "span_id", "stack", "message", "group", "writes",
-                 "epoch", "_db")
+                 "epoch")
 
     def __init__(self, station, trace_id, span_id, stack, message=None, group=None):
         self.station = station
@@ -65,14 +65,14 @@ class Context:
         self.message = message  # the message being consumed, if any
         self.group = group      # ... and the consumer group consuming it
         self.writes = None      # writes made by this handler, carried by what it publishes
-        self._db = None
 
     @property
     def db(self):
         """This service's versioned store (see ``simlab.data``)."""
-        if self._db is None:
-            self._db = Database(self.station.run.stores[self.station.name], self)
-        return self._db
+        # A fresh view each time, not one kept here: the view refers to this context, and
+        # a context that referred back to it would make a reference cycle, which only the
+        # garbage collector (resting during a run) could free.
+        return Database(self.station.run.stores[self.station.name], self)
 
     def check_alive(self, where):
         """Raise if this handler's service crashed since it started (the thread is dead)."""
