@@ -31,7 +31,7 @@ import hashlib
 
 from .errors import ModelError
 from .resilience import Exponential
-from .services import Endpoint, check_count, check_name
+from .services import Endpoint, check_count, check_name, check_seconds
 
 
 class Subscription:
@@ -147,7 +147,7 @@ class Broker:
         """At time ``at``, put the dead letters of ``topic``'s ``group`` back on its queue
         (after the poison has been fixed, say)."""
         self._subscription(topic, group, "replay")
-        self.replays.append((topic, group, _check_time("replay", at)))
+        self.replays.append((topic, group, check_seconds("replay", "at", at)))
 
     def scale(self, topic, group, consumers, at):
         """At time ``at``, give ``topic``'s consumer ``group`` this many ``consumers``
@@ -160,7 +160,7 @@ class Broker:
                              f"service {service.name!r} has {service.workers} workers and each "
                              f"consumer is one of them; use at most {service.workers} consumers "
                              "or give the service more workers")
-        self.scalings.append((topic, group, consumers, _check_time("scale", at)))
+        self.scalings.append((topic, group, consumers, check_seconds("scale", "at", at)))
 
     def _subscription(self, topic, group, who):
         topic_ = self.get_topic(topic, who)
@@ -184,12 +184,6 @@ class Broker:
                              f"{group!r} (handled by {topic.groups[group].service.name!r}); pick "
                              "another group name, or add consumers to that group")
         topic.groups[group] = Subscription(topic, group, service, fn, consumers, idempotent)
-
-
-def _check_time(who, at):
-    if isinstance(at, bool) or not isinstance(at, (int, float)) or not 0 <= at < float("inf"):
-        raise ModelError(f"{who}: at must be a time in seconds, 0 or more; got {at!r}")
-    return at
 
 
 class Message:

@@ -13,10 +13,9 @@ from .errors import CallError
 class Consumer:
     """One consumer of a group: the partitions it reads, and its wake-up call when idle."""
 
-    __slots__ = ("index", "partitions", "wake", "next", "leaving")
+    __slots__ = ("partitions", "wake", "next", "leaving")
 
-    def __init__(self, index):
-        self.index = index
+    def __init__(self):
         self.partitions = [0]  # a shared queue is partition 0; a log deals them in rebalance
         self.wake = None       # an event while it waits for a message
         self.next = 0          # where its round over its partitions starts next time
@@ -62,10 +61,8 @@ class GroupState:
         self.leaving = self.leaving[len(back):]
         for consumer in back:
             consumer.leaving = False
-        new = [Consumer(i) for i in range(len(kept) + len(back), count)]
+        new = [Consumer() for _ in range(count - len(kept) - len(back))]
         self.consumers = kept + back + new
-        for index, consumer in enumerate(self.consumers):
-            consumer.index = index
         for consumer in gone:
             consumer.leaving = True
             self.leaving.append(consumer)
@@ -75,8 +72,8 @@ class GroupState:
         if self.ordered:
             partitions = len(self.queues)
             self.owner = [self.consumers[p % count] for p in range(partitions)]
-            for consumer in self.consumers:
-                consumer.partitions = list(range(consumer.index, partitions, count))
+            for index, consumer in enumerate(self.consumers):
+                consumer.partitions = list(range(index, partitions, count))
                 consumer.next = 0
                 if any(self.queues[p] for p in consumer.partitions):
                     self._wake(consumer)  # an idle one starts on its new partitions
@@ -97,12 +94,9 @@ class GroupState:
     def put(self, message, attempt):
         self.queues[message.partition].append((message, attempt))
         if self.ordered:
-            consumer = self.owner[message.partition]
-        else:
-            consumer = self.idle.popleft() if self.idle else None
-        if consumer is not None and consumer.wake is not None:  # (_wake, inlined: hot path)
-            wake, consumer.wake = consumer.wake, None
-            wake.succeed()
+            self._wake(self.owner[message.partition])
+        elif self.idle:
+            self._wake(self.idle.popleft())
 
     def hand_over(self, partition):
         """The consumer that read ``partition`` before a rebalance has finished with it:

@@ -25,6 +25,7 @@ Every fault has a start ``at`` and a ``duration`` (seconds), is listed in
 from simpy.events import Event, Timeout
 
 from .errors import ModelError
+from .services import check_seconds
 
 
 class Fault:
@@ -211,13 +212,6 @@ class RandomFaults:
         return faults
 
 
-def _check_time(kind, what, value, positive):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
-            or value < 0 or (positive and value == 0) or value == float("inf"):
-        need = "a positive" if positive else "a non-negative"
-        raise ModelError(f"{kind}: {what} must be {need} number of seconds, got {value!r}")
-
-
 def _check_probability(kind, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ModelError(f"{kind}: probability must be between 0 and 1, got {value!r}")
@@ -232,8 +226,8 @@ class Faults:
         self.random_schedules = []
 
     def _add(self, fault):
-        _check_time(fault.kind, "at", fault.at, positive=False)
-        _check_time(fault.kind, "duration", fault.duration, positive=True)
+        check_seconds(fault.kind, "at", fault.at, positive=False)
+        check_seconds(fault.kind, "duration", fault.duration, positive=True)
         for other in self.scheduled:
             if other.kind == fault.kind and other.target == fault.target \
                     and fault.at < other.end and other.at < fault.end:
@@ -307,8 +301,8 @@ class Faults:
         for name in targets:
             self.world.check_service(name, "random faults")
         for what, (low, high) in (("duration", duration), ("within", within)):
-            _check_time("random faults", what, low, positive=(what == "duration"))
-            _check_time("random faults", what, high, positive=(what == "duration"))
+            check_seconds("random faults", what, low, positive=(what == "duration"))
+            check_seconds("random faults", what, high, positive=(what == "duration"))
             if high < low:
                 raise ModelError(f"random faults: {what} must be (low, high), got {(low, high)}")
         self.random_schedules.append(RandomFaults(kind, list(targets), count, duration, within,

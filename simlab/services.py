@@ -48,6 +48,14 @@ def check_count(owner, what, value, *, allow_none=False, allow_zero=False):
     return value
 
 
+def check_seconds(owner, what, value, positive=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+            or value < 0 or (positive and value == 0) or value == float("inf"):
+        need = "a positive" if positive else "a non-negative"
+        raise ModelError(f"{owner}: {what} must be {need} number of seconds, got {value!r}")
+    return value
+
+
 def check_handler(owner, fn):
     if not inspect.isgeneratorfunction(fn):
         raise ModelError(
