@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from checks import max_overlap, spans_of
 
 import simlab as sl
 
@@ -74,19 +75,12 @@ def events(result, event):
     return messages[messages.event == event]
 
 
-def max_overlap(spans):
-    """The largest number of spans open at one instant (an end before a start at a tie)."""
-    changes = sorted([(t, 1) for t in spans.start] + [(t, -1) for t in spans.end])
-    open_now = most = 0
-    for _, change in changes:
-        open_now += change
-        most = max(most, open_now)
-    return most
-
-
-def consumer_spans(result):
-    spans = result.spans
-    return spans[(spans.service == "shipping") & (spans.kind == "consumer")]
+def consumers_at_once(result, service="shipping", since=0.0):
+    """The most consumer spans of ``service``, among those starting at ``since`` or
+    later, open at one instant."""
+    spans = spans_of(result, service, kind="consumer")
+    spans = spans[spans.start >= since]
+    return max_overlap(spans.start, spans.end)
 
 
 # -- order per key
@@ -200,7 +194,7 @@ def test_a_topic_key_function_picks_the_key_when_publish_gives_none():
 def test_consumers_beyond_the_partitions_sit_idle():
     # Two partitions, six consumers: only two ever work at once ...
     six = keyed_world(partitions=2, consumers=6, workers=6, rate=40).run()
-    assert max_overlap(consumer_spans(six)) == 2
+    assert consumers_at_once(six) == 2
     # ... and the group behaves exactly as with two consumers: same seed, same acks,
     # same consistency lags.
     two = keyed_world(partitions=2, consumers=2, workers=6, rate=40).run()
@@ -211,39 +205,51 @@ def test_consumers_beyond_the_partitions_sit_idle():
 
 def test_a_shared_queue_lets_every_consumer_compete():
     result = keyed_world(partitions=None, consumers=6, workers=6, rate=40).run()
-    assert max_overlap(consumer_spans(result)) > 2
+    assert consumers_at_once(result) > 2
 
 
 # -- consumer changes: bus.scale rebalances a group during the run
 
 
-def two_partition_world(consumers, scale_to=None, at=None, partitions=2, on=(0, 1),
-                        per_key=4):
-    """At t=0 (give or take a microsecond) one request publishes ``per_key`` messages
-    for each of two keys, on partitions ``on`` of topic "jobs"; each message takes
-    exactly 1 s to handle. Returns the result and the two keys."""
+def burst_world(keys, workers=4, consumers=1, partitions=None, queue=None, max_attempts=5,
+                handle=None):
+    """At t=0 (give or take a microsecond) one request publishes a message for each of
+    ``keys``, in order, on topic "jobs"; group "worker" handles each in exactly 1 s (or
+    with ``handle``). Returns the world and its broker."""
     world = sl.World(seed=1)
     front = world.service("front", workers=None)
-    worker = world.service("worker", workers=4, work=1.0)
-    bus = world.broker("bus")
-    topic = bus.topic("jobs", partitions=partitions)
-    keys = {}  # the first key found for each partition
-    for key in "abcdefghijklmnop":
-        keys.setdefault(topic.partition_of(key, 0), key)
-    first, second = keys[on[0]], keys[on[1]]
+    worker = world.service("worker", workers=workers, work=1.0, queue=queue)
+    bus = world.broker("bus", max_attempts=max_attempts)
+    bus.topic("jobs", partitions=partitions)
 
     @front.endpoint("start")
     def start(ctx, payload):
         yield ctx.work(0)
-        for n in range(per_key):
-            for key in (first, second):
-                ctx.publish(bus, "jobs", payload, key=key)
+        for key in keys:
+            ctx.publish(bus, "jobs", payload, key=key)
 
-    @worker.consumer(bus, "jobs", consumers=consumers)
-    def handle(ctx, payload):
+    def handle_in_a_second(ctx, payload):
         yield ctx.work()
 
+    worker.consumer(bus, "jobs", group="worker", consumers=consumers)(
+        handle or handle_in_a_second)
     world.load(sl.Burst(size=1, over=1e-6), target=("front", "start"))
+    return world, bus
+
+
+def key_on(partition, partitions):
+    """A key that a topic of ``partitions`` partitions sends to ``partition``."""
+    topic = sl.World().broker("bus").topic("jobs", partitions=partitions)
+    return next(key for key in "abcdefghijklmnop" if topic.partition_of(key, 0) == partition)
+
+
+def two_partition_world(consumers, scale_to=None, at=None, partitions=2, on=(0, 1),
+                        per_key=4):
+    """``per_key`` messages for each of two keys, on partitions ``on`` (see
+    ``burst_world``). Returns the result and the two keys."""
+    first, second = (key_on(partition, partitions) for partition in on)
+    world, bus = burst_world([first, second] * per_key, consumers=consumers,
+                             partitions=partitions)
     if scale_to is not None:
         bus.scale("jobs", "worker", consumers=scale_to, at=at)
     return world.run(), first, second
@@ -285,7 +291,7 @@ def test_scaling_in_leaves_one_consumer_for_both_partitions():
     result, first, second = two_partition_world(consumers=2, scale_to=1, at=2.5)
     assert ack_times(result, first) == [1.0, 2.0, 3.0, 4.0]
     assert ack_times(result, second) == [1.0, 2.0, 3.0, 5.0]
-    assert max_overlap(consumer_spans_of(result, "worker")[lambda s: s.start >= 3.0]) == 1
+    assert consumers_at_once(result, "worker", since=3.0) == 1
 
 
 def test_an_idle_consumer_that_gains_a_busy_partition_starts_on_it():
@@ -305,36 +311,6 @@ def test_scaling_beyond_the_partitions_changes_nothing():
                                                                    7.0, 8.0]
 
 
-def consumer_spans_of(result, service):
-    spans = result.spans
-    return spans[(spans.service == service) & (spans.kind == "consumer")]
-
-
-def one_request_world(publish, workers=2, consumers=2, partitions=None, queue=None,
-                      max_attempts=5, handle=None):
-    """At t=0 (give or take a microsecond) one request publishes ``publish`` messages on
-    topic "jobs" (key: their number); group "worker" handles each in exactly 1 s."""
-    world = sl.World(seed=1)
-    front = world.service("front", workers=None)
-    worker = world.service("worker", workers=workers, work=1.0, queue=queue)
-    bus = world.broker("bus", max_attempts=max_attempts)
-    bus.topic("jobs", partitions=partitions)
-
-    @front.endpoint("start")
-    def start(ctx, payload):
-        yield ctx.work(0)
-        for n in range(publish):
-            ctx.publish(bus, "jobs", payload, key=n)
-
-    def handle_in_a_second(ctx, payload):
-        yield ctx.work()
-
-    worker.consumer(bus, "jobs", group="worker", consumers=consumers)(
-        handle or handle_in_a_second)
-    world.load(sl.Burst(size=1, over=1e-6), target=("front", "start"))
-    return world, bus
-
-
 def test_a_replay_and_a_scale_in_at_the_same_instant_lose_nothing():
     # A shared queue with two idle consumers; at t=5 a dead letter is replayed and the
     # group shrinks to one consumer. The replay wakes an idle consumer, and it may be the
@@ -344,7 +320,7 @@ def test_a_replay_and_a_scale_in_at_the_same_instant_lose_nothing():
         if ctx.now < 2:
             raise sl.ServiceError("poison (fixed at t=2)")
 
-    world, bus = one_request_world(publish=1, max_attempts=1, handle=handle)
+    world, bus = burst_world([0], workers=2, consumers=2, max_attempts=1, handle=handle)
     bus.replay("jobs", "worker", at=5.0)
     bus.scale("jobs", "worker", consumers=1, at=5.0)
     result = world.run()
@@ -357,16 +333,17 @@ def test_scaling_in_and_out_again_never_runs_more_consumers_than_workers(partiti
     # Two workers and no waiting room: a third handler at once would be refused. At 0.5
     # the group shrinks to one consumer (the other finishes its message until 1.0), and
     # at 0.6 it grows back to two: the leaving consumer comes back, no third one starts.
-    world, bus = one_request_world(publish=16, queue=0, partitions=partitions, max_attempts=1)
+    world, bus = burst_world(range(16), workers=2, consumers=2, partitions=partitions, queue=0,
+                             max_attempts=1)
     bus.scale("jobs", "worker", consumers=1, at=0.5)
     bus.scale("jobs", "worker", consumers=2, at=0.6)
     result = world.run()
     assert (result.message_ledger().state == "acked").all()
-    assert max_overlap(consumer_spans_of(result, "worker")) == 2
+    assert consumers_at_once(result, "worker") == 2
 
 
 def test_consumers_beyond_the_partitions_can_leave_again():
-    world, bus = one_request_world(publish=4, workers=4, consumers=1, partitions=1)
+    world, bus = burst_world(range(4), partitions=1)
     bus.scale("jobs", "worker", consumers=4, at=0.5)
     bus.scale("jobs", "worker", consumers=1, at=1.5)
     result = world.run()
@@ -374,7 +351,7 @@ def test_consumers_beyond_the_partitions_can_leave_again():
 
 
 def test_scaling_while_the_broker_is_down_takes_effect_when_it_is_back():
-    world, bus = one_request_world(publish=8, workers=4, consumers=1, partitions=4)
+    world, bus = burst_world(range(8), partitions=4)
     world.faults.broker_outage("bus", at=0.5, duration=1.0)
     bus.scale("jobs", "worker", consumers=4, at=1.0)
     result = world.run()
@@ -397,9 +374,8 @@ def test_scaling_a_shared_queue_or_a_log_out_and_in_keeps_every_message(partitio
     if partitions is not None:
         check_order_per_key(result)
     # Five consumers at most, and only between 2 s and 3 s (plus the messages in hand).
-    overlap = consumer_spans(result)
-    assert max_overlap(overlap) <= 5
-    assert max_overlap(overlap[overlap.start >= 4.0 + 1.0]) == 1  # one consumer left
+    assert consumers_at_once(result) <= 5
+    assert consumers_at_once(result, since=4.0 + 1.0) == 1  # one consumer left
 
 
 @pytest.mark.parametrize("consumers", [2, 5])
@@ -708,8 +684,8 @@ def test_at_most_as_many_consumers_as_workers():
      r"scale bus/orders/shipping: 4 consumers, but service 'shipping' has 3 workers"),
     (("orders", "shipping", 0, 1.0),
      r"scale bus/orders/shipping: consumers must be a whole number, 1 or more"),
-    (("orders", "shipping", 2, -1), r"scale: at must be a time in seconds, 0 or more; got -1"),
-    (("orders", "shipping", 2, "10"), r"scale: at must be a time in seconds"),
+    (("orders", "shipping", 2, -1), r"scale: at must be a non-negative number of seconds, got -1"),
+    (("orders", "shipping", 2, "10"), r"scale: at must be a non-negative number of seconds, got '10'"),
 ])
 def test_bad_scalings_are_refused_when_declared(args, match):
     world = sl.World()
