@@ -1,13 +1,16 @@
 """Standard figures of a run. Each takes a ``Result`` (never the simulator's insides),
 draws on ``ax`` if given (else a new figure) and returns the ``Axes``.
 
+Figures are made with ``figure()``, never with pyplot: safe on any thread, and shown
+when the notebook cell that made them ends (see ``simlab.plot.canvas``). In a script,
+save them: ``sl.plot.queues(result).figure.savefig("queues.png")``.
+
 Every time plot shades the run's faults (red) and bursts of load (orange), so cause and
 effect sit side by side.
 """
 
-import matplotlib.pyplot as plt
-
 from ._common import shade_bursts, shade_faults
+from .canvas import drawing_off_screen, figure, png_bytes
 from .consistency import lag_distribution, lag_over_time, partitions, stale_reads
 from .messaging import (
     anomalies,
@@ -23,7 +26,7 @@ from .resilience import attempts_per_call, breaker_timeline
 from .topology import topology, topology_graph
 from .traces import waterfall
 
-__all__ = ["latency_percentiles", "latency_distribution", "latency_over_time", "queues",
+__all__ = ["figure", "png_bytes", "drawing_off_screen", "latency_percentiles", "latency_distribution", "latency_over_time", "queues",
            "topology", "topology_graph", "waterfall", "lag_distribution", "lag_over_time",
            "partitions", "stale_reads", "breaker_timeline", "attempts_per_call",
            "anomaly_counts", "anomalies", "anomalies_over_time", "deliveries", "crash_window",
@@ -32,7 +35,7 @@ __all__ = ["latency_percentiles", "latency_distribution", "latency_over_time", "
 
 def overview(result, figsize=(11, 7)):
     """The standard four figures of a run: latency over time, queues, percentiles, topology."""
-    fig, axes = plt.subplots(2, 2, figsize=figsize, layout="constrained")
+    axes = figure(figsize=figsize).subplots(2, 2)
     latency_over_time(result, ax=axes[0, 0])
     queues(result, ax=axes[0, 1])
     latency_percentiles(result, ax=axes[1, 0])

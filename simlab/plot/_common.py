@@ -1,7 +1,8 @@
 """Shared helpers of the figures."""
 
-import matplotlib.pyplot as plt
 import numpy as np
+
+from .canvas import figure
 
 FAILED = "tab:red"
 
@@ -9,7 +10,7 @@ FAILED = "tab:red"
 def axes(ax, size=(7, 3.5)):
     """``ax`` itself, or the axes of a new figure of ``size`` inches."""
     if ax is None:
-        _, ax = plt.subplots(figsize=size, layout="constrained")
+        ax = figure(figsize=size).subplots()
     return ax
 
 

@@ -11,11 +11,11 @@
 * ``inconsistency(result)`` — how long sagas left the system inconsistent, per outcome.
 """
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ._common import FAILED, as_dict, axes, shade_faults
+from .canvas import figure
 from .traces import waterfall
 
 ANOMALIES = {"lost": FAILED, "duplicates": "tab:orange", "dead_lettered": "tab:purple",
@@ -87,9 +87,8 @@ def anomalies(results, axes_row=None, kinds=("lost", "duplicates", "dead_lettere
         table = pd.DataFrame({label: anomaly_counts(result)
                               for label, result in as_dict(results).items()}).T
     if axes_row is None:
-        _, axes_row = plt.subplots(1, len(kinds), figsize=(2.6 * len(kinds) + 1.4,
-                                                           0.32 * len(table) + 1.3),
-                                   sharey=True, layout="constrained")
+        size = (2.6 * len(kinds) + 1.4, 0.32 * len(table) + 1.3)
+        axes_row = figure(figsize=size).subplots(1, len(kinds), sharey=True)
     axes_row = np.atleast_1d(axes_row)
     rows = np.arange(len(table))
     for ax, kind in zip(axes_row, kinds):
