@@ -120,6 +120,7 @@ class Explorer(widgets.VBox):
         ``draw_seconds`` is then how long it took: simulating, drawing, PNG.
         """
         started = time.perf_counter()
+        png = problem = None
         try:
             with drawing_off_screen() as made:
                 returned = self._update(**self.values())
@@ -127,14 +128,17 @@ class Explorer(widgets.VBox):
             # A constrained layout leaves no border to crop; a fast encoding over small bytes.
             png = png_bytes(fig, crop=False, compress_level=1)
         except SimlabError as error:
-            self._show_problem(f"{type(error).__name__}: {error}")
+            problem = f"{type(error).__name__}: {error}"
         except Exception:  # noqa: BLE001 — a learner's bug: show it where they look
-            self._show_problem(traceback.format_exc())
-        else:
+            problem = traceback.format_exc()
+        self.draw_seconds = time.perf_counter() - started
+        if problem is None:
             self.image.value = png
             self.image.layout.display = None
             self._say(f"<pre>{html.escape(text)}</pre>" if text else "")
-        self.draw_seconds = time.perf_counter() - started
+        else:
+            self.image.layout.display = "none"   # no figure that belongs to other values
+            self._say(f'<pre style="color: #b00020">{html.escape(problem)}</pre>')
 
     def wait(self, timeout=30):
         """Wait until every change so far is drawn; False if still drawing after ``timeout``."""
@@ -162,14 +166,10 @@ class Explorer(widgets.VBox):
                 self._wanted = False
             self.draw()                     # reads the values now: the newest win
 
-    def _show_problem(self, message):
-        self.image.layout.display = "none"   # no figure that belongs to other values
-        self._say(f'<pre style="color: #b00020">{html.escape(message)}</pre>')
-
     def _say(self, text):
         # Last, after the figure: when the count changes in the page, the figure is there.
         self.draws += 1
-        self.text.value = f"<!-- draw {self.draws} -->{text}"
+        self.text.value = f"<!-- draw {self.draws} in {self.draw_seconds:.3f} s -->{text}"
 
 
 def _figure_and_text(returned, made, update):

@@ -201,16 +201,18 @@ def wait_for_new_figure(page, cell, previous, timeout=60):
 
 
 def draws(cell):
-    """How many times the widget has drawn (``Explorer`` counts them in its text)."""
-    found = re.search(r"<!-- draw (\d+) -->", cell.locator(".widget-html-content").first.inner_html())
-    return int(found.group(1)) if found else 0
+    """(draws so far, seconds the last took in the kernel): ``Explorer`` notes both in
+    its text, as an HTML comment."""
+    html = cell.locator(".widget-html-content").first.inner_html()
+    found = re.search(r"<!-- draw (\d+) in ([\d.]+) s -->", html)
+    return (int(found.group(1)), float(found.group(2))) if found else (0, None)
 
 
 def wait_for_redraw(page, cell, count, timeout=60):
-    """Poll until the widget has drawn more than ``count`` times; return the new count."""
+    """Poll until the widget has drawn more than ``count`` times; return ``draws(cell)``."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
-        if (now := draws(cell)) > count:
+        if (now := draws(cell))[0] > count:
             return now
         page.wait_for_timeout(10)
     raise AssertionError(f"no redraw {timeout} s after the change")
