@@ -19,6 +19,7 @@ from .load import Burst, Payload, Poisson, Users
 from .resilience import Bulkhead, CircuitBreaker, Exponential, Retry, TokenBucket
 from .results import Result
 from .saga import Saga
+from .sweeps import Swept, sweep
 from .world import World
 
 __all__ = [
@@ -32,5 +33,5 @@ __all__ = [
     "SimlabError", "ModelError", "CallCycleError", "HandlerError", "RunLimitError",
     "CallError", "ServiceError",
     # experiments and the parts a lesson uses
-    "compare", "mean_ci", "replicate", "plot", "scenarios", "schema", "theory",
+    "compare", "mean_ci", "replicate", "sweep", "Swept", "plot", "scenarios", "schema", "theory",
 ]

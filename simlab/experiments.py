@@ -24,7 +24,7 @@ _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
 
 
 #: The names ``Result.summary()`` reports, which ``compare`` can take as metrics.
-_SUMMARY = ("requests", "ok", "error", "timeout", "rejected", "in_flight", "throughput",
+SUMMARY = ("requests", "ok", "error", "timeout", "rejected", "in_flight", "throughput",
             "error_rate", "latency_mean", "latency_p50", "latency_p95", "latency_p99",
             "completion_p50", "completion_p99", "lag_p50", "lag_p99", "pending_writes",
             "stale_reads", "stale_read_rate", "messages", "dead_lettered")
@@ -46,21 +46,25 @@ def mean_ci(values):
         math.sqrt(len(values))
 
 
-def replicate(build, seeds, metric=None):
-    """Run ``build()`` once per seed; one row of ``summary()`` (or of ``metric(result)``) each."""
+def replicate(build, seeds, metric=None, executor=None, progress=None):
+    """Run ``build()`` once per seed; one row of ``summary()`` (or of ``metric(result)``) each.
+
+    ``executor`` and ``progress`` are as in ``sweep``: the runs may go side by side.
+    """
+    from .sweeps import sweep
+
     seeds = list(seeds)
     if not seeds:
         raise ModelError("replicate: give at least one seed, e.g. seeds=range(1, 6)")
-    rows = []
-    for seed in seeds:
-        result = build().run(seed=seed)
-        row = result.summary() if metric is None else pd.Series(metric(result))
-        rows.append(row.rename(seed))
-    return pd.DataFrame(rows).rename_axis("seed")
+    metrics = None if metric is None else (lambda result: pd.Series(metric(result)))
+    runs = sweep(lambda: build(), seeds=seeds, metrics=metrics, executor=executor,
+                 progress=progress, errors="raise").runs
+    return runs.drop(columns="error").set_index("seed")
 
 
 def compare(designs, seeds=range(1, 6), metrics=("throughput", "error_rate", "latency_p50",
-                                                 "latency_p99", "completion_p99")):
+                                                 "latency_p99", "completion_p99"),
+            executor=None, progress=None):
     """Replicate each design on the same seeds; mean and 95% CI half-width per metric.
 
     Args:
@@ -68,21 +72,17 @@ def compare(designs, seeds=range(1, 6), metrics=("throughput", "error_rate", "la
         seeds: one replication per seed, the same seeds for every design (common random
             numbers: the designs see the same customers, so differences are sharper).
         metrics: columns of ``Result.summary()`` to report.
+        executor, progress: as in ``sweep``; the runs may go side by side.
 
     Returns:
         A DataFrame: one row per design, columns ``(metric, "mean")`` and ``(metric, "ci95")``.
     """
-    known = set(_SUMMARY)
-    for metric in metrics:
-        if metric not in known:
-            raise ModelError(f"compare: unknown metric {metric!r}; choose from {sorted(known)}")
-    rows = {}
-    for label, build in designs.items():
-        runs = replicate(build, seeds)
-        row = {}
-        for metric in metrics:
-            row[(metric, "mean")], row[(metric, "ci95")] = mean_ci(runs[metric].astype(float))
-        rows[label] = row
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    from .sweeps import sweep
+
+    builders = dict(designs)
+    swept = sweep(lambda design: builders[design](), grid={"design": list(builders)},
+                  seeds=seeds, metrics=list(metrics), executor=executor, progress=progress,
+                  errors="raise")
+    table = swept.means().drop(columns=["runs", "failed"], level=0)
+    table.index = list(builders)
     return table
