@@ -46,10 +46,12 @@ def mean_ci(values):
         math.sqrt(len(values))
 
 
-def replicate(build, seeds, metric=None, executor=None, progress=None):
+def replicate(build, seeds, metric=None, executor=None, progress=False):
     """Run ``build()`` once per seed; one row of ``summary()`` (or of ``metric(result)``) each.
 
-    ``executor`` and ``progress`` are as in ``sweep``: the runs may go side by side.
+    ``executor`` and ``progress`` are as in ``sweep``: the runs may go side by side. No
+    progress bar unless asked: a lesson's printed numbers stay the same, however long
+    the runs take.
     """
     from .sweeps import sweep
 
@@ -64,7 +66,7 @@ def replicate(build, seeds, metric=None, executor=None, progress=None):
 
 def compare(designs, seeds=range(1, 6), metrics=("throughput", "error_rate", "latency_p50",
                                                  "latency_p99", "completion_p99"),
-            executor=None, progress=None):
+            executor=None, progress=False):
     """Replicate each design on the same seeds; mean and 95% CI half-width per metric.
 
     Args:
@@ -72,7 +74,8 @@ def compare(designs, seeds=range(1, 6), metrics=("throughput", "error_rate", "la
         seeds: one replication per seed, the same seeds for every design (common random
             numbers: the designs see the same customers, so differences are sharper).
         metrics: columns of ``Result.summary()`` to report.
-        executor, progress: as in ``sweep``; the runs may go side by side.
+        executor, progress: as in ``sweep``; the runs may go side by side. No progress
+            bar unless asked (``progress=None`` shows one after a second).
 
     Returns:
         A DataFrame: one row per design, columns ``(metric, "mean")`` and ``(metric, "ci95")``.
