@@ -394,7 +394,7 @@ def test_compare_knows_every_summary_metric_and_refuses_others_before_running():
     from simlab import experiments
 
     summary = sl.scenarios.shop(duration=2).run().summary()
-    assert sorted(summary.index) == sorted(experiments._SUMMARY)
+    assert sorted(summary.index) == sorted(experiments.SUMMARY)
     ran = []
 
     def build():
