@@ -10,6 +10,7 @@ from .errors import (
                      CallError,
                      HandlerError,
                      ModelError,
+                     ModelTypeError,
                      RunLimitError,
                      ServiceError,
                      SimlabError,
@@ -29,8 +30,8 @@ __all__ = [
     # resilience
     "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Saga",
     # errors
-    "SimlabError", "ModelError", "CallCycleError", "HandlerError", "RunLimitError",
-    "CallError", "ServiceError",
+    "SimlabError", "ModelError", "ModelTypeError", "CallCycleError", "HandlerError",
+    "RunLimitError", "CallError", "ServiceError",
     # experiments and the parts a lesson uses
     "compare", "mean_ci", "replicate", "plot", "scenarios", "schema", "theory",
 ]

@@ -15,8 +15,11 @@ and does, without yielding:
 * ``ctx.db.write(order.id, "placed")`` writes this service's versioned store.
 """
 
+import math
+
 from simpy.events import Timeout
 
+from . import checks
 from .calls import NO_FALLBACK
 from .data import Database
 from .distributions import as_distribution
@@ -95,10 +98,10 @@ class Context:
         station = self.station
         if duration is None:
             seconds = station.work.sample(station.rng)
-        elif duration.__class__ in (int, float) and duration >= 0:
-            seconds = duration
+        elif duration.__class__ in (int, float) and 0 <= duration < math.inf:
+            seconds = duration  # the shortcut for a plain number (NaN fails the test)
         else:
-            seconds = as_distribution(duration, "ctx.work()").sample(station.rng)
+            seconds = as_distribution(duration, "ctx.work", "duration").sample(station.rng)
         if seconds == 0:
             return station.run.no_wait  # no time passes: no event to schedule
         if station.slowdown != 1.0:
@@ -107,7 +110,7 @@ class Context:
 
     def sleep(self, seconds):
         """Wait ``seconds`` without computing; the request keeps its worker."""
-        seconds = as_distribution(seconds, "ctx.sleep()").sample(self.station.rng)
+        seconds = as_distribution(seconds, "ctx.sleep", "seconds").sample(self.station.rng)
         return Timeout(self.station.env, seconds)
 
     def call(self, service, endpoint, payload=None, *, timeout=None, retry=None, breaker=None,
@@ -126,15 +129,12 @@ class Context:
                 instead of raising when the call fails.
         """
         where = f"ctx.call({service!r}, {endpoint!r})"
-        if timeout is not None and (isinstance(timeout, bool)
-                                    or not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ModelError(f"{where}: timeout must be a positive number of seconds or None, "
-                             f"got {timeout!r}")
+        if timeout is not None:
+            checks.seconds(where, "timeout", timeout, positive=True, none="no timeout")
         for name, value, kind in (("retry", retry, Retry), ("breaker", breaker, CircuitBreaker),
                                   ("bulkhead", bulkhead, Bulkhead)):
             if value is not None and not isinstance(value, kind):
-                raise ModelError(f"{where}: {name} must be an sl.{kind.__name__}(...), "
-                                 f"got {value!r}")
+                checks.refuse(where, name, f"an sl.{kind.__name__}(...)", value)
         return Call(self, service, endpoint, payload, timeout, retry, breaker, bulkhead, fallback)
 
     def publish(self, broker, topic, payload, key=None):

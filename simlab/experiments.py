@@ -14,6 +14,7 @@ import statistics
 
 import pandas as pd
 
+from . import checks
 from .errors import ModelError
 
 # Two-sided 95% Student t quantiles by degrees of freedom (1..30); beyond 30 the
@@ -48,15 +49,23 @@ def mean_ci(values):
 
 def replicate(build, seeds, metric=None):
     """Run ``build()`` once per seed; one row of ``summary()`` (or of ``metric(result)``) each."""
-    seeds = list(seeds)
-    if not seeds:
-        raise ModelError("replicate: give at least one seed, e.g. seeds=range(1, 6)")
+    seeds = _seeds("replicate", seeds)
     rows = []
     for seed in seeds:
         result = build().run(seed=seed)
         row = result.summary() if metric is None else pd.Series(metric(result))
         rows.append(row.rename(seed))
     return pd.DataFrame(rows).rename_axis("seed")
+
+
+def _seeds(owner, seeds):
+    """A list of whole-number seeds, at least one."""
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        checks.refuse(owner, "seeds", "a list of whole numbers such as range(1, 6)", seeds)
+    seeds = [checks.seed(owner, seed, what="each of the seeds") for seed in seeds]
+    if not seeds:
+        raise ModelError(f"{owner}: give at least one seed, e.g. seeds=range(1, 6)")
+    return seeds
 
 
 def compare(designs, seeds=range(1, 6), metrics=("throughput", "error_rate", "latency_p50",
@@ -72,6 +81,7 @@ def compare(designs, seeds=range(1, 6), metrics=("throughput", "error_rate", "la
     Returns:
         A DataFrame: one row per design, columns ``(metric, "mean")`` and ``(metric, "ci95")``.
     """
+    seeds = _seeds("compare", seeds)
     known = set(_SUMMARY)
     for metric in metrics:
         if metric not in known:

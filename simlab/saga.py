@@ -20,6 +20,7 @@ records that window for every saga.
 
 from dataclasses import dataclass
 
+from . import checks
 from .calls import NO_FALLBACK, make_call
 from .errors import CallError, ModelError
 from .resilience import Exponential, Retry
@@ -34,6 +35,10 @@ class Saga:
     compensation_retry: Retry = Retry(attempts=5, backoff=Exponential(0.1))
 
     def __post_init__(self):
+        if isinstance(self.steps, str) or not hasattr(self.steps, "__iter__") \
+                or not all(isinstance(step, (tuple, list)) for step in self.steps):
+            raise ModelError(f"Saga: give the steps as a list of (service, endpoint, "
+                             f"compensation endpoint or None), got {self.steps!r}")
         steps = tuple(tuple(step) for step in self.steps)
         if not steps:
             raise ModelError("Saga: give at least one step (service, endpoint, compensation)")
@@ -43,11 +48,10 @@ class Saga:
                 raise ModelError(f"Saga: each step is (service, endpoint, compensation endpoint "
                                  f"or None), got {step!r}")
         object.__setattr__(self, "steps", steps)
-        if self.timeout is not None and (isinstance(self.timeout, bool) or
-                                         not isinstance(self.timeout, (int, float)) or
-                                         self.timeout <= 0):
-            raise ModelError(f"Saga: timeout must be a positive number of seconds, "
-                             f"got {self.timeout!r}")
+        checks.seconds("Saga", "timeout", self.timeout, positive=True, none="no timeout")
+        if not isinstance(self.compensation_retry, Retry):
+            checks.refuse("Saga", "compensation_retry", "an sl.Retry(...)",
+                          self.compensation_retry)
 
 
 class SagaRun:

@@ -50,8 +50,8 @@ BAD_VALUES = {  # test id: (what the learner wrote, what the message must say)
     "rate-nan": (lambda: sl.Poisson(rate=float("nan")), "Poisson: rate"),
     "rate-inf": (lambda: sl.Poisson(rate=float("inf")), "Poisson: rate"),
     "users-zero": (lambda: sl.Users(n=0), "Users: n must be"),
-    "mean-zero": (lambda: sl.Exp(mean=0), "Exp: mean must be greater than 0"),
-    "mean-negative": (lambda: sl.Exp(mean=-1), "Exp: mean must be greater than 0"),
+    "mean-zero": (lambda: sl.Exp(mean=0), "Exp: mean must be a positive number of seconds"),
+    "mean-negative": (lambda: sl.Exp(mean=-1), "Exp: mean must be a positive number of seconds"),
     "p99-equal": (lambda: sl.LogNormal(median=0.01, p99=0.01),
                   r"LogNormal: p99 \(0.01\) must be greater than median \(0.01\)"),
     "p99-below": (lambda: sl.LogNormal(median=0.05, p99=0.01), r"p99 \(0.01\) must be greater"),
@@ -155,6 +155,39 @@ def test_consumer_of_an_undeclared_topic():
             yield ctx.work()
 
 
+def test_a_consumer_may_name_its_broker():
+    """As ``ctx.publish`` does: the broker, or its name."""
+    world = sl.World(seed=1)
+    world.broker("bus", topics=["orders"])
+    front, back = world.service("front", workers=None), world.service("back")
+
+    @front.endpoint("go")
+    def go(ctx, payload):
+        yield ctx.work()
+        ctx.publish("bus", "orders", payload)
+
+    @back.consumer("bus", "orders")
+    def ship(ctx, payload):
+        yield ctx.work()
+
+    world.load(sl.Poisson(rate=20), target=("front", "go"), duration=1)
+    ledger = world.run().message_ledger()
+    assert len(ledger) > 10 and (ledger.state == "acked").all()
+
+
+@pytest.mark.parametrize("broker, match", [
+    ("buss", r"unknown broker 'buss'; pass a broker made with world\.broker\(\.\.\.\) in "
+             r"this world, or its name; known brokers: \['bus'\]"),
+    (sl.World().broker("bus"), "unknown broker Broker"),  # same name, another world
+    (None, "unknown broker None"),
+])
+def test_a_consumer_of_an_unknown_broker_names_the_known_ones(broker, match):
+    world = sl.World()
+    world.broker("bus", topics=["orders"])
+    with pytest.raises(sl.ModelError, match=match):
+        world.service("shipping").consumer(broker, "orders")
+
+
 def test_more_consumers_than_workers():
     world = sl.World()
     bus = world.broker("bus", topics=["orders"])
@@ -193,7 +226,7 @@ def test_until_must_be_positive(until):
 
 
 def test_run_limits_must_be_positive():
-    with pytest.raises(sl.ModelError, match="max_events must be a positive"):
+    with pytest.raises(sl.ModelError, match="max_events must be a whole number, 1 or more, got 0"):
         leaf_world(max_events=0).run()
 
 
@@ -491,3 +524,4 @@ def test_users_with_no_think_time_and_instant_answers_are_stopped():
             sl.RunLimitError, match=r"a user of load .* sent 100,000 requests at t=0\.000 s "
                                     r"without time passing: give the users a think time"):
         world.run()
+

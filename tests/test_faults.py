@@ -155,6 +155,21 @@ def test_back_to_back_faults_act_as_one_long_fault(kind, extra, effect):
     assert (outside.outcome == "ok").all() and np.allclose(outside.latency, 0.1)
 
 
+def test_back_to_back_faults_are_accepted_despite_float_rounding():
+    """1.0 + 0.656 is 1.6560000000000001 in floating point; a crash at 1.656 still starts
+    the instant the first one ends, and the two act as one crash."""
+    world = three_services(work=0.1)
+    every(world, ("a", "go"), 0.25, 4)
+    world.faults.crash("b", at=1.0, duration=0.656)
+    world.faults.crash("b", at=1.656, duration=1.0)
+    result = world.run()
+    assert result.faults.start.tolist() == [1.0, 1.656]
+    requests = result.requests
+    inside = between(requests, 1.0, 2.656)  # 1.0, 1.25, ... 2.5
+    assert len(inside) == 7 and (inside.outcome == "error").all()
+    assert (requests.drop(inside.index).outcome == "ok").all()
+
+
 # -- network partition
 
 
@@ -622,10 +637,10 @@ BAD_SCHEDULES = {  # test id: (what the learner wrote, what the message must say
     "at-negative": (lambda: faults().partition(["a"], ["b"], at=-1, duration=1),
                     "partition: at must be a non-negative"),
     "errors-probability": (lambda: faults().errors("b", at=1, duration=1, probability=1.5),
-                           "errors: probability must be between 0 and 1, got 1.5"),
+                           "errors: probability must be a number between 0 and 1, got 1.5"),
     "loss-probability": (lambda: faults().message_loss("a", "b", at=1, duration=1,
                                                        probability=-0.1),
-                         "message_loss: probability must be between 0 and 1"),
+                         "message_loss: probability must be a number between 0 and 1"),
     "factor-zero": (lambda: faults().slowdown("b", at=1, duration=1, factor=0),
                     "slowdown: factor must be a positive number, got 0"),
     "factor-negative": (lambda: faults().slowdown("b", at=1, duration=1, factor=-2),
@@ -641,25 +656,28 @@ BAD_SCHEDULES = {  # test id: (what the learner wrote, what the message must say
     "random-target": (lambda: faults().random("crash", ["a", "zz"]),
                       "random faults: unknown service 'zz'"),
     "random-duration-zero": (lambda: faults().random("crash", ["a"], duration=(0, 1)),
-                             "random faults: duration must be a positive"),
+                             r"random faults: duration must be a \(low, high\) pair of "
+                             "positive numbers"),
     "random-duration-reversed": (lambda: faults().random("crash", ["a"], duration=(2, 1)),
-                                 r"duration must be \(low, high\), got \(2, 1\)"),
+                                 r"duration must be a \(low, high\) pair .* low <= high.*, "
+                                 r"got \(2, 1\)"),
     "random-within-reversed": (lambda: faults().random("crash", ["a"], within=(10, 5)),
-                               r"within must be \(low, high\), got \(10, 5\)"),
+                               r"within must be a \(low, high\) pair .*, got \(10, 5\)"),
     "random-within-negative": (lambda: faults().random("crash", ["a"], within=(-1, 5)),
-                               "random faults: within must be a non-negative"),
+                               r"random faults: within must be a \(low, high\) pair of "
+                               "non-negative"),
     "retry-attempts": (lambda: sl.Retry(attempts=0),
-                       "Retry: attempts must be a whole number greater than 0, got 0"),
+                       "Retry: attempts must be a whole number, 1 or more, got 0"),
     "retry-jitter": (lambda: sl.Retry(jitter="fuzzy"), "Retry: unknown jitter 'fuzzy'"),
     "retry-budget": (lambda: sl.Retry(budget=-0.1), "Retry: budget must be"),
     "backoff-factor": (lambda: sl.Exponential(0.1, factor=0.5),
-                       "Exponential: factor must be 1 or more"),
+                       "Exponential: factor must be a number, 1 or more"),
     "breaker-minimum": (lambda: sl.CircuitBreaker(minimum_calls=30, window=20),
                         r"minimum_calls \(30\) cannot exceed window \(20\)"),
     "breaker-rate": (lambda: sl.CircuitBreaker(failure_rate=0),
-                     r"CircuitBreaker: failure_rate must be in \(0, 1\]"),
+                     "CircuitBreaker: failure_rate must be a number above 0, at most 1"),
     "bulkhead-zero": (lambda: sl.Bulkhead(max_concurrent=0),
-                      "Bulkhead: max_concurrent must be a whole number greater than 0"),
+                      "Bulkhead: max_concurrent must be a whole number, 1 or more"),
     "bucket-rate": (lambda: sl.TokenBucket(rate=0), "TokenBucket: rate must be"),
 }
 
