@@ -14,6 +14,7 @@ from .errors import (
                      RunLimitError,
                      ServiceError,
                      SimlabError,
+                     SimlabWarning,
 )
 from .experiments import compare, mean_ci, replicate
 from .load import Burst, Payload, Poisson, Users
@@ -31,7 +32,7 @@ __all__ = [
     "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Saga",
     # errors
     "SimlabError", "ModelError", "ModelTypeError", "CallCycleError", "HandlerError",
-    "RunLimitError", "CallError", "ServiceError",
+    "RunLimitError", "CallError", "ServiceError", "SimlabWarning",
     # experiments and the parts a lesson uses
     "compare", "mean_ci", "replicate", "plot", "scenarios", "schema", "theory",
 ]

@@ -41,7 +41,12 @@ class HandlerError(SimlabError):
 
 
 class RunLimitError(SimlabError):
-    """The run hit a limit (events or wall-clock seconds) before it ended."""
+    """The run hit a limit (events, records kept, or wall-clock seconds) before it ended."""
+
+
+class SimlabWarning(UserWarning):
+    """Something in the model is allowed but probably not what you meant (a fault that
+    starts after the run stops, say). The run goes on; the warning says what happened."""
 
 
 class CallError(SimlabError):

@@ -25,6 +25,17 @@ Every fault has a start ``at`` and a ``duration`` (seconds), is listed in
 
 Two faults of one kind on one target must not overlap, but may meet back to back (one
 starting the instant the other ends, within float rounding): they act as one long fault.
+
+**Faults outside the load.** A fault is part of the model, so it is played as scheduled,
+and never silently dropped:
+
+* without ``until``, the run goes on until every fault has ended. A fault that begins
+  after the load has ended and everything has drained is still played (the run
+  stretches for it alone), with a ``sl.SimlabWarning`` saying so;
+* with ``run(until=...)``, a fault that would begin at or after ``until`` never happens;
+  a warning says so too. (One that begins before and ends after is listed with no end.)
+
+Each warning is also a line in ``result.logs``.
 """
 
 import math
@@ -55,6 +66,10 @@ class Fault:
     def inject(self, run):
         """Generator (a process): start, wait, stop; the fault is recorded."""
         yield Timeout(run.env, self.at)
+        if run.drained:  # everything else is over: this fault alone keeps the run going
+            run.warn(str(self.target), f"{self!r} begins after the load ended and everything "
+                     f"drained: the run goes on until it ends, at {self.end:g} s. Move it into "
+                     "the load, or stop the run earlier with run(until=...)")
         self.start(run)
         record = [self.kind, self.target, run.env.now, None]
         run.recorder.faults.append(record)

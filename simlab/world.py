@@ -15,10 +15,12 @@ Example:
 All times are **simulated seconds**.
 """
 
+import warnings
+
 from . import checks
 from .broker import Broker
 from .distributions import as_distribution
-from .errors import ModelError, ModelTypeError
+from .errors import ModelError, ModelTypeError, SimlabWarning
 from .faults import Faults
 from .load import Burst, Load, Poisson, Users
 from .results import Result
@@ -35,18 +37,23 @@ class World:
         latency: one-way network delay of every synchronous call hop (a distribution
             or seconds; default 0, no network delay).
         max_events: a run stops with ``RunLimitError`` after this many events ...
+        max_records: ... or once it keeps this many records: rows of its tables, a
+            request still in flight counting as five. A record takes about 250 bytes,
+            so the default 1.5 million keeps a run under about 0.4 GB, and under about
+            1 GB once every table of its Result is built (a Binder pod has about 2 GB).
         max_seconds: ... or after this many seconds of wall-clock time.
         sample_every: seconds between two samples of queue lengths and backlogs
             (default: a 400th of the time until the last load ends).
     """
 
     def __init__(self, seed=0, latency=0.0, max_events=20_000_000, max_seconds=60.0,
-                 sample_every=None):
+                 sample_every=None, max_records=1_500_000):
         self.seed = checks.seed("World", seed)
         latency = as_distribution(latency, "World", "latency")
         self.latency = None if latency.mean == 0 else latency
         self.max_events = max_events
         self.max_seconds = max_seconds
+        self.max_records = max_records
         self._check_limits()
         self._sample_every = checks.seconds("World", "sample_every", sample_every,
                                             positive=True, none="a 400th of the load's time")
@@ -157,6 +164,7 @@ class World:
         # Checked when the world is made, and again before each run: they are plain
         # attributes, which a lesson may change in between.
         checks.count("World", "max_events", self.max_events)
+        checks.count("World", "max_records", self.max_records)
         checks.seconds("World", "max_seconds", self.max_seconds, positive=True)
 
     @property
@@ -176,7 +184,8 @@ class World:
             seed: a whole number overriding the world's seed for this run (``None``,
                 the default: the world's seed).
             until: stop at this simulated time; by default the run goes on until all
-                load has been sent and everything has drained (nothing left to do).
+                load has been sent, everything has drained (nothing left to do) and
+                every scheduled fault has ended.
                 Requests not finished at the end have outcome ``"in_flight"``.
         """
         self.validate()
@@ -184,6 +193,8 @@ class World:
                                none="running until everything has drained")
         seed = self.seed if seed is None else checks.seed("run", seed)
         run = Run(self, seed)
-        run.start()
-        wall = run.execute(until, self.max_events, self.max_seconds)
+        run.start(until)
+        wall = run.execute(until, self.max_events, self.max_seconds, self.max_records)
+        for message in run.warnings:
+            warnings.warn(message, SimlabWarning, stacklevel=2)
         return Result(self, run, seed, wall)

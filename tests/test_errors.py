@@ -525,3 +525,47 @@ def test_users_with_no_think_time_and_instant_answers_are_stopped():
                                     r"without time passing: give the users a think time"):
         world.run()
 
+
+def frames_of(error):
+    """The local variables of every frame the error went through."""
+    tb = error.__traceback__
+    while tb is not None:
+        yield tb.tb_frame.f_locals
+        tb = tb.tb_next
+
+
+def test_requests_piling_up_stop_at_max_records():
+    """Far more load than two workers can take: the queue grows without bound. The run
+    stops early, says why, and lets its records go at once."""
+    world = leaf_world(max_records=50_000)
+    world.load(sl.Poisson(rate=10_000), target=("api", "get"), duration=100)
+    with fails_if_it_hangs(10), pytest.raises(sl.RunLimitError, match=(
+            r"the run kept too much: .* records and [\d,]+ requests in flight at t=.* "
+            r"\(max_records=50,000, about 250 bytes each\)\. [\d,]+ requests are waiting "
+            r"for an answer \(each counts as 5 records\): more load than the services can "
+            r"handle\. Lower the load")) as caught:
+        world.run()
+    runs = [f["self"] for f in frames_of(caught.value) if type(f.get("self")).__name__ == "Run"]
+    assert runs and runs[0].recorder.count() == 0  # no Result will hold them: gone
+
+
+def test_a_long_run_stops_at_max_records():
+    """No pile-up here (unlimited workers), just many records: shorten the run."""
+    world = sl.World(seed=1, max_records=50_000)
+    api = world.service("api", workers=None, work=sl.Exp(mean=0.01))
+
+    @api.endpoint("get")
+    def get(ctx, payload):
+        yield ctx.work()
+
+    world.load(sl.Poisson(rate=1_000), target=("api", "get"), duration=1000)
+    with fails_if_it_hangs(10), pytest.raises(
+            sl.RunLimitError, match=r"Shorten the run \(duration\) or lower the load \(rate\); "
+                                    r"or raise World\(max_records=\.\.\.\)"):
+        world.run()
+
+
+def test_max_records_leaves_a_run_below_it_alone():
+    world = leaf_world(max_records=1_000)
+    result = world.run()  # 20 requests a second for 1 s: far fewer records
+    assert (result.requests.outcome == "ok").all()

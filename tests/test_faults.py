@@ -9,6 +9,7 @@ from a plausible mistake (see ``assert_binomial``). All runs are seeded.
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -91,10 +92,54 @@ def test_a_fault_still_going_when_the_run_stops_has_no_end():
     world = three_services()
     every(world, ("a", "go"), 1.0, 10)
     world.faults.slowdown("b", at=2, duration=100)
-    world.faults.crash("c", at=50, duration=1)  # never begins
-    faults = world.run(until=5).faults
+    world.faults.crash("c", at=50, duration=1)  # never begins: a warning says so
+    with pytest.warns(sl.SimlabWarning, match=re.escape(
+            "run(until=5): crash('c', at=50, duration=1) would begin after the run stops, "
+            "so it never happens")):
+        result = world.run(until=5)
+    faults = result.faults
     assert faults.fault.tolist() == ["slowdown"]
     assert faults.start.tolist() == [2.0] and faults.end.isna().all()
+    said = result.logs[result.logs.level == "warning"]
+    assert said.message.str.contains("never happens").tolist() == [True]
+
+
+def short_load_and_a_late_crash():
+    """Three requests (0.5, 1 and 1.5 s; the last load ends at 2.25 s); a crash at 600 s,
+    long after everything has drained."""
+    world = three_services()
+    every(world, ("a", "go"), 0.5, 2)
+    world.faults.crash("b", at=600, duration=5)
+    return world
+
+
+def test_a_fault_after_everything_drained_is_played_and_said():
+    with pytest.warns(sl.SimlabWarning, match=re.escape(
+            "crash('b', at=600, duration=5) begins after the load ended and everything "
+            "drained: the run goes on until it ends, at 605 s")):
+        result = short_load_and_a_late_crash().run()
+    assert result.end_time == 605.0
+    assert [tuple(row) for row in result.faults.itertuples(index=False)] == [
+        ("crash", "b", 600.0, 605.0)]
+    assert (result.logs.level == "warning").sum() == 1
+    assert result.summary()["throughput"] == 3 / 2.25  # over the load's time, not 605 s
+
+
+def test_a_fault_after_the_stop_never_begins_and_is_said():
+    with pytest.warns(sl.SimlabWarning, match=r"run\(until=60\): crash\('b', at=600"):
+        result = short_load_and_a_late_crash().run(until=60)
+    assert result.end_time == 60.0 and result.faults.empty
+
+
+def test_a_fault_while_work_is_left_is_not_warned_about():
+    """The load has ended but a call is still going: the fault matters, no warning."""
+    world = three_services(work=1.0)
+    every(world, ("a", "go"), 0.5, 0.6)  # one request at 0.5 s; b answers at 1.5 s
+    world.faults.crash("b", at=1.0, duration=2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = world.run()
+    assert result.requests.outcome.tolist() == ["error"]
 
 
 # -- slowdown and error injection act in their window only
@@ -545,6 +590,7 @@ def check_saga_ledger(result, stopped_early):
     assert (sagas.inconsistent_for >= 0).all()
 
 
+@pytest.mark.filterwarnings("ignore::simlab.SimlabWarning")  # faults drawn past the stop
 @settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), faults=fault_mixes(),

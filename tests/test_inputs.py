@@ -72,7 +72,8 @@ POSITIVE = "positive"                # a rate, a factor: above 0
 
 PARAMETERS = {
     "World": {"seed": "seed", "latency": DISTRIBUTION, "max_events": COUNT,
-              "max_seconds": POSITIVE_SECONDS, "sample_every": TIMEOUT},
+              "max_seconds": POSITIVE_SECONDS, "sample_every": TIMEOUT,
+              "max_records": COUNT},
     "World.service": {"name": None, "workers": OPTIONAL_COUNT, "work": DISTRIBUTION,
                       "queue": "count>=0|None", "error_rate": PROBABILITY,
                       "rate_limit": None, "relay_delay": POSITIVE_SECONDS},
