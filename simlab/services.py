@@ -185,6 +185,7 @@ class Station:
         self.refilled = 0.0
         self.up = True
         self.crashes = 0         # crashes in progress (back-to-back ones may overlap an instant)
+        self.crash_times = []    # when each epoch ended: crash_times[e] ended epoch e
         self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
         self.restarted = None    # an event while down, triggered at restart
 
@@ -213,6 +214,7 @@ class Station:
         if not self.up:
             return  # a second crash while down (back to back): it stays down until both end
         self.up = False
+        self.crash_times.append(self.env.now)
         self.epoch += 1
         self.busy = 0
         self.restarted = Event(self.env)

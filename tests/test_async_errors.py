@@ -349,7 +349,7 @@ def test_every_saga_has_exactly_one_outcome_even_when_the_run_is_cut():
 # even orders; A's compensation fails always if ``stuck``.
 
 
-def constructed_saga(stuck=False):
+def constructed_saga(stuck=False, crash=None):
     world = sl.World(seed=1)
     orders = world.service("orders", workers=None)
     saga = sl.Saga([("a", "do", "undo"), ("b", "do", "undo"), ("c", "do", None)])
@@ -377,6 +377,8 @@ def constructed_saga(stuck=False):
     for at in (1.0, 2.0):
         world.load(sl.Users(n=1, think=sl.Constant(at)), target=("orders", "place"),
                    duration=1.5 * at)
+    if crash is not None:
+        world.faults.crash("orders", at=crash[0], duration=crash[1])
     return world.run()
 
 
@@ -431,12 +433,26 @@ def test_an_orchestrator_that_crashed_starts_no_further_step():
     world.faults.crash("orders", at=1.5, duration=0.2)  # during step a (1 s to 2 s)
     result = world.run()
     assert result.requests.outcome.tolist() == ["error"]
-    # The orchestrator's thread died at 1.5 s: it cannot call b or c afterwards, and the
-    # saga did not complete (it is left for recovery: pending, not "completed").
+    # The orchestrator's thread died at 1.5 s: it cannot call b or c afterwards. The saga
+    # is abandoned at 1.5 s, with step a done and never undone.
     spans = result.spans
     called = spans[(spans.kind == "server") & (spans.service != "orders")].service.tolist()
     assert called == ["a"]
-    assert result.sagas.outcome.tolist() != ["completed"]
+    saga = result.sagas.iloc[0]
+    assert (saga.outcome, saga.end, saga.steps_done) == ("abandoned", 1.5, 1)
+    assert saga.inconsistent_for == result.end_time - 2.0  # from a's end to the run's end
+
+
+def test_an_orchestrator_that_crashes_while_compensating_abandons_the_saga():
+    """Order 2's saga compensates from 2.6 s; a's compensation fails again and again
+    (retried for about 1.5 s). Orders crashes at 3.0 s, during those retries: the saga
+    is abandoned at 3.0 s, not "stuck" (no compensation was given up on: its
+    orchestrator died)."""
+    result = constructed_saga(stuck=True, crash=(3.0, 0.5))
+    sagas = result.sagas.set_index("saga_id")
+    assert sagas.outcome.to_dict() == {1: "completed", 2: "abandoned"}
+    assert sagas.end[2] == 3.0 and sagas.failed_step[2] == "c.do"
+    assert not result.logs.message.str.contains("saga stuck").any()
 
 
 def one_step(ctx, order):

@@ -574,10 +574,15 @@ def add_fault(world, kind, target, at, duration, extra):
 def check_saga_ledger(result, stopped_early):
     sagas = result.sagas
     assert sagas.saga_id.tolist() == list(range(1, len(sagas) + 1))
-    assert set(sagas.outcome) <= {"completed", "compensated", "stuck", "pending"}
+    assert set(sagas.outcome) <= {"completed", "compensated", "stuck", "abandoned", "pending"}
     assert ((sagas.outcome == "pending") == sagas.end.isna()).all()
-    if not stopped_early:
+    if not stopped_early:  # pending means "still running when the run stopped": none here
         assert (sagas.outcome != "pending").all()
+    # Abandoned only by a crash of the orchestrator (front), at the instant it went down.
+    abandoned = sagas[sagas.outcome == "abandoned"]
+    crashes = result.faults[(result.faults.fault == "crash") & (result.faults.target == "front")]
+    assert abandoned.end.isin(crashes.start).all()
+    assert (abandoned.start <= abandoned.end).all()
     # One saga per request at most, run by the entry service.
     assert sagas.trace_id.is_unique
     assert set(sagas.trace_id) <= set(result.requests.trace_id)
@@ -585,6 +590,7 @@ def check_saga_ledger(result, stopped_early):
     completed = sagas[sagas.outcome == "completed"]
     assert (completed.steps_done == 2).all() and (completed.failed_step == "").all()
     undone = sagas[sagas.outcome.isin(["compensated", "stuck"])]
+    assert (sagas.steps_done[sagas.outcome == "abandoned"] < 2).all()
     assert (undone.steps_done < 2).all()
     assert undone.failed_step.isin(["pay.charge", "stock.reserve"]).all()
     assert (sagas.inconsistent_for >= 0).all()
@@ -613,6 +619,24 @@ def test_ledgers_hold_under_any_mix_of_faults(seed, faults, until):
     ended = result.faults.end.notna()
     due = result.faults.start + [f[3] for f in began]
     assert (ended == (due < result.end_time) | (until is None)).all()
+
+
+def test_a_saga_whose_orchestrator_crashed_is_abandoned_not_pending():
+    """front crashes at 0.3 s while two sagas are between their steps: nobody is left to
+    finish or undo them. The run drains, and no saga is left "pending"."""
+    world = faulty_shop(seed=0)
+    world.faults.crash("front", at=0.3, duration=0.05)
+    result = world.run()
+    check_saga_ledger(result, stopped_early=False)
+    abandoned = result.sagas[result.sagas.outcome == "abandoned"]
+    assert len(abandoned) == 2 and (abandoned.end == 0.3).all()
+    assert (abandoned.steps_done == 1).all()  # pay charged, stock never reserved
+    # ... and the money stays taken: inconsistent from the charge to the end of the run.
+    charges = spans_of(result, "pay").query("operation == 'charge'").set_index("trace_id")
+    charged = charges.end[abandoned.trace_id].to_numpy()
+    assert np.allclose(abandoned.inconsistent_for, result.end_time - charged)
+    said = result.logs.message.str.startswith("saga abandoned: front crashed after 1 step")
+    assert said.sum() == 2
 
 
 def test_the_fault_mix_really_reaches_every_kind_of_ending():
