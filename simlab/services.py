@@ -284,7 +284,8 @@ class Station:
             if self.epoch != epoch:  # handed a worker the instant the service crashed
                 recorder.close_span(span, "error", client_span)
                 raise CallError("error", endpoint.where, f"{self.name} crashed while it waited")
-        handler = endpoint.fn(Context(self, trace, span[1], stack, message, group), payload)
+        context = Context(self, trace, span[1], stack, message, group)
+        handler = endpoint.fn(context, payload)
         value = error = None
         instant, steps = env._now, 0
         try:
@@ -305,6 +306,8 @@ class Station:
                     item = handler.send(value) if error is None else handler.throw(error)
                 except StopIteration as stop:
                     value = stop.value
+                    if context.unyielded is not None:
+                        raise context.never_yielded(endpoint.where)
                     break
                 except (CallError, SimlabError):
                     raise
@@ -314,6 +317,10 @@ class Station:
                     raise HandlerError(f"handler {endpoint.where} raised "
                                        f"{type(bug).__name__}: {bug}") from bug
                 value = error = None
+                if item is context.unyielded:
+                    context.unyielded = None
+                elif context.unyielded is not None:
+                    context.yielded(item)
                 try:
                     if item.__class__ is Call:
                         value = yield from self.run.call(item)

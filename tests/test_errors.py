@@ -425,6 +425,81 @@ def test_service_error_is_a_business_failure_not_a_bug():
     assert requests.reason.str.contains("card declined").all()
 
 
+# -- a step made and never yielded never happens: that is a mistake
+
+
+def forgets_a_call(ctx, payload):
+    yield ctx.work()
+    ctx.call("bakc", "x", payload)  # no yield, and a misspelt service: nothing happens
+
+
+def forgets_a_work_step(ctx, payload):
+    ctx.work()
+    yield ctx.call("back", "x", payload)
+
+
+def forgets_a_saga(ctx, payload):
+    yield ctx.work()
+    ctx.saga(sl.Saga([("back", "x", None)]), payload)
+
+
+def forgets_one_of_two(ctx, payload):
+    first = ctx.sleep(0.1)
+    second = ctx.call("back", "x", payload)
+    yield second
+    assert first is not None  # made, kept, never yielded
+
+
+@pytest.mark.parametrize("handler, step", [
+    (forgets_a_call, "ctx.call('bakc', 'x', ...)"),
+    (forgets_a_work_step, "ctx.work()"),
+    (forgets_a_saga, "ctx.saga(...)"),
+    (forgets_one_of_two, "ctx.sleep(...)"),
+])
+def test_a_step_made_and_never_yielded_stops_the_run(handler, step):
+    with pytest.raises(sl.ModelError, match=re.escape(
+            f"handler front.go made {step} and returned without yielding it, so it never "
+            f"happened: write `yield {step}`")):
+        world_with_handler(handler).run()
+
+
+def test_a_consumer_that_forgets_to_yield_is_named_too():
+    world = sl.World(seed=1)
+    front, back = world.service("front", workers=None), world.service("back")
+    bus = world.broker("bus", topics=["orders"])
+
+    @front.endpoint("go")
+    def go(ctx, payload):
+        yield ctx.work()
+        ctx.publish(bus, "orders", payload)
+
+    @back.consumer(bus, "orders")
+    def ship(ctx, payload):
+        ctx.work()
+        yield ctx.sleep(0.01)
+
+    world.load(sl.Poisson(rate=20), target=("front", "go"), duration=1)
+    with pytest.raises(sl.ModelError, match=r"handler back\.consume orders made ctx\.work\(\)"):
+        world.run()
+
+
+def starts_a_timer_and_waits_for_it_later(ctx, payload):
+    timer = ctx.sleep(0.5)           # starts now ...
+    yield ctx.call("back", "x", payload)
+    yield timer                      # ... and is waited for after the call
+
+
+def waits_for_whichever_comes_first(ctx, payload):
+    yield ctx.work(0.1) | ctx.sleep(0.2)  # a condition waits on both steps
+
+
+@pytest.mark.parametrize("handler", [starts_a_timer_and_waits_for_it_later,
+                                     waits_for_whichever_comes_first])
+def test_a_step_yielded_later_or_in_a_condition_is_fine(handler):
+    requests = world_with_handler(handler).run().requests
+    assert len(requests) > 10 and (requests.outcome == "ok").all()
+
+
 def test_yielding_something_that_is_not_an_event():
     def go(ctx, payload):
         yield 0.5  # meant: yield ctx.sleep(0.5)
