@@ -178,6 +178,8 @@ class Run:
         outage = self.broker_down.get(name)
         if outage is not None:
             if outage.publishers == "fail":
+                self.recorder.log(context.trace_id, context.span_id, context.station.name,
+                                  "warning", f"broker {name} is down: publish to {topic} refused")
                 raise CallError("error", f"publish {topic}", f"broker {name} is down")
             outage.held.append((context.station.name,
                                 lambda: self.publish(context, broker, topic, payload, key)))

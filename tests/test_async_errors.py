@@ -12,16 +12,15 @@ import math
 
 import numpy as np
 import pytest
-from checks import assert_binomial
-from hypothesis import HealthCheck, example, given, settings
+from checks import assert_binomial, examples
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import simlab as sl
 
 EPS = 1e-9   # float noise in simulated times
 
-PROPERTY = settings(max_examples=20, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = examples(20)
 
 
 # -- helpers

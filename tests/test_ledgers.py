@@ -14,7 +14,8 @@ few seconds.
 """
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from checks import examples
+from hypothesis import given
 from hypothesis import strategies as st
 
 import simlab as sl
@@ -193,8 +194,7 @@ def run_with(seed, schedule, until):
 
 
 @pytest.mark.filterwarnings("ignore::simlab.SimlabWarning")  # faults drawn past the stop
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@examples(30)
 @given(seed=st.integers(0, 2**32 - 1), schedule=crash_schedules(),
        until=st.one_of(st.none(), st.floats(1.0, LOAD_SECONDS + 1.0)))
 def test_nothing_is_lost_under_random_crashes(seed, schedule, until):
@@ -250,8 +250,7 @@ def rebalances(draw):
 
 
 @pytest.mark.filterwarnings("ignore::simlab.SimlabWarning")  # faults drawn past the stop
-@settings(max_examples=20, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@examples(20)
 @given(seed=st.integers(0, 2**32 - 1), schedule=crash_schedules(), changes=rebalances(),
        until=st.one_of(st.none(), st.floats(1.0, LOAD_SECONDS + 1.0)))
 def test_nothing_is_lost_under_crashes_and_rebalances(seed, schedule, changes, until):
