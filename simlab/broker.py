@@ -113,9 +113,9 @@ class Broker:
         self.replays = []  # (topic, group, at)
         self.scalings = []  # (topic, group, consumers, at)
         self.topics = {}
-        if isinstance(topics, str):
-            raise ModelError(f"broker {name!r}: topics must be a list of names, such as "
-                             f"[{topics!r}]; got the string {topics!r}")
+        if isinstance(topics, str) or not hasattr(topics, "__iter__"):
+            example = [topics] if isinstance(topics, str) else ["orders"]
+            checks.refuse(owner, "topics", f"a list of names, such as {example!r}", topics)
         for topic in topics:
             self.topic(topic)
 

@@ -69,7 +69,8 @@ def _parser():
                           "missing (checked before the run)")
     compare = commands.add_parser(
         "compare", help="compare sync and async on the same seeds, with confidence intervals",
-        epilog="examples:\n" + COMPARE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog="examples:\n" + COMPARE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     compare.add_argument("--seeds", type=int, default=5,
                          help="replications per design, 2 or more: seeds 1 to SEEDS "
                               "(default: 5)")

@@ -70,6 +70,9 @@ BAD_VALUES = {  # test id: (what the learner wrote, what the message must say)
                      "broker 'bus': max_attempts"),
     "redelivery-delay": (lambda: sl.World().broker("bus", redelivery_delay=-1),
                          "broker 'bus': redelivery_delay"),
+    "topics-a-number": (lambda: sl.World().broker("bus", topics=5),
+                        r"broker 'bus': topics must be a list of names, such as "
+                        r"\['orders'\], got 5"),
 }
 
 
