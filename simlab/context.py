@@ -7,17 +7,17 @@ A handler is a generator function ``fn(ctx, payload)``. It yields what it waits 
 * ``result = yield ctx.call("payments", "charge", order, timeout=0.5)`` calls another
   service synchronously and waits for its answer (or raises ``sl.CallError``);
 
-A call, a work step, a sleep or a saga happens only when the handler yields it:
-``ctx.call(...)`` on its own line does nothing at all. So a handler that makes one and
-returns without yielding it is a mistake, and the run stops with a ``ModelError`` that
-names the handler and the step (see ``Context.yielded``).
-
 and does, without yielding:
 
 * ``ctx.publish(bus, "orders", order, key=order.id)`` puts a message on a broker
   (fire-and-forget: the publisher does not wait);
 * ``ctx.log("charged", amount=12)`` writes a log line that carries the trace and span ids;
 * ``ctx.db.write(order.id, "placed")`` writes this service's versioned store.
+
+A call, a work step, a sleep or a saga happens only when the handler yields it:
+``ctx.call(...)`` on its own line does nothing at all. So a handler that makes one and
+returns without yielding it is a mistake, and the run stops with a ``ModelError`` that
+names the handler and the step (see ``Context.yielded``).
 """
 
 from simpy.events import Condition, Timeout

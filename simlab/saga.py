@@ -84,7 +84,7 @@ def run_saga(run, request):
     done = []
     for service, endpoint, compensation in saga.steps:
         if _orchestrator_died(context):
-            return _abandon(record, context, recorder)
+            raise _abandon(record, context, recorder)
         try:
             yield from make_call(run, Call(context, service, endpoint, payload, saga.timeout))
         except CallError as error:
@@ -104,7 +104,7 @@ def run_saga(run, request):
         return _finish(record, env, "completed")
     for service, compensation in reversed(done):
         if _orchestrator_died(context):
-            return _abandon(record, context, recorder)
+            raise _abandon(record, context, recorder)
         if compensation is None:
             continue
         undo = Call(context, service, compensation, payload, saga.timeout,
@@ -113,7 +113,7 @@ def run_saga(run, request):
             yield from make_call(run, undo)
         except CallError as error:
             if _orchestrator_died(context):  # it died between two attempts, not the undo
-                return _abandon(record, context, recorder)
+                raise _abandon(record, context, recorder)
             recorder.log(context.trace_id, context.span_id, context.station.name, "error",
                          f"saga stuck: compensation {service}.{compensation} failed ({error})")
             return _finish(record, env, "stuck")
@@ -131,11 +131,11 @@ def _orchestrator_died(context):
 
 
 def _abandon(record, context, recorder):
-    """The orchestrator crashed: record the saga abandoned at that instant, and end the
-    request as the crash does (``check_alive`` raises)."""
+    """The orchestrator crashed: record the saga abandoned at that instant; return the
+    error that ends the request, as the crash ends it (see ``Context.check_alive``)."""
     station = context.station
     record[4], record[5] = station.crash_times[context.epoch], "abandoned"
     recorder.log(context.trace_id, context.span_id, station.name, "error",
                  f"saga abandoned: {station.name} crashed after {record[7]} step(s); "
                  "nobody will finish or undo them")
-    context.check_alive("saga")
+    return CallError("error", "saga", f"{station.name} crashed during the request")
