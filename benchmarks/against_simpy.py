@@ -36,10 +36,11 @@ WORKERS = 2                  # per leaf station
 UTILISATION = 0.8
 MEAN_WORK = WORKERS * UTILISATION / RATE   # seconds, so that rho = 0.8
 LEAVES = ("a", "b", "c", "d")
+MAX_RECORDS = 10**8          # keep every record of the long runs measured here
 
 
 def simlab_model(requests, seed):
-    world = sl.World(seed=seed, sample_every=10.0)
+    world = sl.World(seed=seed, sample_every=10.0, max_records=MAX_RECORDS)
     entry = world.service("entry", workers=None)
     for name in LEAVES:
         leaf = world.service(name, workers=WORKERS, work=sl.Exp(mean=MEAN_WORK))
@@ -97,7 +98,7 @@ KEYS = 1_000_000
 
 
 def simlab_pipeline(requests, seed):
-    world = sl.World(seed=seed, sample_every=10.0)
+    world = sl.World(seed=seed, sample_every=10.0, max_records=MAX_RECORDS)
     producer = world.service("producer", workers=None)
     reader = world.service("reader", workers=PARTITIONS, work=sl.Exp(mean=CONSUMER_WORK))
     bus = world.broker("bus")

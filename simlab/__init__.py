@@ -10,9 +10,11 @@ from .errors import (
                      CallError,
                      HandlerError,
                      ModelError,
+                     ModelTypeError,
                      RunLimitError,
                      ServiceError,
                      SimlabError,
+                     SimlabWarning,
 )
 from .experiments import compare, mean_ci, replicate
 from .load import Burst, Payload, Poisson, Users
@@ -30,8 +32,8 @@ __all__ = [
     # resilience
     "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Saga",
     # errors
-    "SimlabError", "ModelError", "CallCycleError", "HandlerError", "RunLimitError",
-    "CallError", "ServiceError",
+    "SimlabError", "ModelError", "ModelTypeError", "CallCycleError", "HandlerError",
+    "RunLimitError", "CallError", "ServiceError", "SimlabWarning",
     # experiments and the parts a lesson uses
     "compare", "mean_ci", "replicate", "sweep", "Swept", "plot", "scenarios", "schema", "theory",
 ]

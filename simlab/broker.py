@@ -28,10 +28,12 @@ its own, so child-of is the clearer picture.)
 """
 
 import hashlib
+import math
 
+from . import checks
 from .errors import ModelError
 from .resilience import Exponential
-from .services import Endpoint, check_count, check_name, check_seconds
+from .services import Endpoint
 
 
 class Subscription:
@@ -96,26 +98,24 @@ class Broker:
     def __init__(self, world, name, topics=(), max_attempts=5, redelivery_delay=1.0,
                  delivery="at-least-once"):
         self.world = world
-        self.name = check_name("broker", name)
-        self.max_attempts = check_count(f"broker {name!r}", "max_attempts", max_attempts)
+        self.name = checks.name("broker", name)
+        owner = f"broker {name!r}"
+        self.max_attempts = checks.count(owner, "max_attempts", max_attempts)
         if not isinstance(redelivery_delay, Exponential) and (
-                isinstance(redelivery_delay, bool)
-                or not isinstance(redelivery_delay, (int, float))
-                or not 0 <= redelivery_delay < float("inf")):
-            raise ModelError(f"broker {name!r}: redelivery_delay must be 0 or more seconds or "
-                             f"an sl.Exponential(...), got {redelivery_delay!r}")
+                not checks.is_number(redelivery_delay) or not 0 <= redelivery_delay < math.inf):
+            checks.refuse(owner, "redelivery_delay", "0 or more seconds or an "
+                          "sl.Exponential(...)", redelivery_delay)
         self.redelivery_delay = redelivery_delay
-        if delivery not in ("at-least-once", "at-most-once"):
-            raise ModelError(f"broker {name!r}: delivery must be 'at-least-once' or "
-                             f"'at-most-once' (for effectively-once use an idempotent consumer),"
-                             f" got {delivery!r}")
-        self.delivery = delivery
+        self.delivery = checks.one_of(owner, "delivery", delivery,
+                                      ("at-least-once", "at-most-once"),
+                                      " (for effectively-once, use at-least-once and an "
+                                      "idempotent consumer)")
         self.replays = []  # (topic, group, at)
         self.scalings = []  # (topic, group, consumers, at)
         self.topics = {}
-        if isinstance(topics, str):
-            raise ModelError(f"broker {name!r}: topics must be a list of names, such as "
-                             f"[{topics!r}]; got the string {topics!r}")
+        if isinstance(topics, str) or not hasattr(topics, "__iter__"):
+            example = [topics] if isinstance(topics, str) else ["orders"]
+            checks.refuse(owner, "topics", f"a list of names, such as {example!r}", topics)
         for topic in topics:
             self.topic(topic)
 
@@ -124,13 +124,11 @@ class Broker:
 
     def topic(self, name, partitions=None, key=None):
         """Declare a topic; ``partitions=None`` makes it a shared queue, a number a log."""
-        check_name("topic", name)
+        checks.name("topic", name)
         if name in self.topics:
             raise ModelError(f"broker {self.name!r} already has a topic {name!r}")
-        if partitions is not None and (isinstance(partitions, bool) or
-                                       not isinstance(partitions, int) or partitions < 1):
-            raise ModelError(f"topic {self.name}/{name}: partitions must be a whole number, 1 or "
-                             f"more (or None for a shared queue); got {partitions!r}")
+        partitions = checks.count(f"topic {self.name}/{name}", "partitions", partitions,
+                                  none="a shared queue")
         if key is not None and not callable(key):
             raise ModelError(f"topic {self.name}/{name}: key must be a function of the payload,"
                              f" such as lambda order: order.id; got {key!r}")
@@ -147,20 +145,20 @@ class Broker:
         """At time ``at``, put the dead letters of ``topic``'s ``group`` back on its queue
         (after the poison has been fixed, say)."""
         self._subscription(topic, group, "replay")
-        self.replays.append((topic, group, check_seconds("replay", "at", at)))
+        self.replays.append((topic, group, checks.seconds("replay", "at", at)))
 
     def scale(self, topic, group, consumers, at):
         """At time ``at``, give ``topic``'s consumer ``group`` this many ``consumers``
         (scaling out or in: a rebalance of the partitions among them)."""
         subscription = self._subscription(topic, group, "scale")
         service = subscription.service
-        check_count(f"scale {self.name}/{topic}/{group}", "consumers", consumers)
+        consumers = checks.count(f"scale {self.name}/{topic}/{group}", "consumers", consumers)
         if service.workers is not None and consumers > service.workers:
             raise ModelError(f"scale {self.name}/{topic}/{group}: {consumers} consumers, but "
                              f"service {service.name!r} has {service.workers} workers and each "
                              f"consumer is one of them; use at most {service.workers} consumers "
                              "or give the service more workers")
-        self.scalings.append((topic, group, consumers, check_seconds("scale", "at", at)))
+        self.scalings.append((topic, group, consumers, checks.seconds("scale", "at", at)))
 
     def _subscription(self, topic, group, who):
         topic_ = self.get_topic(topic, who)

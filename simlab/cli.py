@@ -4,10 +4,16 @@ Examples:
     simlab run shop --style async --seed 1 --duration 60
     simlab run shop --style sync --outage payments 20 10 --out results/
     simlab compare shop --seeds 5
+
+Everything the command is told is checked before it simulates anything: a mistake ends
+with one line saying what is wrong (exit status 2), not a traceback, and never after a
+long run.
 """
 
 import argparse
+import math
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -17,31 +23,95 @@ from .errors import SimlabError
 
 _TABLES = ("requests", "spans", "logs", "messages", "queues", "faults")
 
+RUN_EXAMPLES = """\
+  simlab run shop                         the call chain, 50 orders/s for 60 s, seed 1
+  simlab run shop --style async --seed 2  the event-driven shop, on another seed
+  simlab run shop --outage payments 20 10 --out results/
+                                          payments down from 20 s to 30 s; tables (CSV)
+                                          and figures (PNG) written to results/
+"""
+
+COMPARE_EXAMPLES = """\
+  simlab compare shop --seeds 5           sync against async on seeds 1 to 5: the mean
+                                          of each metric and its 95% confidence interval
+  simlab compare shop --outage payments 20 10 --rate 80
+"""
+
+#: Why a summary metric can have no value (NaN) in a run.
+_NO_VALUE = {
+    "lag": "no read model in this design (the async shop's tracking page is one)",
+    "latency": "no request succeeded",
+    "completion": "no request succeeded",
+    "error_rate": "no request finished",
+    "stale_read_rate": "no read of a read model in this run",
+    "throughput": "no load",
+}
+
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="simlab", description="Run simlab scenarios headless.")
+    parser = argparse.ArgumentParser(
+        prog="simlab", description="Run simlab scenarios headless. All times are simulated "
+        "seconds;\nevery run is seeded, so the same command prints the same numbers.",
+        epilog="examples:\n" + RUN_EXAMPLES + COMPARE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run one scenario and print its summary")
-    run.add_argument("--style", choices=("sync", "async"), default="sync")
-    run.add_argument("--seed", type=int, default=1)
-    run.add_argument("--out", type=Path, help="folder for CSV tables and PNG figures")
-    compare = commands.add_parser("compare", help="compare sync and async on the same seeds")
-    compare.add_argument("--seeds", type=int, default=5, help="replications per design")
+    run = commands.add_parser(
+        "run", help="run one scenario, print its summary, optionally write its results",
+        epilog="examples:\n" + RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--style", choices=("sync", "async"), default="sync",
+                     help="sync: a chain of synchronous calls; async: events on a broker "
+                          "(default: sync)")
+    run.add_argument("--seed", type=int, default=1,
+                     help="the run's seed, a whole number (default: 1); the same seed gives "
+                          "the same numbers")
+    run.add_argument("--out", type=Path, metavar="FOLDER",
+                     help="write the tables (CSV) and figures (PNG) to FOLDER, made if "
+                          "missing (checked before the run)")
+    compare = commands.add_parser(
+        "compare", help="compare sync and async on the same seeds, with confidence intervals",
+        epilog="examples:\n" + COMPARE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    compare.add_argument("--seeds", type=int, default=5,
+                         help="replications per design, 2 or more: seeds 1 to SEEDS "
+                              "(default: 5)")
     for command in (run, compare):
-        command.add_argument("scenario", choices=("shop",))
-        command.add_argument("--rate", type=float, default=50.0, help="orders per second")
-        command.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+        command.add_argument("scenario", choices=("shop",), help="the scenario (shop)")
+        command.add_argument("--rate", type=float, default=50.0,
+                             help="orders per second (default: 50)")
+        command.add_argument("--duration", type=float, default=60.0,
+                             help="seconds of load (default: 60)")
         command.add_argument("--outage", nargs=3, metavar=("SERVICE", "AT", "SECONDS"),
-                             help="crash SERVICE at time AT for SECONDS")
+                             help="crash SERVICE at time AT (seconds, within the load) for "
+                                  "SECONDS")
+    parser.commands = {"run": run, "compare": compare}  # to say which command was misused
     return parser
 
 
-def _shop(args, style):
-    outage = None
-    if args.outage:
-        service, at, seconds = args.outage
-        outage = (service, float(at), float(seconds))
-    return scenarios.shop(style=style, rate=args.rate, duration=args.duration, outage=outage)
+def _outage(parser, args):
+    """``--outage`` as (service, at, seconds), or None; a usage error if it cannot be."""
+    if not args.outage:
+        return None
+    service, at, seconds = args.outage
+    try:
+        at, seconds = float(at), float(seconds)
+    except ValueError:
+        parser.error(f"--outage {service} {args.outage[1]} {args.outage[2]}: AT and SECONDS "
+                     "must be numbers of seconds, such as --outage payments 20 10")
+    if not 0 <= at < args.duration:
+        parser.error(f"--outage: {service} would go down at {at:g} s, outside the "
+                     f"{args.duration:g} s of load; pick AT from 0 to below {args.duration:g}")
+    return service, at, seconds
+
+
+def _writable(folder):
+    """Make ``folder`` and check that files can be written there; an error message if not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return f"simlab: cannot write the results to {folder}/: {error.strerror or error}"
+    return None
 
 
 def _write(result, folder):
@@ -49,7 +119,6 @@ def _write(result, folder):
     matplotlib.use("Agg")
     from . import plot
 
-    folder.mkdir(parents=True, exist_ok=True)
     for table in _TABLES:
         getattr(result, table).to_csv(folder / f"{table}.csv", index=False)
     result.summary().to_csv(folder / "summary.csv", header=["value"])
@@ -60,23 +129,41 @@ def _write(result, folder):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command = parser.commands[args.command]  # its mistakes are shown with its own usage
+    outage = _outage(command, args)
+    if args.command == "compare" and args.seeds < 2:
+        command.error(f"--seeds {args.seeds}: a confidence interval needs 2 seeds or more; "
+                     "for a single seed, use simlab run")
+    if args.command == "run" and args.out is not None:
+        problem = _writable(args.out)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     pd.set_option("display.width", 120)
+
+    def shop(style):
+        return scenarios.shop(style=style, rate=args.rate, duration=args.duration,
+                              outage=outage)
+
+    down = f", {outage[0]} down from {outage[1]:g} s to {outage[1] + outage[2]:g} s" \
+        if outage else ""
     try:
         if args.command == "run":
-            result = _shop(args, args.style).run(seed=args.seed)
+            result = shop(args.style).run(seed=args.seed)
             print(f"shop ({args.style}), seed {args.seed}, {args.rate:g} orders/s for "
-                  f"{args.duration:g} s — simulated in {result.wall_seconds:.2f} s\n")
+                  f"{args.duration:g} s{down} — simulated in {result.wall_seconds:.2f} s\n")
             print(_summary_text(result.summary()))
             if args.out:
                 _write(result, args.out)
                 print(f"\ntables (CSV) and figures (PNG) written to {args.out}/")
         else:
             from .experiments import compare
-            table = compare({style: (lambda style=style: _shop(args, style))
+            table = compare({style: (lambda style=style: shop(style))
                              for style in ("sync", "async")}, seeds=range(1, args.seeds + 1))
-            print(f"shop, sync vs async: {args.rate:g} orders/s for {args.duration:g} s, "
-                  f"{args.seeds} seeds (mean ± 95% CI half-width)\n")
+            print(f"shop, sync vs async: {args.rate:g} orders/s for {args.duration:g} s{down}, "
+                  f"seeds 1 to {args.seeds} (mean ± 95% CI half-width)\n")
             print(_readable(table).to_string())
     except SimlabError as error:
         print(f"simlab: {error}", file=sys.stderr)
@@ -84,16 +171,34 @@ def main(argv=None):
     return 0
 
 
+def _unit(name):
+    """How a summary metric is shown: (scale, format, unit)."""
+    if name.startswith(("latency", "completion", "lag")):
+        return 1000, ".1f", " ms"
+    if name.endswith("rate"):
+        return 100, ".2f", " %"
+    if name == "throughput":
+        return 1, ".1f", " /s"
+    return 1, ",.0f", ""
+
+
+def _why_no_value(name):
+    return next(why for prefix, why in _NO_VALUE.items() if name.startswith(prefix))
+
+
 def _summary_text(summary):
-    lines = []
+    lines, missing = [], {}
     for name, value in summary.items():
-        if name.startswith(("latency", "completion")):
-            text = f"{value * 1000:.1f} ms"
-        elif float(value).is_integer():
-            text = f"{int(value):,}"
+        scale, form, unit = _unit(name)
+        if math.isnan(value):
+            text = "n/a"
+            missing.setdefault(_why_no_value(name), []).append(name)
         else:
-            text = f"{value:.4g}"
+            text = f"{value * scale:{form}}{unit}"
         lines.append(f"{name:16s}{text:>12s}")
+    if missing:
+        lines.append("")
+    lines += [f"n/a: {', '.join(names)}: {why}" for why, names in missing.items()]
     return "\n".join(lines)
 
 
@@ -101,8 +206,10 @@ def _readable(table):
     out = pd.DataFrame(index=table.index)
     for metric in table.columns.get_level_values(0).unique():
         mean, ci = table[(metric, "mean")], table[(metric, "ci95")]
-        scale, unit = (1000, " ms") if metric.startswith(("latency", "completion")) else (1, "")
-        out[metric] = [f"{m * scale:.4g} ± {c * scale:.2g}{unit}" for m, c in zip(mean, ci)]
+        scale, form, unit = _unit(metric)
+        form = ".4g" if form == ".1f" else form
+        out[metric] = ["n/a" if math.isnan(m) else f"{m * scale:{form}} ± {c * scale:.2g}{unit}"
+                       for m, c in zip(mean, ci)]
     return out
 
 

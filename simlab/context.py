@@ -13,16 +13,25 @@ and does, without yielding:
   (fire-and-forget: the publisher does not wait);
 * ``ctx.log("charged", amount=12)`` writes a log line that carries the trace and span ids;
 * ``ctx.db.write(order.id, "placed")`` writes this service's versioned store.
+
+A call, a work step, a sleep or a saga happens only when the handler yields it:
+``ctx.call(...)`` on its own line does nothing at all. So a handler that makes one and
+returns without yielding it is a mistake, and the run stops with a ``ModelError`` that
+names the handler and the step (see ``Context.yielded``).
 """
 
-from simpy.events import Timeout
+from simpy.events import Condition, Timeout
 
+from . import checks
 from .calls import NO_FALLBACK
 from .data import Database
 from .distributions import as_distribution
 from .errors import CallError, ModelError
 from .resilience import Bulkhead, CircuitBreaker, Retry
 from .saga import Saga, SagaRun
+
+
+_INFINITY = float("inf")
 
 
 class Call:
@@ -50,11 +59,19 @@ class Call:
         return f"Call({self.service}.{self.endpoint}, timeout={self.timeout})"
 
 
+class Sleep(Timeout):
+    """What ``ctx.sleep`` returns: a Timeout that says it is a sleep (in a message)."""
+
+
+class Several(list):
+    """Steps a handler made and has not yielded yet, when there are more than one."""
+
+
 class Context:
     """Handed to every handler; one per request (or message) per service."""
 
     __slots__ = ("station", "trace_id", "span_id", "stack", "message", "group", "writes",
-                 "epoch")
+                 "epoch", "unyielded")
 
     def __init__(self, station, trace_id, span_id, stack, message=None, group=None):
         self.station = station
@@ -65,6 +82,9 @@ class Context:
         self.message = message  # the message being consumed, if any
         self.group = group      # ... and the consumer group consuming it
         self.writes = None      # writes made by this handler, carried by what it publishes
+        # The step made (ctx.work(), ctx.call(...) ...) and not yet yielded; Several of
+        # them in the rare case that a handler makes a step before yielding the last one.
+        self.unyielded = None
 
     @property
     def db(self):
@@ -95,20 +115,68 @@ class Context:
         station = self.station
         if duration is None:
             seconds = station.work.sample(station.rng)
-        elif duration.__class__ in (int, float) and duration >= 0:
-            seconds = duration
+        elif duration.__class__ in (int, float) and 0 <= duration < _INFINITY:
+            seconds = duration  # the shortcut for a plain number (NaN fails the test)
         else:
-            seconds = as_distribution(duration, "ctx.work()").sample(station.rng)
+            seconds = as_distribution(duration, "ctx.work", "duration").sample(station.rng)
         if seconds == 0:
-            return station.run.no_wait  # no time passes: no event to schedule
-        if station.slowdown != 1.0:
-            seconds *= station.slowdown
-        return Timeout(station.env, seconds)
+            step = station.run.no_wait  # no time passes: no event to schedule
+        else:
+            if station.slowdown != 1.0:
+                seconds *= station.slowdown
+            step = Timeout(station.env, seconds)
+        if self.unyielded is None:  # (what _made does, inline: this is the hot path)
+            self.unyielded = step
+        else:
+            self._remember(step)
+        return step
 
     def sleep(self, seconds):
         """Wait ``seconds`` without computing; the request keeps its worker."""
-        seconds = as_distribution(seconds, "ctx.sleep()").sample(self.station.rng)
-        return Timeout(self.station.env, seconds)
+        seconds = as_distribution(seconds, "ctx.sleep", "seconds").sample(self.station.rng)
+        return self._made(Sleep(self.station.env, seconds))
+
+    # -- steps made and yielded: a step the handler never yields is a mistake
+
+    def _made(self, step):
+        """Remember ``step`` until the handler yields it; return it."""
+        if self.unyielded is None:
+            self.unyielded = step
+        else:
+            self._remember(step)
+        return step
+
+    def _remember(self, step):
+        """A step made while the last one is not yielded (yet): remember both."""
+        several = self.unyielded
+        if several.__class__ is not Several:
+            several = self.unyielded = Several([several])
+        several.append(step)
+
+    def yielded(self, item):
+        """The handler yielded ``item``, which is not the one step it made and has not
+        yielded (``serve`` checks that first). A condition (``a | b``, ``a & b``) waits on
+        the steps made before it: they count as yielded."""
+        several = self.unyielded
+        if isinstance(item, Condition):
+            self.unyielded = None
+        elif several.__class__ is Several:
+            several[:] = [step for step in several if step is not item]
+            if not several:
+                self.unyielded = None
+
+    def never_yielded(self, where):
+        """The error for handler ``where``, which returned with a step it made and never
+        yielded (the first such step)."""
+        step = self.unyielded[0] if self.unyielded.__class__ is Several else self.unyielded
+        if step.__class__ is Call:
+            what = f"ctx.call({step.service!r}, {step.endpoint!r}, ...)"
+        else:
+            what = {SagaRun: "ctx.saga(...)", Sleep: "ctx.sleep(...)"}.get(step.__class__,
+                                                                         "ctx.work()")
+        return ModelError(f"handler {where} made {what} and returned without yielding it, so "
+                          f"it never happened: write `yield {what}`. A call, a work step or a "
+                          "saga happens only when the handler yields it")
 
     def call(self, service, endpoint, payload=None, *, timeout=None, retry=None, breaker=None,
              bulkhead=None, fallback=NO_FALLBACK):
@@ -126,16 +194,18 @@ class Context:
                 instead of raising when the call fails.
         """
         where = f"ctx.call({service!r}, {endpoint!r})"
-        if timeout is not None and (isinstance(timeout, bool)
-                                    or not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ModelError(f"{where}: timeout must be a positive number of seconds or None, "
-                             f"got {timeout!r}")
+        if timeout is not None:
+            checks.seconds(where, "timeout", timeout, positive=True, none="no timeout")
         for name, value, kind in (("retry", retry, Retry), ("breaker", breaker, CircuitBreaker),
                                   ("bulkhead", bulkhead, Bulkhead)):
             if value is not None and not isinstance(value, kind):
-                raise ModelError(f"{where}: {name} must be an sl.{kind.__name__}(...), "
-                                 f"got {value!r}")
-        return Call(self, service, endpoint, payload, timeout, retry, breaker, bulkhead, fallback)
+                checks.refuse(where, name, f"an sl.{kind.__name__}(...)", value)
+        step = Call(self, service, endpoint, payload, timeout, retry, breaker, bulkhead, fallback)
+        if self.unyielded is None:  # (what _made does, inline: this is the hot path)
+            self.unyielded = step
+        else:
+            self._remember(step)
+        return step
 
     def publish(self, broker, topic, payload, key=None):
         """Put a message on ``broker``'s ``topic``; the trace context travels with it."""
@@ -146,7 +216,7 @@ class Context:
         ("completed", "compensated" or "stuck"; see ``simlab.saga``)."""
         if not isinstance(saga, Saga):
             raise ModelError(f"ctx.saga: expected an sl.Saga([...]), got {saga!r}")
-        return SagaRun(self, saga, payload)
+        return self._made(SagaRun(self, saga, payload))
 
     def outbox(self, broker, topic, payload, key=None):
         """Record an event in this service's outbox, atomically with its writes; the

@@ -18,6 +18,7 @@ version than the source held at that moment (a **stale read**, in ``result.reads
 
 from simpy.events import Event
 
+from . import checks
 from .errors import ModelError
 
 
@@ -130,4 +131,5 @@ class Database:
 
     def wait_for(self, key, version):
         """An event to ``yield``: it fires when this store holds ``version`` of ``key``."""
+        checks.count("ctx.db.wait_for", "version", version, least=0)
         return self.store.wait_for(key, version)

@@ -13,20 +13,10 @@ import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
+from . import checks
 from .errors import ModelError
 
 _Z99 = NormalDist().inv_cdf(0.99)
-
-
-def _check_number(owner, name, value, *, positive=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ModelError(f"{owner}: {name} must be a number of seconds, got {value!r}")
-    if math.isinf(value):
-        raise ModelError(f"{owner}: {name} must be finite, got {value!r}")
-    if positive and value <= 0:
-        raise ModelError(f"{owner}: {name} must be greater than 0, got {value!r}")
-    if value < 0:
-        raise ModelError(f"{owner}: {name} must not be negative, got {value!r}")
 
 
 class Distribution:
@@ -43,7 +33,7 @@ class Constant(Distribution):
     value: float
 
     def __post_init__(self):
-        _check_number("Constant", "value", self.value)
+        checks.seconds("Constant", "value", self.value)
 
     @property
     def mean(self):
@@ -61,7 +51,7 @@ class Exp(Distribution):
     _rate: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        _check_number("Exp", "mean", self.mean, positive=True)
+        checks.seconds("Exp", "mean", self.mean, positive=True)
         object.__setattr__(self, "_rate", 1.0 / self.mean)
 
     def sample(self, rng):
@@ -82,8 +72,8 @@ class LogNormal(Distribution):
     _sigma: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        _check_number("LogNormal", "median", self.median, positive=True)
-        _check_number("LogNormal", "p99", self.p99, positive=True)
+        checks.seconds("LogNormal", "median", self.median, positive=True)
+        checks.seconds("LogNormal", "p99", self.p99, positive=True)
         if self.p99 <= self.median:
             raise ModelError(
                 f"LogNormal: p99 ({self.p99}) must be greater than median ({self.median}); "
@@ -108,8 +98,8 @@ class Uniform(Distribution):
     high: float
 
     def __post_init__(self):
-        _check_number("Uniform", "low", self.low)
-        _check_number("Uniform", "high", self.high)
+        checks.seconds("Uniform", "low", self.low)
+        checks.seconds("Uniform", "high", self.high)
         if self.high < self.low:
             raise ModelError(f"Uniform: high ({self.high}) must not be below low ({self.low})")
 
@@ -128,11 +118,14 @@ class Empirical(Distribution):
     values: tuple
 
     def __post_init__(self):
+        if isinstance(self.values, (str, bytes)) or not hasattr(self.values, "__iter__"):
+            checks.refuse("Empirical", "values", "a list of measured durations in seconds",
+                          self.values)
         values = tuple(self.values)
         if not values:
             raise ModelError("Empirical: values must not be empty; pass the measured durations")
         for value in values:
-            _check_number("Empirical", "each value", value)
+            checks.seconds("Empirical", "each of its values", value)
         object.__setattr__(self, "values", values)
 
     def __repr__(self):
@@ -146,14 +139,15 @@ class Empirical(Distribution):
         return self.values[rng.randrange(len(self.values))]
 
 
-def as_distribution(value, owner):
-    """Accept a Distribution, or a plain number meaning ``Constant(number)``."""
+def as_distribution(value, owner, what):
+    """Accept a Distribution, or a plain number meaning ``Constant(number)``.
+
+    ``owner`` and ``what`` name the parameter in a message: the learner wrote
+    ``work=-1``, not ``Constant(-1)``.
+    """
     if isinstance(value, Distribution):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        _check_number(owner, "the time", value)
-        return Constant(value)
-    raise ModelError(
-        f"{owner} must be a distribution such as sl.Exp(mean=0.01) or a number of seconds, "
-        f"got {value!r}"
-    )
+    if not checks.is_number(value):
+        checks.refuse(owner, what, "a distribution such as sl.Exp(mean=0.01) or a number "
+                      "of seconds", value)
+    return Constant(checks.seconds(owner, what, value))

@@ -25,6 +25,13 @@ class ModelError(SimlabError, ValueError):
     """The model is wrong: a bad name, value or shape. The message says how to fix it."""
 
 
+class ModelTypeError(ModelError, TypeError):
+    """A value of the wrong type: a string, a list or None where a number belongs.
+
+    It is a ``ModelError`` (so ``except sl.ModelError`` catches every mistake in a
+    model) and a ``TypeError`` (so it also reads as what Python would call it)."""
+
+
 class CallCycleError(ModelError):
     """A synchronous call went back into a service already on the request's call stack."""
 
@@ -34,7 +41,12 @@ class HandlerError(SimlabError):
 
 
 class RunLimitError(SimlabError):
-    """The run hit a limit (events or wall-clock seconds) before it ended."""
+    """The run hit a limit (events, records kept, or wall-clock seconds) before it ended."""
+
+
+class SimlabWarning(UserWarning):
+    """Something in the model is allowed but probably not what you meant (a fault that
+    starts after the run stops, say). The run goes on; the warning says what happened."""
 
 
 class CallError(SimlabError):

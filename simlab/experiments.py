@@ -14,6 +14,7 @@ import statistics
 
 import pandas as pd
 
+from . import checks
 from .errors import ModelError
 
 # Two-sided 95% Student t quantiles by degrees of freedom (1..30); beyond 30 the
@@ -55,13 +56,21 @@ def replicate(build, seeds, metric=None, executor=None, progress=False):
     """
     from .sweeps import sweep
 
-    seeds = list(seeds)
-    if not seeds:
-        raise ModelError("replicate: give at least one seed, e.g. seeds=range(1, 6)")
+    seeds = _seeds("replicate", seeds)
     metrics = None if metric is None else (lambda result: pd.Series(metric(result)))
     runs = sweep(lambda: build(), seeds=seeds, metrics=metrics, executor=executor,
                  progress=progress, errors="raise").runs
     return runs.drop(columns="error").set_index("seed")
+
+
+def _seeds(owner, seeds):
+    """A list of whole-number seeds, at least one."""
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        checks.refuse(owner, "seeds", "a list of whole numbers such as range(1, 6)", seeds)
+    seeds = [checks.seed(owner, seed, what="each of the seeds") for seed in seeds]
+    if not seeds:
+        raise ModelError(f"{owner}: give at least one seed, e.g. seeds=range(1, 6)")
+    return seeds
 
 
 def compare(designs, seeds=range(1, 6), metrics=("throughput", "error_rate", "latency_p50",
@@ -82,6 +91,7 @@ def compare(designs, seeds=range(1, 6), metrics=("throughput", "error_rate", "la
     """
     from .sweeps import sweep
 
+    seeds = _seeds("compare", seeds)
     builders = dict(designs)
     swept = sweep(lambda design: builders[design](), grid={"design": list(builders)},
                   seeds=seeds, metrics=list(metrics), executor=executor, progress=progress,

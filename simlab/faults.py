@@ -17,15 +17,33 @@ Every fault has a start ``at`` and a ``duration`` (seconds), is listed in
 * ``broker_outage(broker, publishers="fail" | "buffer")`` — nothing is delivered; a
   publish fails (the handler sees ``sl.CallError``) or is held in the publisher's memory
   (a log line says so) and sent when the broker is back — unless the publisher crashes
-  first. A held message enters ``result.messages`` when it is sent.
+  first. A held message enters ``result.messages`` when it is sent. (An outbox's events
+  are not held in memory: they wait in the outbox, which is durable, until the broker
+  is back; see ``simlab.outbox``.)
 * ``random(kind, targets, count, duration, within)`` — a random schedule of crashes or
   slowdowns, drawn at run start from the world's seed (so each seed has its own).
+
+Two faults of one kind on one target must not overlap, but may meet back to back (one
+starting the instant the other ends, within float rounding): they act as one long fault.
+
+**Faults outside the load.** A fault is part of the model, so it is played as scheduled,
+and never silently dropped:
+
+* without ``until``, the run goes on until every fault has ended. A fault that begins
+  after the load has ended and everything has drained is still played (the run
+  stretches for it alone), with a ``sl.SimlabWarning`` saying so;
+* with ``run(until=...)``, a fault that would begin at or after ``until`` never happens;
+  a warning says so too. (One that begins before and ends after is listed with no end.)
+
+Each warning is also a line in ``result.logs``.
 """
+
+import math
 
 from simpy.events import Event, Timeout
 
+from . import checks
 from .errors import ModelError
-from .services import check_seconds
 
 
 class Fault:
@@ -48,6 +66,10 @@ class Fault:
     def inject(self, run):
         """Generator (a process): start, wait, stop; the fault is recorded."""
         yield Timeout(run.env, self.at)
+        if run.drained:  # everything else is over: this fault alone keeps the run going
+            run.warn(str(self.target), f"{self!r} begins after the load ended and everything "
+                     f"drained: the run goes on until it ends, at {self.end:g} s. Move it into "
+                     "the load, or stop the run earlier with run(until=...)")
         self.start(run)
         record = [self.kind, self.target, run.env.now, None]
         run.recorder.faults.append(record)
@@ -212,9 +234,16 @@ class RandomFaults:
         return faults
 
 
-def _check_probability(kind, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ModelError(f"{kind}: probability must be between 0 and 1, got {value!r}")
+def _overlap(one, other):
+    """Do two fault windows overlap? Windows that meet back to back do not, even when float
+    rounding makes them overlap by a hair: 1.0 + 0.656 is 1.6560000000000001, yet a fault
+    at 1.656 is meant to start the instant the first one ends. (At run time the two then
+    overlap for that hair, which every fault handles: see ``Station.crash``.)"""
+    def meet(first, second):
+        return math.isclose(first.end, second.at, rel_tol=1e-9, abs_tol=1e-12)
+
+    return one.at < other.end and other.at < one.end and not meet(one, other) \
+        and not meet(other, one)
 
 
 class Faults:
@@ -226,11 +255,11 @@ class Faults:
         self.random_schedules = []
 
     def _add(self, fault):
-        check_seconds(fault.kind, "at", fault.at, positive=False)
-        check_seconds(fault.kind, "duration", fault.duration, positive=True)
+        checks.seconds(fault.kind, "at", fault.at)
+        checks.seconds(fault.kind, "duration", fault.duration, positive=True)
         for other in self.scheduled:
             if other.kind == fault.kind and other.target == fault.target \
-                    and fault.at < other.end and other.at < fault.end:
+                    and _overlap(fault, other):
                 raise ModelError(f"{fault!r} overlaps {other!r}: two faults of one kind on one "
                                  "target must not overlap; merge them or move one")
         self.scheduled.append(fault)
@@ -244,14 +273,13 @@ class Faults:
     def slowdown(self, service, at, duration, factor=10.0):
         """Make every ``ctx.work()`` of ``service`` take ``factor`` times longer."""
         self.world.check_service(service, "slowdown")
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 0:
-            raise ModelError(f"slowdown: factor must be a positive number, got {factor!r}")
+        checks.positive("slowdown", "factor", factor)
         return self._add(Slowdown(service, at, duration, float(factor)))
 
     def errors(self, service, at, duration, probability=1.0):
         """Fail each request ``service`` serves with ``probability``."""
         self.world.check_service(service, "errors")
-        _check_probability("errors", probability)
+        checks.probability("errors", "probability", probability)
         return self._add(Errors(service, at, duration, float(probability)))
 
     def partition(self, side, other_side, at, duration):
@@ -271,12 +299,12 @@ class Faults:
         """Lose each hop between ``service`` and ``other`` with ``probability``."""
         for name in (service, other):
             self.world.check_service(name, "message_loss")
-        _check_probability("message_loss", probability)
+        checks.probability("message_loss", "probability", probability)
         return self._add(MessageLoss((service, other), at, duration, float(probability)))
 
     def broker_outage(self, broker, at, duration, publishers="fail"):
         """Take ``broker`` down: no deliveries; publishes fail or are held ("buffer")."""
-        if broker not in self.world.brokers:
+        if not isinstance(broker, str) or broker not in self.world.brokers:
             raise ModelError(f"broker_outage: unknown broker {broker!r}; known brokers: "
                              f"{sorted(self.world.brokers)}")
         if publishers not in ("fail", "buffer"):
@@ -293,18 +321,12 @@ class Faults:
         if isinstance(targets, str):
             raise ModelError(f"random faults: targets must be a list of service names, such as "
                              f"[{targets!r}]; got {targets!r}")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ModelError(f"random faults: count must be a whole number, 1 or more; "
-                             f"got {count!r}")
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 0:
-            raise ModelError(f"random faults: factor must be a positive number, got {factor!r}")
+        count = checks.count("random faults", "count", count)
+        checks.positive("random faults", "factor", factor)
         for name in targets:
             self.world.check_service(name, "random faults")
-        for what, (low, high) in (("duration", duration), ("within", within)):
-            check_seconds("random faults", what, low, positive=(what == "duration"))
-            check_seconds("random faults", what, high, positive=(what == "duration"))
-            if high < low:
-                raise ModelError(f"random faults: {what} must be (low, high), got {(low, high)}")
+        duration = checks.pair_of_seconds("random faults", "duration", duration, positive=True)
+        within = checks.pair_of_seconds("random faults", "within", within)
         self.random_schedules.append(RandomFaults(kind, list(targets), count, duration, within,
                                                   factor))
 

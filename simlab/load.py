@@ -13,8 +13,9 @@ from typing import NamedTuple
 
 from simpy.events import Process, Timeout
 
+from . import checks
 from .distributions import Distribution, Exp, as_distribution
-from .errors import SPIN_LIMIT, CallError, ModelError, RunLimitError
+from .errors import SPIN_LIMIT, CallError, RunLimitError
 
 
 class Payload(NamedTuple):
@@ -30,10 +31,7 @@ class Poisson:
     rate: float
 
     def __post_init__(self):
-        if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) \
-                or not self.rate > 0 or self.rate == float("inf"):
-            raise ModelError(f"Poisson: rate must be a positive number of requests per second, "
-                             f"got {self.rate!r}")
+        checks.positive("Poisson", "rate", self.rate, "of requests per second")
 
     @property
     def mean(self):
@@ -49,9 +47,8 @@ class Users:
     think: Distribution = Exp(mean=1.0)
 
     def __post_init__(self):
-        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
-            raise ModelError(f"Users: n must be a whole number of users, 1 or more; got {self.n!r}")
-        object.__setattr__(self, "think", as_distribution(self.think, "Users: think"))
+        checks.count("Users", "n", self.n)
+        object.__setattr__(self, "think", as_distribution(self.think, "Users", "think"))
 
 
 @dataclass(frozen=True)
@@ -66,12 +63,8 @@ class Burst:
     over: float = 1.0
 
     def __post_init__(self):
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
-            raise ModelError(f"Burst: size must be a whole number of requests, 1 or more; "
-                             f"got {self.size!r}")
-        if isinstance(self.over, bool) or not isinstance(self.over, (int, float)) \
-                or not 0 < self.over < float("inf"):
-            raise ModelError(f"Burst: over must be a positive number of seconds, got {self.over!r}")
+        checks.count("Burst", "size", self.size)
+        checks.seconds("Burst", "over", self.over, positive=True)
 
 
 class Load:

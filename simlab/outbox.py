@@ -9,13 +9,17 @@ in the service's own store, in the same instant as the handler's writes, so both
 or neither does. A relay of that service publishes what the outbox holds every
 ``relay_delay`` seconds (a service parameter), pausing while the service is down or the
 broker is out, and carries on afterwards. Nothing is lost; events arrive a little later.
+
+**An entry leaves the outbox only when the broker has the message.** While the broker
+is out, the relay does not publish at all: not even into the publisher's memory, where
+a ``broker_outage(..., publishers="buffer")`` would hold it, because a crash of the
+service would lose what that memory holds. The events wait in the outbox, which is
+durable, and go out in order when the broker is back.
 """
 
 from collections import deque
 
 from simpy.events import Timeout
-
-from .errors import CallError
 
 
 class Outbox:
@@ -36,17 +40,18 @@ class Outbox:
 
     def _relay(self):
         """Generator (a process): publish what the outbox holds, in order, until it is empty."""
-        station, env = self.station, self.run.env
+        run, station = self.run, self.station
         while self.entries:
-            yield Timeout(env, station.service.relay_delay)
-            while not station.up:
-                yield station.restarted
+            yield Timeout(run.env, station.service.relay_delay)
             while self.entries:
                 broker, topic, payload, key, context = self.entries[0]
-                try:
-                    self.run.publish(context, broker, topic, payload, key)
-                except CallError:  # the broker is out: keep the event, try again later
-                    break
-                self.entries.popleft()
-                self.run.outboxed -= 1
+                outage = run.broker_down.get(getattr(broker, "name", broker))
+                if not station.up:
+                    yield station.restarted
+                elif outage is not None:  # wait for the broker, then check again
+                    yield outage.restored
+                else:
+                    run.publish(context, broker, topic, payload, key)  # the broker has it
+                    self.entries.popleft()
+                    run.outboxed -= 1
         self.relaying = False

@@ -17,19 +17,11 @@ from dataclasses import dataclass
 
 from simpy.events import Timeout
 
+from . import checks
 from .distributions import as_distribution
 from .errors import ModelError
 
 JITTERS = ("none", "full", "equal", "decorrelated")
-
-
-def _positive(owner, name, value, *, zero=False, integer=False):
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or math.isnan(value) \
-            or math.isinf(value) or value < 0 or (value == 0 and not zero):
-        what = "a whole number" if integer else "a number"
-        least = "0 or more" if zero else "greater than 0"
-        raise ModelError(f"{owner}: {name} must be {what} {least}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -41,11 +33,9 @@ class Exponential:
     cap: float = 10.0
 
     def __post_init__(self):
-        _positive("Exponential", "base", self.base)
-        _positive("Exponential", "cap", self.cap)
-        if isinstance(self.factor, bool) or not isinstance(self.factor, (int, float)) \
-                or self.factor < 1:
-            raise ModelError(f"Exponential: factor must be 1 or more, got {self.factor!r}")
+        checks.seconds("Exponential", "base", self.base, positive=True)
+        checks.positive("Exponential", "factor", self.factor, least=1)
+        checks.seconds("Exponential", "cap", self.cap, positive=True)
 
     def delay(self, retry):
         """The delay before retry number ``retry`` (1 for the first retry)."""
@@ -76,14 +66,16 @@ class Retry:
     on: tuple = ("error", "timeout")
 
     def __post_init__(self):
-        _positive("Retry", "attempts", self.attempts, integer=True)
+        checks.count("Retry", "attempts", self.attempts)
         if not isinstance(self.backoff, Exponential):
-            object.__setattr__(self, "backoff", as_distribution(self.backoff, "Retry: backoff"))
+            object.__setattr__(self, "backoff", as_distribution(self.backoff, "Retry", "backoff"))
         if self.jitter not in JITTERS:
             raise ModelError(f"Retry: unknown jitter {self.jitter!r}; choose one of {JITTERS}")
-        if self.budget is not None:
-            _positive("Retry", "budget", self.budget, zero=True)
-        if isinstance(self.on, str):
+        if self.budget is not None and (not checks.is_number(self.budget)
+                                        or not 0 <= self.budget < math.inf):
+            checks.refuse("Retry", "budget", "a number of retries per call, 0 or more (or "
+                          "None for no budget)", self.budget)
+        if isinstance(self.on, str) or not hasattr(self.on, "__iter__"):
             raise ModelError(f"Retry: on must be a tuple of failure kinds, such as "
                              f"({self.on!r},); got the string {self.on!r}")
         object.__setattr__(self, "on", tuple(self.on))
@@ -125,14 +117,11 @@ class CircuitBreaker:
     probes: int = 1
 
     def __post_init__(self):
-        if isinstance(self.failure_rate, bool) or not isinstance(self.failure_rate, (int, float)) \
-                or not 0 < self.failure_rate <= 1:
-            raise ModelError(f"CircuitBreaker: failure_rate must be in (0, 1], got "
-                             f"{self.failure_rate!r}")
-        _positive("CircuitBreaker", "window", self.window, integer=True)
-        _positive("CircuitBreaker", "minimum_calls", self.minimum_calls, integer=True)
-        _positive("CircuitBreaker", "open_for", self.open_for)
-        _positive("CircuitBreaker", "probes", self.probes, integer=True)
+        checks.probability("CircuitBreaker", "failure_rate", self.failure_rate, zero=False)
+        checks.count("CircuitBreaker", "window", self.window)
+        checks.count("CircuitBreaker", "minimum_calls", self.minimum_calls)
+        checks.seconds("CircuitBreaker", "open_for", self.open_for, positive=True)
+        checks.count("CircuitBreaker", "probes", self.probes)
         if self.minimum_calls > self.window:
             raise ModelError(f"CircuitBreaker: minimum_calls ({self.minimum_calls}) cannot exceed "
                              f"window ({self.window})")
@@ -148,8 +137,8 @@ class Bulkhead:
     max_waiting: int = 0
 
     def __post_init__(self):
-        _positive("Bulkhead", "max_concurrent", self.max_concurrent, integer=True)
-        _positive("Bulkhead", "max_waiting", self.max_waiting, zero=True, integer=True)
+        checks.count("Bulkhead", "max_concurrent", self.max_concurrent)
+        checks.count("Bulkhead", "max_waiting", self.max_waiting, least=0)
 
 
 @dataclass(frozen=True)
@@ -161,8 +150,8 @@ class TokenBucket:
     burst: int = 1
 
     def __post_init__(self):
-        _positive("TokenBucket", "rate", self.rate)
-        _positive("TokenBucket", "burst", self.burst, integer=True)
+        checks.positive("TokenBucket", "rate", self.rate, "of requests per second")
+        checks.count("TokenBucket", "burst", self.burst)
 
 
 class BreakerState:

@@ -147,10 +147,10 @@ class Result:
     @cached_property
     def sagas(self):
         """One row per saga: its outcome and its window of inconsistency."""
-        # A pending or stuck saga stays inconsistent until the end of the run.
+        # A pending, stuck or abandoned saga stays inconsistent until the end of the run.
         rows = [record[:8] + [np.nan if record[8] is None else
-                              (self.end_time if record[4] is None or record[5] == "stuck"
-                               else record[4]) - record[8]]
+                              (record[4] if record[5] in ("completed", "compensated")
+                               else self.end_time) - record[8]]
                 for record in self._records.sagas]
         frame = _frame(rows, list(schema.SAGAS), {"trace_id": 32})
         frame["inconsistent_for"] = frame["inconsistent_for"].astype("float64").fillna(0.0)

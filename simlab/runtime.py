@@ -23,6 +23,10 @@ from .telemetry import Recorder
 
 _CHUNK = 10_000  # events between two checks of the run limits
 
+#: A request still in flight keeps its generators, events and open spans alive: about as
+#: much memory as this many records. ``max_records`` counts it so.
+IN_FLIGHT_WEIGHT = 5
+
 
 class Run:
     """The live state of one run. Built by ``World.run``; learners rarely touch it."""
@@ -55,6 +59,7 @@ class Run:
         self.dead_letters = {}    # (broker, topic, group) -> [message, ...]
         self.outboxes = {name: Outbox(self, station) for name, station in self.stations.items()}
         self.outboxed = 0         # events in outboxes, not yet published
+        self.warnings = []        # what ``World.run`` tells the learner when it returns
 
     def stream(self, name):
         """A fresh seeded random stream for component ``name``."""
@@ -173,6 +178,8 @@ class Run:
         outage = self.broker_down.get(name)
         if outage is not None:
             if outage.publishers == "fail":
+                self.recorder.log(context.trace_id, context.span_id, context.station.name,
+                                  "warning", f"broker {name} is down: publish to {topic} refused")
                 raise CallError("error", f"publish {topic}", f"broker {name} is down")
             outage.held.append((context.station.name,
                                 lambda: self.publish(context, broker, topic, payload, key)))
@@ -203,7 +210,8 @@ class Run:
 
     # -- running
 
-    def start(self):
+    def start(self, until=None):
+        """Start every part of the model: consumers, loads, replays, scalings, faults."""
         world = self.world
         for broker in world.brokers.values():
             for topic in broker.topics.values():
@@ -226,12 +234,30 @@ class Run:
             for topic, group, consumers, at in broker.scalings:
                 Process(self.env, scale(self, broker.name, topic, group, consumers, at))
         for fault in world.faults.all(self):
-            Process(self.env, fault.inject(self))
+            if until is not None and fault.at >= until:
+                self.warn(str(fault.target), f"run(until={until:g}): {fault!r} would begin "
+                          "after the run stops, so it never happens; run longer, or move it")
+            else:
+                Process(self.env, fault.inject(self))
         if world.sample_every:
             Process(self.env, self._sample(world.sample_every))
 
     def load_finished(self):
         self.loads_running -= 1
+
+    @property
+    def drained(self):
+        """Nothing left to do: all load sent, every request answered, every message
+        settled, every outbox empty."""
+        return not self.loads_running and not self.in_flight and not self.unsettled \
+            and not self.outboxed
+
+    def warn(self, service, message):
+        """Tell the learner something they may not expect, without stopping the run: a
+        line in ``result.logs`` now, and a Python warning (shown under the notebook cell)
+        when ``World.run`` returns."""
+        self.recorder.log(None, None, service, "warning", message)
+        self.warnings.append(message)
 
     def _sample(self, every):
         """Generator: record queue lengths and backlogs every ``every`` seconds until drained."""
@@ -251,14 +277,13 @@ class Run:
                     count, oldest = group.waiting(partition)
                     lags.append((now, group.label, partition, count,
                                  0.0 if oldest is None else now - oldest))
-            if not self.loads_running and not self.in_flight and not self.unsettled \
-                    and not self.outboxed:
+            if self.drained:
                 return
             if not env._queue:
                 return  # nothing else will ever happen: what is left is stuck (a deadlock)
             yield Timeout(env, every)
 
-    def execute(self, until, max_events, max_seconds):
+    def execute(self, until, max_events, max_seconds, max_records):
         """Run to ``until`` (or until nothing is left to do) within the limits."""
         env = self.env
         if until is not None:
@@ -279,19 +304,14 @@ class Run:
                 for _ in range(_CHUNK):
                     step()
                 events += _CHUNK
-                if events >= max_events:
-                    raise RunLimitError(
-                        f"the run stopped after {events:,} events at t={env.now:.3f} s "
-                        f"(max_events={max_events:,}). A retry storm or an endless loop? "
-                        "Shorten the run, lower the load, or raise World(max_events=...)")
-                if time.perf_counter() - started > max_seconds:
-                    raise RunLimitError(
-                        f"the run took more than {max_seconds} s of wall-clock time and "
-                        f"stopped at t={env.now:.3f} s. Shorten the run, lower the load, or "
-                        "raise World(max_seconds=...)")
+                self._check_limits(events, max_events, time.perf_counter() - started,
+                                   max_seconds, max_records)
         except (StopSimulation, EmptySchedule):
             pass
         except SimlabError as error:
+            # No Result will hold the records: let them go now, not whenever the
+            # traceback (kept by a notebook, say) is dropped.
+            self.recorder.drop()
             # SimPy re-raises a copy of a process's exception; raise the original, whose
             # traceback points at the model's own line.
             original = error
@@ -308,6 +328,33 @@ class Run:
             if collecting:
                 gc.enable()
         return time.perf_counter() - started
+
+    def _check_limits(self, events, max_events, wall, max_seconds, max_records):
+        """Stop a runaway: too many events, too much kept in memory, too long."""
+        now = self.env.now
+        if events >= max_events:
+            raise RunLimitError(
+                f"the run stopped after {events:,} events at t={now:.3f} s "
+                f"(max_events={max_events:,}). A retry storm or an endless loop? "
+                "Shorten the run, lower the load, or raise World(max_events=...)")
+        records = self.recorder.count()
+        if records + IN_FLIGHT_WEIGHT * self.in_flight > max_records:
+            # Say what grew: requests piling up unanswered, or the records of work done.
+            if IN_FLIGHT_WEIGHT * self.in_flight > records:
+                cause = (f"{self.in_flight:,} requests are waiting for an answer (each counts "
+                         f"as {IN_FLIGHT_WEIGHT} records): more load than the services can "
+                         "handle. Lower the load (rate) or give the services more workers")
+            else:
+                cause = "Shorten the run (duration) or lower the load (rate)"
+            raise RunLimitError(
+                f"the run kept too much: {records:,} records and {self.in_flight:,} requests "
+                f"in flight at t={now:.3f} s (max_records={max_records:,}, about 250 bytes "
+                f"each). {cause}; or raise World(max_records=...)")
+        if wall > max_seconds:
+            raise RunLimitError(
+                f"the run took more than {max_seconds} s of wall-clock time and "
+                f"stopped at t={now:.3f} s. Shorten the run, lower the load, or "
+                "raise World(max_seconds=...)")
 
 
 def _plain_key(key):

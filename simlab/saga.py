@@ -8,18 +8,26 @@
     def place(ctx, order):
         outcome = yield ctx.saga(CHECKOUT, order)   # "completed" or "compensated" (or "stuck")
 
-The orchestrator calls each step in turn (if it crashes, the saga stays "pending": no
-one is left to finish it). If one fails, it calls the *compensations* of
+The orchestrator calls each step in turn. If one fails, it calls the *compensations* of
 the steps already done — and of a step that timed out, which may have happened — in
 reverse order (refund the charge, release the stock), each
 retried with ``compensation_retry``; if a compensation still fails, the saga is "stuck"
 (a human must step in). Between the first step done and the last step done (or the last
 compensation done) the system is inconsistent: money taken, no parcel. ``result.sagas``
 records that window for every saga.
+
+**If the orchestrator crashes** in the middle, its thread is gone, and with it the
+memory of where the saga was: the saga is "abandoned". Nobody finishes it or undoes its
+steps, so it stays inconsistent to the end of the run, as a stuck one does. (Real
+orchestrators keep a saga log in a database and resume from it after a restart; simlab
+leaves that out, to show why they need one.) So every saga ends with one outcome:
+completed, compensated, stuck or abandoned; "pending" means only "still running when
+the run stopped", and a run that drains has none.
 """
 
 from dataclasses import dataclass
 
+from . import checks
 from .calls import NO_FALLBACK, make_call
 from .errors import CallError, ModelError
 from .resilience import Exponential, Retry
@@ -34,6 +42,10 @@ class Saga:
     compensation_retry: Retry = Retry(attempts=5, backoff=Exponential(0.1))
 
     def __post_init__(self):
+        if isinstance(self.steps, str) or not hasattr(self.steps, "__iter__") \
+                or not all(isinstance(step, (tuple, list)) for step in self.steps):
+            raise ModelError(f"Saga: give the steps as a list of (service, endpoint, "
+                             f"compensation endpoint or None), got {self.steps!r}")
         steps = tuple(tuple(step) for step in self.steps)
         if not steps:
             raise ModelError("Saga: give at least one step (service, endpoint, compensation)")
@@ -43,11 +55,10 @@ class Saga:
                 raise ModelError(f"Saga: each step is (service, endpoint, compensation endpoint "
                                  f"or None), got {step!r}")
         object.__setattr__(self, "steps", steps)
-        if self.timeout is not None and (isinstance(self.timeout, bool) or
-                                         not isinstance(self.timeout, (int, float)) or
-                                         self.timeout <= 0):
-            raise ModelError(f"Saga: timeout must be a positive number of seconds, "
-                             f"got {self.timeout!r}")
+        checks.seconds("Saga", "timeout", self.timeout, positive=True, none="no timeout")
+        if not isinstance(self.compensation_retry, Retry):
+            checks.refuse("Saga", "compensation_retry", "an sl.Retry(...)",
+                          self.compensation_retry)
 
 
 class SagaRun:
@@ -72,7 +83,8 @@ def run_saga(run, request):
     recorder.sagas.append(record)
     done = []
     for service, endpoint, compensation in saga.steps:
-        context.check_alive("saga")  # a dead orchestrator leaves its saga pending
+        if _orchestrator_died(context):
+            raise _abandon(record, context, recorder)
         try:
             yield from make_call(run, Call(context, service, endpoint, payload, saga.timeout))
         except CallError as error:
@@ -91,14 +103,17 @@ def run_saga(run, request):
     else:
         return _finish(record, env, "completed")
     for service, compensation in reversed(done):
+        if _orchestrator_died(context):
+            raise _abandon(record, context, recorder)
         if compensation is None:
             continue
-        context.check_alive("saga")
         undo = Call(context, service, compensation, payload, saga.timeout,
                     retry=saga.compensation_retry, fallback=NO_FALLBACK)
         try:
             yield from make_call(run, undo)
         except CallError as error:
+            if _orchestrator_died(context):  # it died between two attempts, not the undo
+                raise _abandon(record, context, recorder)
             recorder.log(context.trace_id, context.span_id, context.station.name, "error",
                          f"saga stuck: compensation {service}.{compensation} failed ({error})")
             return _finish(record, env, "stuck")
@@ -109,3 +124,18 @@ def _finish(record, env, outcome):
     record[4] = env.now
     record[5] = outcome
     return outcome
+
+
+def _orchestrator_died(context):
+    return context.station.epoch != context.epoch
+
+
+def _abandon(record, context, recorder):
+    """The orchestrator crashed: record the saga abandoned at that instant; return the
+    error that ends the request, as the crash ends it (see ``Context.check_alive``)."""
+    station = context.station
+    record[4], record[5] = station.crash_times[context.epoch], "abandoned"
+    recorder.log(context.trace_id, context.span_id, station.name, "error",
+                 f"saga abandoned: {station.name} crashed after {record[7]} step(s); "
+                 "nobody will finish or undo them")
+    return CallError("error", "saga", f"{station.name} crashed during the request")

@@ -82,12 +82,15 @@ SAGAS = {
     "trace_id": "trace of the request that ran it",
     "service": "the orchestrator",
     "start": "when it began",
-    "end": "when it completed or finished compensating (NaN while pending)",
-    "outcome": "completed | compensated | stuck | pending",
+    "end": "when it completed, finished compensating, got stuck or was abandoned (NaN while "
+           "pending)",
+    "outcome": "completed | compensated | stuck | abandoned (its orchestrator crashed) | "
+               "pending (still running when the run stopped)",
     "failed_step": "'service.endpoint' of the step that failed ('' if none)",
     "steps_done": "steps that succeeded before it completed or failed",
-    "inconsistent_for": "seconds from the first step done to the end: the window in which "
-                        "part of the transaction was visible (0 if no step was done)",
+    "inconsistent_for": "seconds from the first step done to the end (to the end of the "
+                        "run if stuck, abandoned or pending): the window in which part of "
+                        "the transaction was visible (0 if no step was done)",
 }
 
 FAULTS = {

@@ -16,6 +16,7 @@ from collections import deque
 
 from simpy.events import Event
 
+from . import checks
 from .context import Call, Context
 from .distributions import as_distribution
 from .errors import (
@@ -30,30 +31,6 @@ from .errors import (
 from .resilience import TokenBucket
 from .saga import SagaRun, run_saga
 from .telemetry import SPAN_WAIT
-
-
-def check_name(kind, name):
-    if not isinstance(name, str) or not name.strip():
-        raise ModelError(f"a {kind} needs a non-empty name, got {name!r}")
-    return name
-
-
-def check_count(owner, what, value, *, allow_none=False, allow_zero=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        least = "0 or more" if allow_zero else "1 or more"
-        extra = " (or None for no limit)" if allow_none else ""
-        raise ModelError(f"{owner}: {what} must be a whole number, {least}{extra}; got {value!r}")
-    return value
-
-
-def check_seconds(owner, what, value, positive=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
-            or value < 0 or (positive and value == 0) or value == float("inf"):
-        need = "a positive" if positive else "a non-negative"
-        raise ModelError(f"{owner}: {what} must be {need} number of seconds, got {value!r}")
-    return value
 
 
 def check_handler(owner, fn):
@@ -92,25 +69,17 @@ class Service:
     def __init__(self, world, name, workers=1, work=0.0, queue=None, error_rate=0.0,
                  rate_limit=None, relay_delay=0.05):
         self.world = world
-        self.name = check_name("service", name)
-        self.workers = check_count(f"service {name!r}", "workers", workers, allow_none=True)
-        self.work = as_distribution(work, f"service {name!r}: work")
-        self.queue = check_count(f"service {name!r}", "queue", queue, allow_none=True,
-                                 allow_zero=True)
-        if isinstance(error_rate, bool) or not isinstance(error_rate, (int, float)) \
-                or not 0 <= error_rate <= 1:
-            raise ModelError(f"service {name!r}: error_rate must be a probability between 0 "
-                             f"and 1, got {error_rate!r}")
-        self.error_rate = float(error_rate)
+        self.name = checks.name("service", name)
+        owner = f"service {name!r}"
+        self.workers = checks.count(owner, "workers", workers, none="unlimited workers")
+        self.work = as_distribution(work, owner, "work")
+        self.queue = checks.count(owner, "queue", queue, least=0, none="no limit")
+        self.error_rate = float(checks.probability(owner, "error_rate", error_rate))
         if rate_limit is not None and not isinstance(rate_limit, TokenBucket):
-            raise ModelError(f"service {name!r}: rate_limit must be an sl.TokenBucket(rate=..., "
-                             f"burst=...), got {rate_limit!r}")
+            checks.refuse(owner, "rate_limit", "an sl.TokenBucket(rate=..., burst=...) or None",
+                          rate_limit)
         self.rate_limit = rate_limit
-        if isinstance(relay_delay, bool) or not isinstance(relay_delay, (int, float)) \
-                or not 0 < relay_delay < float("inf"):
-            raise ModelError(f"service {name!r}: relay_delay must be a positive number of "
-                             f"seconds, got {relay_delay!r}")
-        self.relay_delay = relay_delay
+        self.relay_delay = checks.seconds(owner, "relay_delay", relay_delay, positive=True)
         self.endpoints = {}
         self.view_of = None  # the service whose store this one's store is a read model of
 
@@ -125,7 +94,7 @@ class Service:
             ... def charge(ctx, order):
             ...     yield ctx.work()
         """
-        check_name("endpoint", name)
+        checks.name("endpoint", name)
 
         def register(fn):
             check_handler(f"endpoint {self.name}.{name}", fn)
@@ -151,16 +120,20 @@ class Service:
 
         ``idempotent=True`` makes the consumer remember, with its first write, the id of
         each message it applied, and ignore a message it has already applied.
+
+        ``broker`` is the broker (``bus = world.broker("bus")``) or its name (``"bus"``),
+        as for ``ctx.publish``.
         """
-        group = self.name if group is None else check_name("consumer group", group)
-        consumers = check_count(f"consumer group {group!r}", "consumers", consumers,
-                                allow_none=True)
+        broker = self._broker(broker)
+        group = self.name if group is None else checks.name("consumer group", group)
+        consumers = checks.count(f"consumer group {group!r}", "consumers", consumers,
+                                 none="one consumer per worker")
         if consumers is not None and self.workers is not None and consumers > self.workers:
             raise ModelError(f"consumer group {group!r}: {consumers} consumers, but service "
                              f"{self.name!r} has {self.workers} workers and each consumer is one "
                              f"of them; use at most {self.workers} consumers or more workers")
         if view_of is not None:
-            check_name("view_of service", view_of)
+            checks.name("view_of service", view_of)
             if view_of == self.name or self.view_of not in (None, view_of):
                 why = "a store cannot follow itself" if view_of == self.name else \
                     f"it is a read model of {self.view_of!r} already"
@@ -174,6 +147,16 @@ class Service:
             return fn
 
         return register
+
+    def _broker(self, broker):
+        """The broker ``broker`` stands for: a broker of this world, or its name."""
+        name = broker if isinstance(broker, str) else getattr(broker, "name", None)
+        found = self.world.brokers.get(name) if isinstance(name, str) else None
+        if found is None or (found is not broker and not isinstance(broker, str)):
+            raise ModelError(f"consumer of {self.name!r}: unknown broker {broker!r}; pass a "
+                             "broker made with world.broker(...) in this world, or its name; "
+                             f"known brokers: {sorted(self.world.brokers)}")
+        return found
 
 
 class Station:
@@ -202,6 +185,7 @@ class Station:
         self.refilled = 0.0
         self.up = True
         self.crashes = 0         # crashes in progress (back-to-back ones may overlap an instant)
+        self.crash_times = []    # when each epoch ended: crash_times[e] ended epoch e
         self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
         self.restarted = None    # an event while down, triggered at restart
 
@@ -230,6 +214,7 @@ class Station:
         if not self.up:
             return  # a second crash while down (back to back): it stays down until both end
         self.up = False
+        self.crash_times.append(self.env.now)
         self.epoch += 1
         self.busy = 0
         self.restarted = Event(self.env)
@@ -299,7 +284,8 @@ class Station:
             if self.epoch != epoch:  # handed a worker the instant the service crashed
                 recorder.close_span(span, "error", client_span)
                 raise CallError("error", endpoint.where, f"{self.name} crashed while it waited")
-        handler = endpoint.fn(Context(self, trace, span[1], stack, message, group), payload)
+        context = Context(self, trace, span[1], stack, message, group)
+        handler = endpoint.fn(context, payload)
         value = error = None
         instant, steps = env._now, 0
         try:
@@ -320,6 +306,8 @@ class Station:
                     item = handler.send(value) if error is None else handler.throw(error)
                 except StopIteration as stop:
                     value = stop.value
+                    if context.unyielded is not None:
+                        raise context.never_yielded(endpoint.where)
                     break
                 except (CallError, SimlabError):
                     raise
@@ -329,6 +317,10 @@ class Station:
                     raise HandlerError(f"handler {endpoint.where} raised "
                                        f"{type(bug).__name__}: {bug}") from bug
                 value = error = None
+                if item is context.unyielded:
+                    context.unyielded = None
+                elif context.unyielded is not None:
+                    context.yielded(item)
                 try:
                     if item.__class__ is Call:
                         value = yield from self.run.call(item)

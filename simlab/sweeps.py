@@ -30,7 +30,6 @@ sent (it holds an open file, a lock, a running world) is refused before any run 
 import functools
 import itertools
 import multiprocessing
-import numbers
 import sys
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ import cloudpickle
 import pandas as pd
 
 from .errors import ModelError, SimlabError
-from .experiments import SUMMARY, mean_ci
+from .experiments import SUMMARY, _seeds, mean_ci
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def sweep(build, grid=None, seeds=range(1, 6), metrics=None, executor=None, prog
         A ``Swept``: ``.runs`` (one row per run) and ``.means()``.
     """
     names, combinations = _combinations(grid)
-    seeds = _seeds(seeds)
+    seeds = _seeds("sweep", seeds)
     measure = _metric_function(metrics)
     if errors not in ("keep", "raise"):
         raise ModelError(f"sweep: errors must be 'keep' or 'raise', not {errors!r}")
@@ -127,16 +126,6 @@ def _combinations(grid):
             raise ModelError(f"sweep: grid[{name!r}] must be a non-empty list of values, "
                              f"e.g. {name}=[10, 20, 40]; got {values!r}")
     return list(grid), list(itertools.product(*(list(v) for v in grid.values())))
-
-
-def _seeds(seeds):
-    seeds = list(seeds) if hasattr(seeds, "__iter__") else [seeds]
-    if not seeds:
-        raise ModelError("sweep: give at least one seed, e.g. seeds=range(1, 6)")
-    for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ModelError(f"sweep: seed {seed!r} is not an integer; e.g. seeds=range(1, 6)")
-    return [int(seed) for seed in seeds]
 
 
 def _metric_function(metrics):

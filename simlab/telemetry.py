@@ -38,6 +38,20 @@ class Recorder:
         self._traces = 0
         self._spans = 0
 
+    def tables(self):
+        """Every list of records, one per table."""
+        return (self.requests, self.spans, self.logs, self.messages, self.samples,
+                self.faults, self.lags, self.breakers, self.sagas, self.writes, self.reads)
+
+    def count(self):
+        """How many records are kept, in all tables."""
+        return sum(len(table) for table in self.tables())
+
+    def drop(self):
+        """Let go of every record (a run stopped by an error has no Result to keep them)."""
+        for table in self.tables():
+            table.clear()
+
     def new_trace(self):
         self._traces += 1
         return self._traces

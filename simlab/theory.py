@@ -10,12 +10,14 @@ Example:
 """
 
 
+from . import checks
 from .errors import ModelError
 
 
 def _check(lam, mu, c):
-    if lam <= 0 or mu <= 0 or c < 1 or int(c) != c:
-        raise ModelError(f"M/M/c needs lam > 0, mu > 0 and a whole c >= 1; got {lam}, {mu}, {c}")
+    checks.positive("M/M/c", "lam", lam, "of arrivals per second")
+    checks.positive("M/M/c", "mu", mu, "of services per second per worker")
+    checks.count("M/M/c", "c", c)
     if lam >= c * mu:
         raise ModelError(f"M/M/{c} with lam={lam}, mu={mu} is unstable (rho = "
                          f"{lam / (c * mu):.2f} >= 1): its queue grows without bound")
@@ -23,6 +25,11 @@ def _check(lam, mu, c):
 
 def erlang_c(c, offered):
     """Probability that an arrival has to wait, for ``c`` workers and ``offered`` = lam/mu."""
+    checks.count("erlang_c", "c", c)
+    checks.positive("erlang_c", "offered", offered, "(lam / mu)")
+    if offered >= c:
+        raise ModelError(f"erlang_c: offered ({offered:g}) must be below c ({c}): at or above, "
+                         "the queue grows without bound")
     rho = offered / c
     term = 1.0  # offered**k / k!, built up step by step to stay stable for large c
     below = 1.0

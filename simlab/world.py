@@ -15,9 +15,12 @@ Example:
 All times are **simulated seconds**.
 """
 
+import warnings
+
+from . import checks
 from .broker import Broker
 from .distributions import as_distribution
-from .errors import ModelError
+from .errors import ModelError, ModelTypeError, SimlabWarning
 from .faults import Faults
 from .load import Burst, Load, Poisson, Users
 from .results import Result
@@ -29,28 +32,31 @@ class World:
     """Describes a model: services, brokers, load and faults. ``run()`` simulates it.
 
     Args:
-        seed: drives every random stream of a run (``run(seed=...)`` overrides it).
+        seed: a whole number; drives every random stream of a run (``run(seed=...)``
+            overrides it).
         latency: one-way network delay of every synchronous call hop (a distribution
             or seconds; default 0, no network delay).
-        max_events: a run stops with ``RunLimitError`` after this many events.
+        max_events: a run stops with ``RunLimitError`` after this many events ...
+        max_records: ... or once it keeps this many records: rows of its tables, a
+            request still in flight counting as five. A record takes about 250 bytes,
+            so the default 1.5 million keeps a run under about 0.4 GB, and under about
+            1 GB once every table of its Result is built (a Binder pod has about 2 GB).
         max_seconds: ... or after this many seconds of wall-clock time.
         sample_every: seconds between two samples of queue lengths and backlogs
             (default: a 400th of the time until the last load ends).
     """
 
     def __init__(self, seed=0, latency=0.0, max_events=20_000_000, max_seconds=60.0,
-                 sample_every=None):
-        self.seed = seed
-        latency = as_distribution(latency, "World: latency")
+                 sample_every=None, max_records=1_500_000):
+        self.seed = checks.seed("World", seed)
+        latency = as_distribution(latency, "World", "latency")
         self.latency = None if latency.mean == 0 else latency
         self.max_events = max_events
         self.max_seconds = max_seconds
-        if sample_every is not None and (isinstance(sample_every, bool) or
-                                         not isinstance(sample_every, (int, float)) or
-                                         not 0 < sample_every < float("inf")):
-            raise ModelError(f"World: sample_every must be a positive number of seconds or None, "
-                             f"got {sample_every!r}")
-        self._sample_every = sample_every
+        self.max_records = max_records
+        self._check_limits()
+        self._sample_every = checks.seconds("World", "sample_every", sample_every,
+                                            positive=True, none="a 400th of the load's time")
         self.services = {}
         self.brokers = {}
         self.loads = []
@@ -65,7 +71,7 @@ class World:
     def service(self, name, workers=1, work=0.0, queue=None, error_rate=0.0, rate_limit=None,
                 relay_delay=0.05):
         """Add a service; see ``simlab.services.Service`` for the arguments."""
-        if name in self.services:
+        if checks.name("service", name) in self.services:
             raise ModelError(f"there is already a service named {name!r}; names must be unique")
         service = self.services[name] = Service(self, name, workers, work, queue, error_rate,
                                                 rate_limit, relay_delay)
@@ -74,7 +80,7 @@ class World:
     def broker(self, name, topics=(), max_attempts=5, redelivery_delay=1.0,
                delivery="at-least-once"):
         """Add a message broker; see ``simlab.broker.Broker`` for the arguments."""
-        if name in self.brokers:
+        if checks.name("broker", name) in self.brokers:
             raise ModelError(f"there is already a broker named {name!r}; names must be unique")
         broker = self.brokers[name] = Broker(self, name, topics, max_attempts, redelivery_delay,
                                              delivery)
@@ -99,21 +105,19 @@ class World:
                 raise ModelError("load: a Burst lasts its own `over` seconds; leave duration out")
             duration = arrivals.over
         elif duration is None:
-            raise ModelError("load: duration is missing: how many seconds should it send for?")
+            raise ModelTypeError("load: duration is missing (got None): how many seconds should "
+                                "it send for?")
         if not (isinstance(target, tuple) and len(target) == 2):
             raise ModelError(f"load: target must be a (service, endpoint) pair such as "
                              f"('gateway', 'checkout'), got {target!r}")
-        for what, value, positive in (("duration", duration, True), ("start", start, False),
-                                      ("timeout", timeout, True)):
-            if value is None and what == "timeout":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
-                    or value < 0 or (positive and value == 0) or value == float("inf"):
-                raise ModelError(f"load: {what} must be a {'positive' if positive else 'non-negative'}"
-                                 f" finite number of seconds, got {value!r}")
+        checks.seconds("load", "duration", duration, positive=True)
+        checks.seconds("load", "start", start)
+        checks.seconds("load", "timeout", timeout, positive=True, none="no timeout")
         if payload is not None and not callable(payload):
             raise ModelError("load: payload must be a function of the request number, "
                              f"such as lambda n: Order(id=n); got {payload!r}")
+        if name is not None:
+            checks.name("load", name)
         name = name or f"{target[0]}.{target[1]}" + \
             (" burst" if isinstance(arrivals, Burst) else "")
         if any(load.name == name for load in self.loads):
@@ -124,7 +128,7 @@ class World:
     # -- checks shared by the parts
 
     def check_service(self, name, who):
-        if name not in self.services:
+        if not isinstance(name, str) or name not in self.services:
             raise ModelError(f"{who}: unknown service {name!r}; known services: "
                              f"{sorted(self.services)}")
 
@@ -154,9 +158,14 @@ class World:
         for service in self.services.values():
             if service.view_of is not None:
                 self.check_service(service.view_of, f"view_of of {service.name!r}")
-        for name, value in (("max_events", self.max_events), ("max_seconds", self.max_seconds)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ModelError(f"World: {name} must be a positive number, got {value!r}")
+        self._check_limits()
+
+    def _check_limits(self):
+        # Checked when the world is made, and again before each run: they are plain
+        # attributes, which a lesson may change in between.
+        checks.count("World", "max_events", self.max_events)
+        checks.count("World", "max_records", self.max_records)
+        checks.seconds("World", "max_seconds", self.max_seconds, positive=True)
 
     @property
     def load_end(self):
@@ -172,17 +181,20 @@ class World:
         """Simulate the model once and return a fresh ``Result``.
 
         Args:
-            seed: overrides the world's seed for this run.
+            seed: a whole number overriding the world's seed for this run (``None``,
+                the default: the world's seed).
             until: stop at this simulated time; by default the run goes on until all
-                load has been sent and everything has drained (nothing left to do).
+                load has been sent, everything has drained (nothing left to do) and
+                every scheduled fault has ended.
                 Requests not finished at the end have outcome ``"in_flight"``.
         """
         self.validate()
-        if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float))
-                                  or until <= 0):
-            raise ModelError(f"run: until must be a positive number of seconds, got {until!r}")
-        seed = self.seed if seed is None else seed
+        until = checks.seconds("run", "until", until, positive=True,
+                               none="running until everything has drained")
+        seed = self.seed if seed is None else checks.seed("run", seed)
         run = Run(self, seed)
-        run.start()
-        wall = run.execute(until, self.max_events, self.max_seconds)
+        run.start(until)
+        wall = run.execute(until, self.max_events, self.max_seconds, self.max_records)
+        for message in run.warnings:
+            warnings.warn(message, SimlabWarning, stacklevel=2)
         return Result(self, run, seed, wall)

@@ -1,11 +1,13 @@
-"""Helpers shared by the tests: binomial checks that can fail, span selections, and a
-guard against hangs."""
+"""Helpers shared by the tests: binomial checks that can fail, span selections, a guard
+against hangs, and the size of property tests."""
 
 import math
+import os
 import signal
 from contextlib import contextmanager
 
 import numpy as np
+from hypothesis import settings
 
 Z = 4.0      # allowed distance from a probability, in standard errors
 POWER = 2.0  # a plausible mistake must lie at least Z + POWER standard errors away
@@ -53,3 +55,13 @@ def max_overlap(starts, ends):
     steps = np.concatenate([np.ones(len(starts)), -np.ones(len(ends))])
     order = np.lexsort((steps, times))  # at a tie, an end (-1) comes before a start (+1)
     return int(np.cumsum(steps[order]).max())
+
+
+#: The hypothesis profile in force (see conftest.py): "ci" or "deep".
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+
+
+def examples(count):
+    """Settings for a property test: ``count`` examples in the ci profile, ten times as
+    many in the deep one. Everything else comes from the profile."""
+    return settings(max_examples=count * (10 if PROFILE == "deep" else 1))

@@ -12,16 +12,15 @@ import math
 
 import numpy as np
 import pytest
-from checks import assert_binomial
-from hypothesis import HealthCheck, given, settings
+from checks import assert_binomial, examples
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import simlab as sl
 
 EPS = 1e-9   # float noise in simulated times
 
-PROPERTY = settings(max_examples=20, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = examples(20)
 
 
 # -- helpers
@@ -183,15 +182,37 @@ def published_orders(result):
     return written, published
 
 
+def broker_outages(max_outages, within):
+    """Lists of (at, duration, publishers) outages of the broker, in order, never
+    overlapping (back to back allowed), publishers failing or buffering."""
+    modes = st.lists(st.sampled_from(["fail", "buffer"]), min_size=max_outages,
+                     max_size=max_outages)
+    return st.tuples(crash_schedules(max_outages, within), modes).map(
+        lambda drawn: [(at, duration, mode) for (at, duration), mode in zip(*drawn)])
+
+
+def add_outages(world, outages):
+    for at, duration, publishers in outages:
+        world.faults.broker_outage("bus", at=at, duration=duration, publishers=publishers)
+    return world
+
+
 @PROPERTY
+@pytest.mark.filterwarnings("ignore::simlab.SimlabWarning")  # faults drawn past the stop
 @given(seed=st.integers(0, 2**32 - 1), orders=crash_schedules(3, OUTBOX_SECONDS),
        shipping=crash_schedules(2, OUTBOX_SECONDS),
+       outages=broker_outages(2, OUTBOX_SECONDS),
        until=st.one_of(st.none(), st.floats(1.0, OUTBOX_SECONDS + 1.0)))
-def test_the_outbox_loses_no_event_under_any_crash_schedule(seed, orders, shipping, until):
+# Orders crashes while the broker is out and publishers buffer: the case that lost events
+# when the relay let an entry go once its publish was merely held in memory.
+@example(seed=1, orders=[(3.0, 1.0)], shipping=[], outages=[(2.0, 3.0, "buffer")], until=None)
+def test_the_outbox_loses_no_event_under_any_crashes_and_broker_outages(seed, orders,
+                                                                        shipping, outages,
+                                                                        until):
     world = sl.scenarios.dual_write("outbox", rate=20, duration=OUTBOX_SECONDS, seed=seed,
                                     crashes=0)
     add_crashes(add_crashes(world, "orders", orders), "shipping", shipping)
-    result = world.run(until=until)
+    result = add_outages(world, outages).run(until=until)
     written, published = published_orders(result)
     assert published.key.is_unique
     # Nothing is published that was not written, and never before it was written.
@@ -208,6 +229,26 @@ def test_the_outbox_loses_no_event_under_any_crash_schedule(seed, orders, shippi
         assert (consistency.state == "visible").all()
     else:
         assert set(ledger.state) <= {"acked", "pending"}
+
+
+@pytest.mark.parametrize("publishers", ["buffer", "fail"])
+def test_the_outbox_keeps_its_events_through_a_broker_outage_and_a_crash(publishers):
+    """Orders crashes (3 to 4 s) while the broker is out (2 to 5 s). The relay must not
+    hand its events to the publisher's memory, which the crash wipes: they wait in the
+    outbox, and go out, in order, the instant the broker is back."""
+    world = sl.scenarios.dual_write("outbox", rate=20, duration=OUTBOX_SECONDS, seed=1,
+                                    crashes=0)
+    world.faults.broker_outage("bus", at=2.0, duration=3.0, publishers=publishers)
+    world.faults.crash("orders", at=3.0, duration=1.0)
+    result = world.run()
+    written, published = published_orders(result)
+    assert published.key.is_unique and set(published.key) == set(written.key)
+    assert not ((published.time > 2.0) & (published.time < 5.0)).any()
+    waited = published[published.time == 5.0].sort_values("message_id")
+    assert len(waited) > 20
+    order = written.sort_values("time", kind="stable").key  # the order they were written
+    assert waited.key.tolist() == order[order.isin(waited.key)].tolist()
+    assert not result.logs.message.str.contains("lost").any()
 
 
 def lost_events(seed, crash):
@@ -307,7 +348,7 @@ def test_every_saga_has_exactly_one_outcome_even_when_the_run_is_cut():
 # even orders; A's compensation fails always if ``stuck``.
 
 
-def constructed_saga(stuck=False):
+def constructed_saga(stuck=False, crash=None):
     world = sl.World(seed=1)
     orders = world.service("orders", workers=None)
     saga = sl.Saga([("a", "do", "undo"), ("b", "do", "undo"), ("c", "do", None)])
@@ -335,6 +376,8 @@ def constructed_saga(stuck=False):
     for at in (1.0, 2.0):
         world.load(sl.Users(n=1, think=sl.Constant(at)), target=("orders", "place"),
                    duration=1.5 * at)
+    if crash is not None:
+        world.faults.crash("orders", at=crash[0], duration=crash[1])
     return world.run()
 
 
@@ -389,12 +432,26 @@ def test_an_orchestrator_that_crashed_starts_no_further_step():
     world.faults.crash("orders", at=1.5, duration=0.2)  # during step a (1 s to 2 s)
     result = world.run()
     assert result.requests.outcome.tolist() == ["error"]
-    # The orchestrator's thread died at 1.5 s: it cannot call b or c afterwards, and the
-    # saga did not complete (it is left for recovery: pending, not "completed").
+    # The orchestrator's thread died at 1.5 s: it cannot call b or c afterwards. The saga
+    # is abandoned at 1.5 s, with step a done and never undone.
     spans = result.spans
     called = spans[(spans.kind == "server") & (spans.service != "orders")].service.tolist()
     assert called == ["a"]
-    assert result.sagas.outcome.tolist() != ["completed"]
+    saga = result.sagas.iloc[0]
+    assert (saga.outcome, saga.end, saga.steps_done) == ("abandoned", 1.5, 1)
+    assert saga.inconsistent_for == result.end_time - 2.0  # from a's end to the run's end
+
+
+def test_an_orchestrator_that_crashes_while_compensating_abandons_the_saga():
+    """Order 2's saga compensates from 2.6 s; a's compensation fails again and again
+    (retried for about 1.5 s). Orders crashes at 3.0 s, during those retries: the saga
+    is abandoned at 3.0 s, not "stuck" (no compensation was given up on: its
+    orchestrator died)."""
+    result = constructed_saga(stuck=True, crash=(3.0, 0.5))
+    sagas = result.sagas.set_index("saga_id")
+    assert sagas.outcome.to_dict() == {1: "completed", 2: "abandoned"}
+    assert sagas.end[2] == 3.0 and sagas.failed_step[2] == "c.do"
+    assert not result.logs.message.str.contains("saga stuck").any()
 
 
 def one_step(ctx, order):

@@ -1,5 +1,8 @@
 """The simlab command: what a newcomer runs first."""
 
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -34,3 +37,117 @@ def test_a_wrong_outage_service_is_a_clear_error_not_a_traceback(capsys):
 def test_an_unknown_style_is_refused_by_the_parser():
     with pytest.raises(SystemExit):
         main(["run", "shop", "--style", "fast"])
+
+
+# -- mistakes end with one line (exit status 2), before anything is simulated
+
+
+def usage_error(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_an_outage_time_that_is_not_a_number_is_a_usage_error(capsys):
+    error = usage_error(["run", "shop", "--outage", "payments", "abc", "10"], capsys)
+    assert "--outage payments abc 10: AT and SECONDS must be numbers of seconds" in error
+    assert "Traceback" not in error
+
+
+def test_an_outage_after_the_load_is_refused(capsys):
+    error = usage_error(["run", "shop", "--outage", "payments", "100", "10"], capsys)
+    assert "payments would go down at 100 s, outside the 60 s of load" in error
+
+
+@pytest.fixture
+def no_run(monkeypatch):
+    """Fail the test if the command simulates anything."""
+    def simulate(*args, **kwargs):
+        raise AssertionError("the command ran the scenario before checking its input")
+    monkeypatch.setattr("simlab.scenarios.shop", simulate)
+
+
+@pytest.mark.parametrize("folder", ["/proc/nope", "{tmp}/a-file/results"])
+def test_an_output_folder_that_cannot_be_written_is_refused_before_the_run(
+        folder, tmp_path, capsys, no_run):
+    (tmp_path / "a-file").write_text("not a folder")
+    folder = folder.format(tmp=tmp_path)
+    assert main(["run", "shop", "--out", folder]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"simlab: cannot write the results to {folder}/: ")
+    assert "Traceback" not in error
+
+
+def test_compare_needs_two_seeds_for_an_interval(capsys, no_run):
+    error = usage_error(["compare", "shop", "--seeds", "1"], capsys)
+    assert "--seeds 1: a confidence interval needs 2 seeds or more" in error
+
+
+# -- what a run prints
+
+
+def test_the_run_header_names_the_outage(capsys):
+    assert main(["run", "shop", "--duration", "5", "--outage", "payments", "1", "2"]) == 0
+    assert "shop (sync), seed 1, 50 orders/s for 5 s, payments down from 1 s to 3 s — " \
+        in capsys.readouterr().out
+
+
+def summary_lines(capsys):
+    printed = capsys.readouterr().out
+    return {line.split()[0]: line.split(None, 1)[1] for line in printed.splitlines()
+            if line[:1].isalpha() and not line.startswith(("shop", "n/a"))}, printed
+
+
+def test_the_summary_shows_every_time_in_ms_and_says_why_a_value_is_missing(capsys):
+    assert main(["run", "shop", "--duration", "5"]) == 0
+    lines, printed = summary_lines(capsys)
+    assert lines["latency_p50"].endswith(" ms") and lines["completion_p99"].endswith(" ms")
+    assert lines["lag_p50"] == "n/a" and lines["lag_p99"] == "n/a"
+    assert "n/a: lag_p50, lag_p99: no read model in this design" in printed
+    assert lines["throughput"].endswith(" /s") and lines["error_rate"] == "0.00 %"
+    assert "nan" not in printed
+
+
+def test_an_async_run_shows_its_lag_in_ms(capsys):
+    assert main(["run", "shop", "--style", "async", "--duration", "5"]) == 0
+    lines, printed = summary_lines(capsys)
+    assert lines["lag_p50"].endswith(" ms") and lines["lag_p99"].endswith(" ms")
+    assert "n/a: stale_read_rate: no read of a read model" in printed  # none in the shop
+
+
+def test_help_shows_examples_and_explains_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "examples:\n  simlab run shop " in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    printed = capsys.readouterr().out
+    assert "sync: a chain of synchronous calls" in printed
+    assert "the run's seed, a whole number" in printed
+    assert "--out FOLDER" in printed and "examples:" in printed
+
+
+# -- the README shows what the commands print
+
+
+def readme_example(command):
+    """The output the README shows under ``$ simlab <command>``."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split(f"$ simlab {command}\n", 1)[1].split("```", 1)[0]
+    return block.rstrip("\n")
+
+
+def without_wall_time(text):
+    return re.sub(r"simulated in [\d.]+ s", "simulated in ... s", text)
+
+
+@pytest.mark.parametrize("command", [
+    "run shop --style async --outage payments 20 10 --out results/",
+    "compare shop --seeds 5 --outage payments 20 10",
+])
+def test_the_readme_shows_what_the_command_prints(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(command.split()) == 0
+    printed = capsys.readouterr().out.rstrip("\n")
+    assert without_wall_time(printed) == without_wall_time(readme_example(command))

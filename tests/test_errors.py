@@ -50,8 +50,8 @@ BAD_VALUES = {  # test id: (what the learner wrote, what the message must say)
     "rate-nan": (lambda: sl.Poisson(rate=float("nan")), "Poisson: rate"),
     "rate-inf": (lambda: sl.Poisson(rate=float("inf")), "Poisson: rate"),
     "users-zero": (lambda: sl.Users(n=0), "Users: n must be"),
-    "mean-zero": (lambda: sl.Exp(mean=0), "Exp: mean must be greater than 0"),
-    "mean-negative": (lambda: sl.Exp(mean=-1), "Exp: mean must be greater than 0"),
+    "mean-zero": (lambda: sl.Exp(mean=0), "Exp: mean must be a positive number of seconds"),
+    "mean-negative": (lambda: sl.Exp(mean=-1), "Exp: mean must be a positive number of seconds"),
     "p99-equal": (lambda: sl.LogNormal(median=0.01, p99=0.01),
                   r"LogNormal: p99 \(0.01\) must be greater than median \(0.01\)"),
     "p99-below": (lambda: sl.LogNormal(median=0.05, p99=0.01), r"p99 \(0.01\) must be greater"),
@@ -70,6 +70,9 @@ BAD_VALUES = {  # test id: (what the learner wrote, what the message must say)
                      "broker 'bus': max_attempts"),
     "redelivery-delay": (lambda: sl.World().broker("bus", redelivery_delay=-1),
                          "broker 'bus': redelivery_delay"),
+    "topics-a-number": (lambda: sl.World().broker("bus", topics=5),
+                        r"broker 'bus': topics must be a list of names, such as "
+                        r"\['orders'\], got 5"),
 }
 
 
@@ -155,6 +158,39 @@ def test_consumer_of_an_undeclared_topic():
             yield ctx.work()
 
 
+def test_a_consumer_may_name_its_broker():
+    """As ``ctx.publish`` does: the broker, or its name."""
+    world = sl.World(seed=1)
+    world.broker("bus", topics=["orders"])
+    front, back = world.service("front", workers=None), world.service("back")
+
+    @front.endpoint("go")
+    def go(ctx, payload):
+        yield ctx.work()
+        ctx.publish("bus", "orders", payload)
+
+    @back.consumer("bus", "orders")
+    def ship(ctx, payload):
+        yield ctx.work()
+
+    world.load(sl.Poisson(rate=20), target=("front", "go"), duration=1)
+    ledger = world.run().message_ledger()
+    assert len(ledger) > 10 and (ledger.state == "acked").all()
+
+
+@pytest.mark.parametrize("broker, match", [
+    ("buss", r"unknown broker 'buss'; pass a broker made with world\.broker\(\.\.\.\) in "
+             r"this world, or its name; known brokers: \['bus'\]"),
+    (sl.World().broker("bus"), "unknown broker Broker"),  # same name, another world
+    (None, "unknown broker None"),
+])
+def test_a_consumer_of_an_unknown_broker_names_the_known_ones(broker, match):
+    world = sl.World()
+    world.broker("bus", topics=["orders"])
+    with pytest.raises(sl.ModelError, match=match):
+        world.service("shipping").consumer(broker, "orders")
+
+
 def test_more_consumers_than_workers():
     world = sl.World()
     bus = world.broker("bus", topics=["orders"])
@@ -193,7 +229,7 @@ def test_until_must_be_positive(until):
 
 
 def test_run_limits_must_be_positive():
-    with pytest.raises(sl.ModelError, match="max_events must be a positive"):
+    with pytest.raises(sl.ModelError, match="max_events must be a whole number, 1 or more, got 0"):
         leaf_world(max_events=0).run()
 
 
@@ -392,6 +428,81 @@ def test_service_error_is_a_business_failure_not_a_bug():
     assert requests.reason.str.contains("card declined").all()
 
 
+# -- a step made and never yielded never happens: that is a mistake
+
+
+def forgets_a_call(ctx, payload):
+    yield ctx.work()
+    ctx.call("bakc", "x", payload)  # no yield, and a misspelt service: nothing happens
+
+
+def forgets_a_work_step(ctx, payload):
+    ctx.work()
+    yield ctx.call("back", "x", payload)
+
+
+def forgets_a_saga(ctx, payload):
+    yield ctx.work()
+    ctx.saga(sl.Saga([("back", "x", None)]), payload)
+
+
+def forgets_one_of_two(ctx, payload):
+    first = ctx.sleep(0.1)
+    second = ctx.call("back", "x", payload)
+    yield second
+    assert first is not None  # made, kept, never yielded
+
+
+@pytest.mark.parametrize("handler, step", [
+    (forgets_a_call, "ctx.call('bakc', 'x', ...)"),
+    (forgets_a_work_step, "ctx.work()"),
+    (forgets_a_saga, "ctx.saga(...)"),
+    (forgets_one_of_two, "ctx.sleep(...)"),
+])
+def test_a_step_made_and_never_yielded_stops_the_run(handler, step):
+    with pytest.raises(sl.ModelError, match=re.escape(
+            f"handler front.go made {step} and returned without yielding it, so it never "
+            f"happened: write `yield {step}`")):
+        world_with_handler(handler).run()
+
+
+def test_a_consumer_that_forgets_to_yield_is_named_too():
+    world = sl.World(seed=1)
+    front, back = world.service("front", workers=None), world.service("back")
+    bus = world.broker("bus", topics=["orders"])
+
+    @front.endpoint("go")
+    def go(ctx, payload):
+        yield ctx.work()
+        ctx.publish(bus, "orders", payload)
+
+    @back.consumer(bus, "orders")
+    def ship(ctx, payload):
+        ctx.work()
+        yield ctx.sleep(0.01)
+
+    world.load(sl.Poisson(rate=20), target=("front", "go"), duration=1)
+    with pytest.raises(sl.ModelError, match=r"handler back\.consume orders made ctx\.work\(\)"):
+        world.run()
+
+
+def starts_a_timer_and_waits_for_it_later(ctx, payload):
+    timer = ctx.sleep(0.5)           # starts now ...
+    yield ctx.call("back", "x", payload)
+    yield timer                      # ... and is waited for after the call
+
+
+def waits_for_whichever_comes_first(ctx, payload):
+    yield ctx.work(0.1) | ctx.sleep(0.2)  # a condition waits on both steps
+
+
+@pytest.mark.parametrize("handler", [starts_a_timer_and_waits_for_it_later,
+                                     waits_for_whichever_comes_first])
+def test_a_step_yielded_later_or_in_a_condition_is_fine(handler):
+    requests = world_with_handler(handler).run().requests
+    assert len(requests) > 10 and (requests.outcome == "ok").all()
+
+
 def test_yielding_something_that_is_not_an_event():
     def go(ctx, payload):
         yield 0.5  # meant: yield ctx.sleep(0.5)
@@ -491,3 +602,48 @@ def test_users_with_no_think_time_and_instant_answers_are_stopped():
             sl.RunLimitError, match=r"a user of load .* sent 100,000 requests at t=0\.000 s "
                                     r"without time passing: give the users a think time"):
         world.run()
+
+
+def frames_of(error):
+    """The local variables of every frame the error went through."""
+    tb = error.__traceback__
+    while tb is not None:
+        yield tb.tb_frame.f_locals
+        tb = tb.tb_next
+
+
+def test_requests_piling_up_stop_at_max_records():
+    """Far more load than two workers can take: the queue grows without bound. The run
+    stops early, says why, and lets its records go at once."""
+    world = leaf_world(max_records=50_000)
+    world.load(sl.Poisson(rate=10_000), target=("api", "get"), duration=100)
+    with fails_if_it_hangs(10), pytest.raises(sl.RunLimitError, match=(
+            r"the run kept too much: .* records and [\d,]+ requests in flight at t=.* "
+            r"\(max_records=50,000, about 250 bytes each\)\. [\d,]+ requests are waiting "
+            r"for an answer \(each counts as 5 records\): more load than the services can "
+            r"handle\. Lower the load")) as caught:
+        world.run()
+    runs = [f["self"] for f in frames_of(caught.value) if type(f.get("self")).__name__ == "Run"]
+    assert runs and runs[0].recorder.count() == 0  # no Result will hold them: gone
+
+
+def test_a_long_run_stops_at_max_records():
+    """No pile-up here (unlimited workers), just many records: shorten the run."""
+    world = sl.World(seed=1, max_records=50_000)
+    api = world.service("api", workers=None, work=sl.Exp(mean=0.01))
+
+    @api.endpoint("get")
+    def get(ctx, payload):
+        yield ctx.work()
+
+    world.load(sl.Poisson(rate=1_000), target=("api", "get"), duration=1000)
+    with fails_if_it_hangs(10), pytest.raises(
+            sl.RunLimitError, match=r"Shorten the run \(duration\) or lower the load \(rate\); "
+                                    r"or raise World\(max_records=\.\.\.\)"):
+        world.run()
+
+
+def test_max_records_leaves_a_run_below_it_alone():
+    world = leaf_world(max_records=1_000)
+    result = world.run()  # 20 requests a second for 1 s: far fewer records
+    assert (result.requests.outcome == "ok").all()

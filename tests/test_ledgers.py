@@ -13,7 +13,9 @@ stopping time; the model is small (a few hundred requests) so that thirty runs t
 few seconds.
 """
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from checks import examples
+from hypothesis import given
 from hypothesis import strategies as st
 
 import simlab as sl
@@ -191,8 +193,8 @@ def run_with(seed, schedule, until):
     return world.run(until=until)
 
 
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.filterwarnings("ignore::simlab.SimlabWarning")  # faults drawn past the stop
+@examples(30)
 @given(seed=st.integers(0, 2**32 - 1), schedule=crash_schedules(),
        until=st.one_of(st.none(), st.floats(1.0, LOAD_SECONDS + 1.0)))
 def test_nothing_is_lost_under_random_crashes(seed, schedule, until):
@@ -247,8 +249,8 @@ def rebalances(draw):
             for _ in range(draw(st.integers(0, 3)))]
 
 
-@settings(max_examples=20, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.filterwarnings("ignore::simlab.SimlabWarning")  # faults drawn past the stop
+@examples(20)
 @given(seed=st.integers(0, 2**32 - 1), schedule=crash_schedules(), changes=rebalances(),
        until=st.one_of(st.none(), st.floats(1.0, LOAD_SECONDS + 1.0)))
 def test_nothing_is_lost_under_crashes_and_rebalances(seed, schedule, changes, until):

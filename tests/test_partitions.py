@@ -730,7 +730,7 @@ def test_publishing_to_an_unknown_topic_names_it_and_the_fix():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: sl.Burst(size=0), "Burst: size must be a whole number of requests, 1 or more"),
+    (lambda: sl.Burst(size=0), "Burst: size must be a whole number, 1 or more"),
     (lambda: sl.Burst(size=2.5), "Burst: size must be a whole number"),
     (lambda: sl.Burst(size=10, over=0), "Burst: over must be a positive number of seconds"),
     (lambda: sl.Burst(size=10, over=-1.0), "Burst: over must be a positive number of seconds"),

@@ -1,5 +1,6 @@
 """Read-your-writes: a client writes through one service and reads through a read model."""
 
+from .. import checks
 from ..distributions import Exp
 from ..errors import ModelError
 from ..load import Poisson
@@ -33,6 +34,7 @@ def read_your_writes(remedy=None, rate=50.0, duration=30.0, seed=1, projection_w
     if remedy not in REMEDIES:
         raise ModelError(f"read_your_writes: unknown remedy {remedy!r}; choose one of "
                          f"{list(REMEDIES)}")
+    checks.seconds("read_your_writes", "projection_work", projection_work, positive=True)
     world = World(seed=seed, latency=latency)
     client = world.service("client", workers=None)
     orders = world.service("orders", workers=8, work=Exp(mean=0.005))

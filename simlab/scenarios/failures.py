@@ -7,6 +7,7 @@ orders worker ends up waiting on payments, so status requests — which never to
 payments — fail too, and the gateway's workers fill up behind them: the failure spreads.
 """
 
+from .. import checks
 from ..calls import NO_FALLBACK
 from ..distributions import Exp
 from ..load import Poisson
@@ -29,6 +30,13 @@ def cascade(rate=40.0, status_rate=40.0, duration=60.0, seed=1, slow_at=20.0, sl
     Returns:
         A ``World``; call ``.run()`` on it.
     """
+    # The parameters passed on under another name are checked under their own.
+    checks.positive("cascade", "status_rate", status_rate, "of requests per second")
+    checks.seconds("cascade", "slow_at", slow_at)
+    checks.seconds("cascade", "slow_for", slow_for, positive=True)
+    checks.positive("cascade", "slow_factor", slow_factor)
+    checks.seconds("cascade", "client_timeout", client_timeout, positive=True,
+                   none="no timeout")
     world = World(seed=seed, latency=0.0005)
     gateway = world.service("gateway", workers=32, work=Exp(mean=0.001))
     orders = world.service("orders", workers=8, work=Exp(mean=0.005))

@@ -1,5 +1,6 @@
 """Async error handling (lesson 04): delivery semantics, dual write against outbox, a saga."""
 
+from .. import checks
 from ..distributions import Exp
 from ..errors import ModelError, ServiceError
 from ..load import Poisson
@@ -27,6 +28,8 @@ def delivery(semantics="at-least-once", rate=40.0, duration=60.0, seed=1, crashe
     """
     if semantics not in SEMANTICS:
         raise ModelError(f"delivery: semantics must be one of {SEMANTICS}, got {semantics!r}")
+    checks.count("delivery", "crashes", crashes, least=0)
+    checks.count("delivery", "poison_every", poison_every, least=0)
     world = World(seed=seed)
     orders = world.service("orders", workers=8, work=Exp(mean=0.005))
     billing = world.service("billing", workers=2, work=Exp(mean=0.020))
@@ -66,6 +69,8 @@ def dual_write(design="dual-write", rate=40.0, duration=60.0, seed=1, crashes=6,
     """
     if design not in ("dual-write", "outbox"):
         raise ModelError(f"dual_write: design must be 'dual-write' or 'outbox', got {design!r}")
+    checks.count("dual_write", "crashes", crashes, least=0)
+    checks.seconds("dual_write", "render_time", render_time, positive=True)
     world = World(seed=seed)
     orders = world.service("orders", workers=16, work=Exp(mean=0.005))
     shipping = world.service("shipping", workers=2, work=Exp(mean=0.010))
@@ -108,6 +113,11 @@ def checkout_saga(rate=30.0, duration=60.0, seed=1, failure_rates=None, timeout=
         A ``World``; ``result.sagas`` has each saga's outcome and inconsistency window.
     """
     rates = {"payments": 0.0, "inventory": 0.1, "shipping": 0.05, **(failure_rates or {})}
+    for service, probability in rates.items():
+        if service not in ("payments", "inventory", "shipping"):
+            raise ModelError(f"checkout_saga: failure_rates names unknown service {service!r}; "
+                             "the saga's services are payments, inventory and shipping")
+        checks.probability("checkout_saga", f"failure_rates[{service!r}]", probability)
     world = World(seed=seed, latency=0.0005)
     orders = world.service("orders", workers=None, work=Exp(mean=0.005))
     saga = Saga(CHECKOUT, timeout=timeout)

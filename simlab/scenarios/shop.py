@@ -23,6 +23,7 @@ Example:
 
 from typing import NamedTuple
 
+from .. import checks
 from ..distributions import Exp
 from ..errors import ModelError
 from ..load import Poisson
@@ -55,11 +56,16 @@ class Order(NamedTuple):
     id: int
 
 
-def _check_names(what, mapping):
-    for name in mapping or {}:
+def _check_per_service(what, mapping, check, **options):
+    """A dict of one setting per service: known names, and values ``check`` accepts."""
+    if mapping is not None and not isinstance(mapping, dict):
+        checks.refuse("shop", what, "a dict with one value per service, such as "
+                      "{'payments': ...}", mapping)
+    for name, value in (mapping or {}).items():
         if name not in SERVICES:
             raise ModelError(f"shop: {what} names unknown service {name!r}; the shop's services "
                              f"are {list(SERVICES)}")
+        check("shop", f"{what}[{name!r}]", value, **options)
 
 
 def shop(style="sync", rate=50.0, duration=60.0, seed=1, work=None, workers=None,
@@ -89,10 +95,11 @@ def shop(style="sync", rate=50.0, duration=60.0, seed=1, work=None, workers=None
     """
     if style not in ("sync", "async"):
         raise ModelError(f"shop: style must be 'sync' or 'async', got {style!r}")
-    _check_names("work", work)
-    _check_names("workers", workers)
-    _check_names("error_rates", error_rates)
-    _check_names("consumers", consumers)
+    _check_per_service("work", work, checks.seconds, positive=True)
+    _check_per_service("workers", workers, checks.count, none="unlimited workers")
+    _check_per_service("error_rates", error_rates, checks.probability)
+    _check_per_service("consumers", consumers, checks.count, none="one per worker")
+    checks.count("shop", "partitions", partitions, none="shared queues")  # (even for sync)
     means = {**WORK, **(work or {})}
     counts = {**WORKERS, **(workers or {})}
     errors = error_rates or {}
@@ -112,9 +119,18 @@ def shop(style="sync", rate=50.0, duration=60.0, seed=1, work=None, workers=None
         _async_orders(world, services, partitions, consumers or {})
     world.load(Poisson(rate=rate), target=("gateway", "checkout"), duration=duration,
                payload=Order, name="customers")
+    if outage is not None and not isinstance(outage, (tuple, list)):
+        checks.refuse("shop", "outage", "a (service, at, seconds) triple, or a list of them",
+                      outage)
     outages = [outage] if outage and not isinstance(outage[0], (tuple, list)) else outage or []
-    for service, at, length in outages:
-        world.faults.crash(service, at=at, duration=length)
+    for one in outages:
+        if not isinstance(one, (tuple, list)) or len(one) != 3:
+            checks.refuse("shop", "outage", "a (service, at, seconds) triple, or a list of them",
+                          one)
+        service, at, length = one
+        world.faults.crash(service, at=checks.seconds("shop", "outage at", at),
+                           duration=checks.seconds("shop", "outage seconds", length,
+                                                   positive=True))
     return world
 
 
