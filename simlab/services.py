@@ -204,6 +204,7 @@ class Station:
         self.crashes = 0         # crashes in progress (back-to-back ones may overlap an instant)
         self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
         self.restarted = None    # an event while down, triggered at restart
+        self.memory = {}         # ctx.memory: the process's in-memory state, lost in a crash
 
     # -- workers: a slot counter with a FIFO of waiting events (lighter than simpy.Resource)
 
@@ -231,6 +232,7 @@ class Station:
             return  # a second crash while down (back to back): it stays down until both end
         self.up = False
         self.epoch += 1
+        self.memory = {}         # a crash loses what the process held in memory
         self.busy = 0
         self.restarted = Event(self.env)
         waiting, self.waiting = self.waiting, deque()
