@@ -202,29 +202,29 @@ CHEATS["04-failures-and-resilience.ipynb"] = {
 def expected_attempts(p, n):
     return 1.75
 
-def expected_success(p, n):
-    return 0.875
+def retry_share(p, n):
+    return 0.75 / 1.75
 ''',
         "every call makes all its attempts": '''
 def expected_attempts(p, n):
     return n
 
-def expected_success(p, n):
-    return 1 - p ** n
+def retry_share(p, n):
+    return (n - 1) / n
 ''',
         "a linear guess: one attempt, plus p for each retry": '''
 def expected_attempts(p, n):
     return 1 + p * (n - 1)
 
-def expected_success(p, n):
-    return 1 - p ** n
+def retry_share(p, n):
+    return p * (n - 1) / (1 + p * (n - 1))
 ''',
-        "success as if every attempt had to succeed": '''
+        "the share of retries taken for the failure probability": '''
 def expected_attempts(p, n):
     return (1 - p ** n) / (1 - p)
 
-def expected_success(p, n):
-    return (1 - p) ** n
+def retry_share(p, n):
+    return p
 ''',
     },
     2: {

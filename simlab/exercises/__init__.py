@@ -99,6 +99,29 @@ def show(title, passed, message, detail=""):
         raise AssertionError(text)
 
 
+# -- a learner's guess, beside the measurement (lessons) ------------------------------------
+
+def compare_guess(guess, measured, unit="", digits=0):
+    """One line for a lesson's "predict" cells: the simulated value, and the learner's
+    guess beside it (``None``: no guess written yet).
+
+    Example:
+        >>> compare_guess(200, 210.4, " ms")
+        'simulated: 210 ms · your guess: 200 ms (5 % low)'
+    """
+    shown = f"simulated: {measured:,.{digits}f}{unit}"
+    if guess is None:
+        return shown + " · your guess: none yet"
+    if isinstance(guess, bool) or not isinstance(guess, (int, float)):
+        return shown + f" · your guess: {guess!r} (a number, please)"
+    line = f"{shown} · your guess: {guess:,.{digits}f}{unit}"
+    if measured:
+        off = (guess - measured) / abs(measured)
+        line += " (right on)" if abs(off) < 0.005 else \
+            f" ({abs(off):.0%} {'high' if off > 0 else 'low'})".replace("%", " %")
+    return line
+
+
 # -- asking the learner's code ------------------------------------------------------------
 
 def ask(function, *args, name=None):

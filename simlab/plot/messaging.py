@@ -1,7 +1,7 @@
 """Figures of async error handling: what went wrong per design, deliveries, crashes, sagas.
 
 * ``anomaly_counts(result)`` / ``anomalies(results)`` — lost, duplicated, dead-lettered
-  and compensated, per design (the ledger of lesson 04).
+  and compensated, per design (the ledger of lesson 05).
 * ``anomalies_over_time(result)`` — the same counts as they grow during a run.
 * ``deliveries(result)`` — each delivery attempt of a message on a time line: backoff,
   dead letters, replays.
