@@ -12,7 +12,8 @@ and does, without yielding:
 * ``ctx.publish(bus, "orders", order, key=order.id)`` puts a message on a broker
   (fire-and-forget: the publisher does not wait);
 * ``ctx.log("charged", amount=12)`` writes a log line that carries the trace and span ids;
-* ``ctx.db.write(order.id, "placed")`` writes this service's versioned store.
+* ``ctx.db.write(order.id, "placed")`` writes this service's versioned store;
+* ``ctx.memory`` is the service's in-memory state (a dict), lost when it crashes.
 
 A call, a work step, a sleep or a saga happens only when the handler yields it:
 ``ctx.call(...)`` on its own line does nothing at all. So a handler that makes one and
@@ -93,6 +94,13 @@ class Context:
         # a context that referred back to it would make a reference cycle, which only the
         # garbage collector (resting during a run) could free.
         return Database(self.station.run.stores[self.station.name], self)
+
+    @property
+    def memory(self):
+        """This service's in-memory state: a dict shared by its handlers, emptied when the
+        service crashes (a restarted process starts with nothing in memory). What must
+        survive a crash belongs in ``ctx.db``."""
+        return self.station.memory
 
     def check_alive(self, where):
         """Raise if this handler's service crashed since it started (the thread is dead)."""

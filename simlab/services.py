@@ -188,6 +188,7 @@ class Station:
         self.crash_times = []    # when each epoch ended: crash_times[e] ended epoch e
         self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
         self.restarted = None    # an event while down, triggered at restart
+        self.memory = {}         # ctx.memory: the process's in-memory state, lost in a crash
 
     # -- workers: a slot counter with a FIFO of waiting events (lighter than simpy.Resource)
 
@@ -216,6 +217,7 @@ class Station:
         self.up = False
         self.crash_times.append(self.env.now)
         self.epoch += 1
+        self.memory = {}         # a crash loses what the process held in memory
         self.busy = 0
         self.restarted = Event(self.env)
         waiting, self.waiting = self.waiting, deque()

@@ -3,7 +3,7 @@
     python tests/pin_outputs.py notebooks/01-sync-vs-async.ipynb [...]
 
 Each notebook is run top to bottom in a fresh kernel (in its own folder). The cells
-marked ``NBVAL_CHECK_OUTPUT`` keep their text output and execution count; every other
+tagged ``nbval-check-output`` keep their text output and execution count; every other
 cell is stored without output, as the committed lessons are (tests/test_notebooks.py).
 A pinned output that changed is printed, old and new, so that a moved number is seen.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-PINNED = "NBVAL_CHECK_OUTPUT"
+PINNED = "nbval-check-output"
 
 
 def text_outputs(outputs):
@@ -44,7 +44,7 @@ def pin(path):
         if old.cell_type != "code":
             continue
         old.metadata.pop("execution", None)
-        if PINNED in old.source:
+        if PINNED in old.metadata.get("tags", []):
             count += 1
             outputs = text_outputs(new.outputs)
             if old.outputs and _text(old.outputs) != _text(outputs):

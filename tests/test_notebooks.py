@@ -4,7 +4,8 @@ and they hold no output but the numbers nbval pins.
 Why no figures and widgets in the committed lessons: a stored widget is a dead picture
 ("Loading widget..." on GitHub, a frozen one in JupyterLab), stored figures make every
 change to a lesson a binary diff, and the learner runs the lesson anyway. The cells
-marked ``NBVAL_CHECK_OUTPUT`` keep their printed output: it is what nbval compares.
+tagged ``nbval-check-output`` keep their printed output: it is what nbval compares.
+nbval's markers are cell tags, never ``# NBVAL_...`` comments, so the learner reads none.
 """
 
 from pathlib import Path
@@ -17,6 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted([*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("exercises/*.ipynb"),
                     *ROOT.glob("exercises/solutions/*.ipynb")])
 TEXT_ONLY = {"text/plain"}
+PINNED = "nbval-check-output"
+
+
+def tags(cell):
+    return cell.metadata.get("tags", [])
 
 
 @pytest.fixture(params=NOTEBOOKS, ids=lambda path: str(path.relative_to(ROOT)))
@@ -57,7 +63,7 @@ def test_only_pinned_cells_keep_output(notebook):
         if cell.cell_type != "code":
             continue
         assert "execution" not in cell.metadata, f"{path.name} cell {number}: run timestamps"
-        if "NBVAL_CHECK_OUTPUT" not in cell.source:
+        if PINNED not in tags(cell):
             assert not cell.outputs and cell.execution_count is None, (
                 f"{path.name} cell {number} keeps output that nbval does not check")
             continue
@@ -65,3 +71,12 @@ def test_only_pinned_cells_keep_output(notebook):
             kinds = set(output.get("data", {})) or {"stream"}
             assert kinds <= TEXT_ONLY | {"stream"}, (
                 f"{path.name} cell {number} keeps {kinds - TEXT_ONLY}: pin numbers as text")
+
+
+def test_nbval_markers_are_tags_not_comments(notebook):
+    path, nb = notebook
+    for number, cell in enumerate(nb.cells):
+        assert "NBVAL_" not in cell.source, f"{path.name} cell {number}: an nbval comment; tag the cell"
+        if cell.cell_type == "code" and "explore(" in cell.source:
+            assert "nbval-ignore-output" in tags(cell), (
+                f"{path.name} cell {number}: a widget cell must be tagged nbval-ignore-output")

@@ -33,11 +33,18 @@ __all__ = ["figure", "png_bytes", "drawing_off_screen", "latency_percentiles", "
            "saga_trace", "inconsistency", "shade_faults", "shade_bursts", "overview"]
 
 
-def overview(result, figsize=(11, 7)):
-    """The standard four figures of a run: latency over time, queues, percentiles, topology."""
-    axes = figure(figsize=figsize).subplots(2, 2)
+def overview(result, figsize=(11, 7), title=None):
+    """The standard four figures of a run: latency over time, queues, percentiles, topology.
+
+    ``title`` goes above the four panels: name the scenario and the fault, e.g.
+    ``"shop (sync), payments crashes at t = 20 s for 10 s"``. Returns the 2 × 2 Axes.
+    """
+    fig = figure(figsize=figsize)
+    axes = fig.subplots(2, 2)
     latency_over_time(result, ax=axes[0, 0])
     queues(result, ax=axes[0, 1])
     latency_percentiles(result, ax=axes[1, 0])
     topology(result, ax=axes[1, 1])
+    if title:
+        fig.suptitle(title, fontsize=12)
     return axes

@@ -1,7 +1,7 @@
 """Figures of async error handling: what went wrong per design, deliveries, crashes, sagas.
 
 * ``anomaly_counts(result)`` / ``anomalies(results)`` — lost, duplicated, dead-lettered
-  and compensated, per design (the ledger of lesson 04).
+  and compensated, per design (the ledger of lesson 05).
 * ``anomalies_over_time(result)`` — the same counts as they grow during a run.
 * ``deliveries(result)`` — each delivery attempt of a message on a time line: backoff,
   dead letters, replays.
@@ -70,7 +70,10 @@ def anomaly_counts(result):
 
 def anomalies(results, axes_row=None, kinds=("lost", "duplicates", "dead_lettered",
                                               "compensated")):
-    """One panel per kind of anomaly, one bar per design, each panel on its own scale.
+    """One panel per kind of anomaly, one bar per design, all panels on one scale.
+
+    One scale, so that a bar's length means the same in every panel: 8 duplicates look
+    small beside 54 lost events, as they are. Each bar is labelled with its count.
 
     Args:
         results: a ``Result`` or ``{label: Result}``; or a DataFrame of counts with one
@@ -87,21 +90,24 @@ def anomalies(results, axes_row=None, kinds=("lost", "duplicates", "dead_lettere
         table = pd.DataFrame({label: anomaly_counts(result)
                               for label, result in as_dict(results).items()}).T
     if axes_row is None:
-        size = (2.6 * len(kinds) + 1.4, 0.32 * len(table) + 1.3)
+        size = (2.6 * len(kinds) + 1.4, 0.32 * len(table) + 1.6)
         axes_row = figure(figsize=size).subplots(1, len(kinds), sharey=True)
     axes_row = np.atleast_1d(axes_row)
     rows = np.arange(len(table))
+    top = max(float(table[list(kinds)].to_numpy().max(initial=0)), 1.0)
     for ax, kind in zip(axes_row, kinds):
         values = table[kind].astype(float).to_numpy()
         ax.barh(rows, values, color=ANOMALIES.get(kind, "tab:gray"), alpha=0.85)
-        top = max(values.max(initial=0), 1)
         for row, value in zip(rows, values):
             ax.text(value + top * 0.02, row, f"{value:.0f}", va="center", fontsize=8,
                     color="black" if value else "grey")
-        ax.set_xlim(0, top * 1.3)
+        ax.set_xlim(0, top * 1.25)
         ax.set_title(kind.replace("_", "-"), fontsize=10)
-        ax.set_xticks([])
-        for side in ("top", "right", "bottom"):
+        ax.set_xlabel("messages" if kind != "compensated" else "sagas", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(axis="x", color="#dddddd", lw=0.6)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     axes_row[0].set_yticks(rows, list(table.index))
     axes_row[0].invert_yaxis()
@@ -274,10 +280,11 @@ def saga_trace(result, trace_id=None, ax=None):
     origin = result.spans.start[result.spans.trace_id == trace_id].min()
     if saga.inconsistent_for > 0:
         end = saga.end if not np.isnan(saga.end) else result.end_time
-        ax.axvspan((end - saga.inconsistent_for - origin) * 1000, (end - origin) * 1000,
-                   color="tab:orange", alpha=0.15, lw=0, zorder=0,
-                   label=f"inconsistent for {saga.inconsistent_for * 1000:.0f} ms")
-        ax.legend(fontsize=8, loc="lower left")
+        window = ax.axvspan((end - saga.inconsistent_for - origin) * 1000,
+                            (end - origin) * 1000, color="tab:orange", alpha=0.15, lw=0,
+                            zorder=0, label=f"inconsistent for {saga.inconsistent_for * 1000:.0f} ms")
+        kinds = ax.get_legend().legend_handles if ax.get_legend() else []   # the waterfall's
+        ax.legend(handles=[*kinds, window], fontsize=7, loc="lower left", framealpha=0.9)
     failed = f", {saga.failed_step} failed" if saga.failed_step else ""
     ax.set_title(f"Saga {saga.saga_id} (trace {trace_id[-8:]}): {saga.outcome}{failed}")
     return ax

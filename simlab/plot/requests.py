@@ -40,13 +40,15 @@ def latency_distribution(results, ax=None, bins=60):
         ax.hist(ok, bins=edges, alpha=0.55, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms)")
-    ax.set_ylabel("requests")
+    ax.set_ylabel("successful requests")
+    ax.set_title("Latency of successful requests")
     ax.legend()
     return ax
 
 
 def latency_over_time(result, ax=None, window=1.0):
-    """p50 and p99 latency (ms) per time window, with the error rate on a second axis."""
+    """p50 and p99 latency (ms) of the successful requests per time window, with the
+    share of failed requests on a second axis (a window with no success leaves a gap)."""
     ax = axes(ax)
     requests = result.requests
     finished = requests[requests.outcome != "in_flight"]
@@ -56,11 +58,11 @@ def latency_over_time(result, ax=None, window=1.0):
     # Every window, even one with no successful request: there the line breaks (NaN)
     # instead of drawing a straight bridge across an outage.
     windows = np.arange(0, (bins.max() if len(bins) else 0) + window, window)
-    ax.plot(windows, grouped.median().reindex(windows) * 1000, label="p50", color="tab:blue")
-    ax.plot(windows, grouped.quantile(0.99).reindex(windows) * 1000, label="p99",
+    ax.plot(windows, grouped.median().reindex(windows) * 1000, label="p50 of ok", color="tab:blue")
+    ax.plot(windows, grouped.quantile(0.99).reindex(windows) * 1000, label="p99 of ok",
             color="tab:purple")
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("latency (ms)")
+    ax.set_ylabel("latency of successful requests (ms)")
     errors = ax.twinx()
     error_rate = (finished.outcome != "ok").groupby(bins).mean()
     errors.plot(error_rate.index, error_rate.values * 100, color=FAILED, lw=1, ls="--",
@@ -71,8 +73,8 @@ def latency_over_time(result, ax=None, window=1.0):
     shade_bursts(ax, result)
     lines = ax.get_legend_handles_labels()
     more = errors.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=8)
-    ax.set_title("Latency and failures over time")
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="best", fontsize=8)
+    ax.set_title("Latency of successes, and failures, over time")
     return ax
 
 

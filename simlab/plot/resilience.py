@@ -5,6 +5,9 @@ import numpy as np
 from ._common import as_dict, axes, shade_faults
 
 BREAKER_COLOURS = {"closed": "tab:green", "half_open": "tab:orange", "open": "tab:red"}
+# Lines that coincide stay visible: a wide pale one underneath, narrower dashed ones on top.
+_STYLES = [dict(lw=4, alpha=0.45), dict(lw=1.8, ls="--"), dict(lw=1.4, ls=(0, (1, 1.5))),
+           dict(lw=1.2, ls="-.")]
 
 
 def breaker_timeline(result, ax=None):
@@ -51,17 +54,18 @@ def attempts_per_call(results, target, ax=None, window=1.0, caller=None):
     them, so this assumes one call to ``target`` per handler; a call belongs to the
     window in which its first attempt started.
 
-    ``results`` is one ``Result`` or a dict ``{label: Result}``; ``caller`` limits the
-    count to calls made by that service.
+    ``results`` is one ``Result`` or a dict ``{label: Result}`` (each drawn in its own
+    line style, so that lines that coincide stay visible); ``caller`` limits the count
+    to calls made by that service.
     """
     ax = axes(ax)
     single = not isinstance(results, dict)
     results = as_dict(results)
-    for label, result in results.items():
+    for (label, result), style in zip(results.items(), _STYLES * len(results)):
         per_call = _attempts(result, target, caller)
         windows = (per_call.first // window).astype(int)
         ax.plot(*_steps(per_call.sent.groupby(windows).mean(), window),
-                label="attempts per call" if single else label)
+                label="attempts per call" if single else label, **style)
     shade_faults(ax, next(iter(results.values())))
     ax.axhline(1, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("time (s)")

@@ -35,10 +35,11 @@ def topology_graph(result):
 
 
 def topology(result, ax=None):
-    """Draw the topology: services (squares), topics (circles), calls solid, events dashed.
+    """Draw the topology: services (boxes), topics (rounded, orange), calls solid, events dashed.
 
     The flow reads left to right from the entry service; topics sit a little lower
-    than services, so a long event chain zig-zags instead of overlapping.
+    than services, so a long event chain zig-zags instead of overlapping. Each box is
+    sized to its name, and arrows stop at the edge of the boxes they join.
     """
     ax = axes(ax, size=(10, 3.5))
     graph = topology_graph(result)
@@ -47,22 +48,28 @@ def topology(result, ax=None):
         for i, node in enumerate(nodes):
             drop = 0.6 if graph.nodes[node]["kind"] == "topic" else 0.0
             pos[node] = (x, (len(nodes) - 1) / 2 - i - drop)
-    services = [n for n, d in graph.nodes(data=True) if d["kind"] == "service"]
-    topics = [n for n, d in graph.nodes(data=True) if d["kind"] == "topic"]
-    size = 600
-    nx.draw_networkx_nodes(graph, pos, nodelist=services, node_shape="s", node_size=size,
-                           node_color="#cfe2f3", ax=ax)
-    nx.draw_networkx_nodes(graph, pos, nodelist=topics, node_shape="o", node_size=size,
-                           node_color="#fce5cd", ax=ax)
-    calls = [(u, v) for u, v, d in graph.edges(data=True) if d["kind"] == "call"]
-    events = [(u, v) for u, v, d in graph.edges(data=True) if d["kind"] != "call"]
-    nx.draw_networkx_edges(graph, pos, edgelist=calls, ax=ax, node_size=size, arrowsize=12)
-    nx.draw_networkx_edges(graph, pos, edgelist=events, ax=ax, node_size=size, style="dashed",
-                           edge_color="tab:orange", arrowsize=12)
-    labels = {n: n.replace("-", "-\n") for n in graph}
-    nx.draw_networkx_labels(graph, pos, labels=labels, font_size=6.5, ax=ax)
+    boxes = {}
+    for node, (x, y) in pos.items():
+        topic = graph.nodes[node]["kind"] == "topic"
+        boxes[node] = ax.text(
+            x, y, node.replace("-", "-\n") if topic else node, ha="center", va="center",
+            fontsize=7, zorder=3,
+            bbox=dict(boxstyle="round,pad=0.4" if topic else "square,pad=0.45",
+                      fc="#fce5cd" if topic else "#cfe2f3",
+                      ec="tab:orange" if topic else "#6d9eeb", lw=0.8))
+    for source, target, data in graph.edges(data=True):
+        call = data["kind"] == "call"
+        ax.annotate("", xy=pos[target], xytext=pos[source], zorder=2,
+                    arrowprops=dict(arrowstyle="-|>", mutation_scale=11, shrinkA=1, shrinkB=1,
+                                    color="black" if call else "tab:orange",
+                                    ls="-" if call else "--", lw=1.0,
+                                    patchA=boxes[source].get_bbox_patch(),
+                                    patchB=boxes[target].get_bbox_patch()))
+    xs = [x for x, _ in pos.values()] or [0]
+    ys = [y for _, y in pos.values()] or [0]
+    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+    ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
     ax.set_title("Topology: calls (solid) and events (dashed)")
-    ax.margins(0.08)
     ax.axis("off")
     return ax
 

@@ -1,44 +1,88 @@
 """One trace as a waterfall: every span on a shared time line."""
 
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
 from ._common import FAILED, axes
 
 _KIND_COLOURS = {"server": "tab:blue", "client": "tab:gray", "producer": "tab:orange",
                  "consumer": "tab:green"}
+_KIND_NAMES = {"server": "server: a service at work", "client": "client: waiting for a call",
+               "consumer": "consumer: handling a message"}
 
 
 def waterfall(result, trace_id=None, ax=None):
     """Every span of one trace as a bar on a shared time line (default: the slowest trace).
 
-    Indentation shows who called whom; colour shows the span kind; failed spans are red.
+    Indentation shows who called whom; colour shows the span kind (the legend names
+    them); the hatched start of a bar is time spent waiting for a free worker; failed
+    spans are red. A publish is an orange diamond, linked by a dotted line to the
+    consumers that handled its message.
     """
     trace_id = trace_id or result.slowest_trace()
     spans = result.spans[result.spans.trace_id == trace_id].sort_values(["start", "span_id"])
     if spans.empty:
         raise ValueError(f"no spans for trace {trace_id!r}; pick one from result.requests.trace_id")
-    ax = axes(ax, size=(8, 0.35 * len(spans) + 1.2))
+    ax = axes(ax, size=(8, 0.35 * len(spans) + 1.6))
     depth = _depths(spans)
     origin = spans.start.min()
     end = spans.end.fillna(result.end_time)
-    labels = []
+    rows = {span_id: row for row, span_id in enumerate(spans.span_id)}
+    labels, kinds, waited, failed = [], set(), False, False
     for row, span in enumerate(spans.itertuples()):
-        colour = _KIND_COLOURS[span.kind] if span.status == "ok" else FAILED
         start_ms = (span.start - origin) * 1000
         duration = (end[span.Index] - span.start) * 1000
+        labels.append("  " * depth[span.span_id] + f"{span.service}: {span.operation}")
+        if span.kind == "producer":
+            ax.plot(start_ms, row, "D", color=_KIND_COLOURS["producer"], ms=6, zorder=3)
+            continue
+        colour = _KIND_COLOURS[span.kind] if span.status == "ok" else FAILED
+        kinds.add(span.kind)
+        failed |= span.status != "ok"
         width = max(duration, 0.05)  # an instant span still shows as a sliver
         ax.barh(row, width, left=start_ms, color=colour, alpha=0.85)
         if span.wait > 0:
+            waited = True
             ax.barh(row, span.wait * 1000, left=start_ms, color="white", hatch="///",
                     edgecolor=colour, alpha=0.9)
-        labels.append("  " * depth[span.span_id] + f"{span.service}: {span.operation}")
         ax.text(start_ms + width, row, f" {duration:.1f} ms" + ("" if span.status == "ok"
                                                              else f" {span.status}"),
                 va="center", fontsize=7)
+    linked = _link_publishes(ax, spans, rows, origin)
     ax.set_yticks(range(len(spans)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(right=ax.get_xlim()[1] * 1.15)  # room for the last bar's label
-    ax.set_xlabel("ms since the trace began (hatched: waiting for a worker)")
+    ax.set_xlabel("ms since the trace began")
     ax.set_title(f"Trace {trace_id[-8:]}")
+    ax.legend(handles=_legend(kinds, waited, failed, linked), loc="lower left", fontsize=7,
+              framealpha=0.9)
     return ax
+
+
+def _link_publishes(ax, spans, rows, origin):
+    """A dotted line from each publish to the start of each consumer span it caused."""
+    producers = spans[spans.kind == "producer"].set_index("span_id")
+    consumers = spans[(spans.kind == "consumer") & spans.parent_id.isin(producers.index)]
+    for consumer in consumers.itertuples():
+        published = (producers.start[consumer.parent_id] - origin) * 1000
+        ax.plot([published, (consumer.start - origin) * 1000],
+                [rows[consumer.parent_id], rows[consumer.span_id]], ":",
+                color=_KIND_COLOURS["producer"], lw=1.2, zorder=2)
+    return len(producers) > 0
+
+
+def _legend(kinds, waited, failed, published):
+    handles = [Patch(color=_KIND_COLOURS[kind], alpha=0.85, label=_KIND_NAMES[kind])
+               for kind in ("server", "client", "consumer") if kind in kinds]
+    if waited:
+        handles.append(Patch(facecolor="white", edgecolor="tab:blue", hatch="///",
+                             label="waiting for a worker"))
+    if failed:
+        handles.append(Patch(color=FAILED, label="failed"))
+    if published:
+        handles.append(Line2D([], [], color=_KIND_COLOURS["producer"], marker="D", ls=":",
+                              label="publish, and who consumed it"))
+    return handles
 
 
 def _depths(spans):

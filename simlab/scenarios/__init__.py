@@ -3,10 +3,10 @@
 Each returns a ``World`` (call ``.run()`` on it), built from the same public API a
 learner uses, so its source is worth reading.
 
-* ``shop(style="sync" | "async")`` — the checkout flow as a call chain or as events (lesson 01, 02).
-* ``read_your_writes(remedy=...)`` — a stale read and its remedies (lesson 02).
-* ``cascade(...)`` — a slow dependency, and the policies that contain it (lesson 03).
-* ``delivery(...)``, ``dual_write(...)``, ``checkout_saga(...)`` — async error handling (lesson 04).
+* ``shop(style="sync" | "async")`` — the checkout flow as a call chain or as events (lessons 01–03).
+* ``read_your_writes(remedy=...)`` — a stale read and its remedies (lesson 03).
+* ``cascade(...)`` — a slow dependency, and the policies that contain it (lesson 04).
+* ``delivery(...)``, ``dual_write(...)``, ``checkout_saga(...)`` — async error handling (lesson 05).
 """
 
 from .consistency import REMEDIES, read_your_writes

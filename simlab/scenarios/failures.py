@@ -1,4 +1,4 @@
-"""A cascading failure: a slow dependency, and the policies that contain it (lesson 03).
+"""A cascading failure: a slow dependency, and the policies that contain it (lesson 04).
 
 The gateway serves two kinds of request through ``orders``: ``checkout`` (orders calls
 payments) and ``status`` (orders answers from its own data). From ``slow_at`` for

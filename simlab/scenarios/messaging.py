@@ -1,4 +1,4 @@
-"""Async error handling (lesson 04): delivery semantics, dual write against outbox, a saga."""
+"""Async error handling (lesson 05): delivery semantics, dual write against outbox, a saga."""
 
 from .. import checks
 from ..distributions import Exp
