@@ -35,6 +35,8 @@ COMPARE_EXAMPLES = """\
   simlab compare shop --seeds 5           sync against async on seeds 1 to 5: the mean
                                           of each metric and its 95% confidence interval
   simlab compare shop --outage payments 20 10 --rate 80
+  simlab compare shop --seeds 30 --workers 2
+                                          30 seeds each, on two processes
 """
 
 #: Why a summary metric can have no value (NaN) in a run.
@@ -74,6 +76,9 @@ def _parser():
     compare.add_argument("--seeds", type=int, default=5,
                          help="replications per design, 2 or more: seeds 1 to SEEDS "
                               "(default: 5)")
+    compare.add_argument("--workers", type=int, default=1,
+                         help="processes to run the replications side by side, 1 or more "
+                              "(default: 1; the results are the same whatever the number)")
     for command in (run, compare):
         command.add_argument("scenario", choices=("shop",), help="the scenario (shop)")
         command.add_argument("--rate", type=float, default=50.0,
@@ -114,15 +119,13 @@ def _writable(folder):
     return None
 
 
-def _write(result, folder):
-    import matplotlib
-    matplotlib.use("Agg")
+def _write(result, folder, title):
     from . import plot
 
     for table in _TABLES:
         getattr(result, table).to_csv(folder / f"{table}.csv", index=False)
     result.summary().to_csv(folder / "summary.csv", header=["value"])
-    axes = plot.overview(result)
+    axes = plot.overview(result, title=title)
     axes[0, 0].figure.savefig(folder / "overview.png", dpi=110)
     if (result.requests.outcome == "ok").any():
         plot.waterfall(result).figure.savefig(folder / "slowest-trace.png", dpi=110)
@@ -136,6 +139,8 @@ def main(argv=None):
     if args.command == "compare" and args.seeds < 2:
         command.error(f"--seeds {args.seeds}: a confidence interval needs 2 seeds or more; "
                      "for a single seed, use simlab run")
+    if args.command == "compare" and args.workers < 1:
+        command.error(f"--workers {args.workers}: give 1 or more processes")
     if args.command == "run" and args.out is not None:
         problem = _writable(args.out)
         if problem:
@@ -156,12 +161,17 @@ def main(argv=None):
                   f"{args.duration:g} s{down} — simulated in {result.wall_seconds:.2f} s\n")
             print(_summary_text(result.summary()))
             if args.out:
-                _write(result, args.out)
+                fault = f"{outage[0]} down from {outage[1]:g} s to {outage[1] + outage[2]:g} s" \
+                    if outage else "no fault"
+                _write(result, args.out,
+                       title=f"shop ({args.style}), seed {args.seed}, {args.rate:g} orders/s: "
+                             f"{fault}")
                 print(f"\ntables (CSV) and figures (PNG) written to {args.out}/")
         else:
             from .experiments import compare
             table = compare({style: (lambda style=style: shop(style))
-                             for style in ("sync", "async")}, seeds=range(1, args.seeds + 1))
+                             for style in ("sync", "async")}, seeds=range(1, args.seeds + 1),
+                            executor=args.workers if args.workers > 1 else None)
             print(f"shop, sync vs async: {args.rate:g} orders/s for {args.duration:g} s{down}, "
                   f"seeds 1 to {args.seeds} (mean ± 95% CI half-width)\n")
             print(_readable(table).to_string())

@@ -3,7 +3,7 @@
 **What a worker is.** A worker is a thread of a thread-per-request server. A request
 takes one of its service's workers when it gets to the front of the queue and holds it
 until its handler returns, *including while it waits on synchronous calls*. That is why
-a slow dependency can exhaust its callers' workers (lesson 03). ``ctx.work()`` is the
+a slow dependency can exhaust its callers' workers (lesson 04). ``ctx.work()`` is the
 time the handler computes. A leaf service whose handler only does ``ctx.work()``, under
 Poisson load, is therefore an M/M/c queue with c = ``workers``.
 

@@ -51,7 +51,8 @@ def anomaly_counts(result):
       never published), each trace counted once;
     * ``duplicates``: messages whose effect happened more than once;
     * ``dead_lettered``: messages in a dead-letter topic at the end;
-    * ``compensated`` and ``stuck``: sagas undone, or left half done.
+    * ``compensated`` and ``stuck``: sagas undone, or left half done (stuck, or
+      abandoned by an orchestrator that crashed).
     """
     fates = _message_fates(result)
     lost_traces = set(fates.trace_id[fates["lost"]])
@@ -64,7 +65,7 @@ def anomaly_counts(result):
         "duplicates": int(fates["duplicates"].sum()),
         "dead_lettered": int(fates["dead_lettered"].sum()),
         "compensated": int(outcomes.get("compensated", 0)),
-        "stuck": int(outcomes.get("stuck", 0)),
+        "stuck": int(outcomes.get("stuck", 0) + outcomes.get("abandoned", 0)),
     }, name=f"seed {result.seed}")
 
 
