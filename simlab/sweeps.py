@@ -162,11 +162,14 @@ def _run_all(build, measure, tasks, executor, progress, keep):
         payload = _shippable(build, measure)
         pool, owned = _executor(executor)
         try:
-            futures = {pool.submit(_run_shipped, payload, parameters, seed, keep): i
-                       for i, (parameters, seed) in enumerate(tasks)}
+            size = _chunk_size(len(tasks))
+            futures = {pool.submit(_run_shipped, payload, tasks[i:i + size], keep): i
+                       for i in range(0, len(tasks), size)}
             for future in as_completed(futures):
-                rows[futures[future]] = future.result()
-                bar.update()
+                done = future.result()
+                first = futures[future]
+                rows[first:first + len(done)] = done
+                bar.update(len(done))
         finally:
             if owned:
                 pool.shutdown(cancel_futures=True)
@@ -196,9 +199,16 @@ def _unpickled(payload):
     return cloudpickle.loads(payload)
 
 
-def _run_shipped(payload, parameters, seed, keep):
+def _run_shipped(payload, tasks, keep):
     build, measure = _unpickled(payload)
-    return _run_one(build, measure, parameters, seed, keep)
+    return [_run_one(build, measure, parameters, seed, keep) for parameters, seed in tasks]
+
+
+def _chunk_size(runs):
+    """Runs per task sent to an executor: a few, so that a big sweep is not thousands of
+    tiny tasks (each costs the executor some bookkeeping), but enough tasks (about 50)
+    to keep every worker busy to the end."""
+    return max(1, min(8, runs // 50))
 
 
 def _shippable(build, measure):
