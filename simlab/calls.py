@@ -32,7 +32,7 @@ def make_call(run, call):
     stack = context.stack + (call.service,)
     if call.plain and run.latency is None and not run.network_faults:
         span = run.recorder.open_span(context.trace_id, context.span_id, caller.name,
-                                      endpoint.where, "client", run.env._now)
+                                      endpoint.where, "client", run.env.now)
         return callee.serve(endpoint, call.payload, context.trace_id, span[1], stack,
                             client_span=span)
     if call.policies:
@@ -45,7 +45,7 @@ def attempt(run, call, caller, callee, endpoint, stack):
     recorder = run.recorder
     trace = call.context.trace_id
     span = recorder.open_span(trace, call.context.span_id, caller.name, endpoint.where,
-                              "client", run.env._now)
+                              "client", run.env.now)
     journey = remote(run, caller, callee, endpoint, call.payload, trace, span[1], stack)
     try:
         if call.timeout is None:
@@ -94,8 +94,8 @@ def with_timeout(run, journey, timeout, where):
 
 
 def _defuse_call_errors(process):
-    if isinstance(process._value, CallError):
-        process._defused = True
+    if isinstance(process.value, CallError):
+        process.defused = True
 
 
 def resilient(run, call, caller, callee, endpoint, stack):
@@ -108,11 +108,11 @@ def resilient(run, call, caller, callee, endpoint, stack):
     breaker = run.breaker(key, call.breaker) if call.breaker is not None else None
     bulkhead = run.bulkhead(key, call.bulkhead) if call.bulkhead is not None else None
     context, error, previous = call.context, None, 0.0
-    started = run.env._now
+    started = run.env.now
     for number in range(1, (retry.attempts if retry else 1) + 1):
         if number > 1:
             context.check_alive(endpoint.where)  # a crashed caller retries nothing
-            if number > SPIN_LIMIT and run.env._now == started:
+            if number > SPIN_LIMIT and run.env.now == started:
                 raise RunLimitError(
                     f"{caller.name} retried {endpoint.where} {SPIN_LIMIT:,} times at "
                     f"t={started:.3f} s without time passing; give the retry a backoff")

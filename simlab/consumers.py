@@ -158,7 +158,7 @@ class GroupState:
 
     def deliver(self, message, attempt):
         """Record delivery number ``attempt`` of ``message``."""
-        self.records.append((self.env._now, "deliver", self.names, message, attempt))
+        self.records.append((self.env.now, "deliver", self.names, message, attempt))
         if self.at_most_once:  # acked on receipt: if the handler fails, the message is gone
             self.run.recorder.message("ack", self.names, message, attempt)
             self.run.unsettled -= 1
@@ -166,7 +166,7 @@ class GroupState:
     def succeeded(self, message, attempt):
         """The handler returned: at-least-once acks now."""
         if not self.at_most_once:
-            self.records.append((self.env._now, "ack", self.names, message, attempt))
+            self.records.append((self.env.now, "ack", self.names, message, attempt))
             self.run.unsettled -= 1
 
     def failed(self, message, attempt, station, error):

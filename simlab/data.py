@@ -48,7 +48,7 @@ class Store:
             version = 1 if entry is None else entry[0] + 1
         else:
             version = self._reflected_version(context, key)
-        now = self.env._now
+        now = self.env.now
         self.entries[key] = (version, value)
         if self.followed:  # for the age of stale reads of the read models that follow it
             self.history.setdefault(key, []).append((version, now))
@@ -87,7 +87,7 @@ class Store:
 
     def read(self, context, key):
         version, value = self.entries.get(key, (0, None))
-        now = self.run.env._now
+        now = self.run.env.now
         latest, behind = version, 0.0
         if self.source is not None:
             source = self.run.stores[self.source]

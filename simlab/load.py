@@ -105,7 +105,7 @@ class Load:
             end = self.end
             while True:
                 yield Timeout(env, rng.expovariate(rate))
-                if env._now >= end:
+                if env.now >= end:
                     break
                 send()
         else:
@@ -118,12 +118,12 @@ class Load:
         think = self.arrivals.think
         env = run.env
         yield Timeout(env, think.sample(rng))  # users do not all start at the same instant
-        instant, sent = env._now, 0
-        while env._now < self.end:
+        instant, sent = env.now, 0
+        while env.now < self.end:
             # No think time and answers that take no time: the user would send requests
             # for ever without time passing. Stop the run instead.
-            sent = sent + 1 if env._now == instant else 1
-            instant = env._now
+            sent = sent + 1 if env.now == instant else 1
+            instant = env.now
             if sent > SPIN_LIMIT:
                 raise RunLimitError(
                     f"a user of load {self.name!r} sent {SPIN_LIMIT:,} requests at t={instant:.3f}"

@@ -5,10 +5,11 @@ seed gives the same records, byte for byte.
 """
 
 import gc
+import math
 import time
 
 from simpy.core import EmptySchedule, Environment, StopSimulation
-from simpy.events import URGENT, Event, Process, Timeout
+from simpy.events import Process, Timeout
 
 from . import randomness
 from .broker import Message
@@ -18,6 +19,7 @@ from .data import Store
 from .errors import CallError, ModelError, RunLimitError, SimlabError
 from .outbox import Outbox
 from .resilience import BreakerState, BulkheadState, RetryBudget
+from .context import NoWait
 from .services import Station
 from .telemetry import Recorder
 
@@ -46,10 +48,7 @@ class Run:
         self.unsettled = 0  # deliveries (message x group) not yet acked or dead-lettered
         self.in_flight = 0  # external requests not finished
         self.loads_running = 0
-        # An event that has already happened: yielding it costs no trip through the
-        # scheduler, so zero-time work is free.
-        self.no_wait = Event(self.env)
-        self.no_wait._ok, self.no_wait._value, self.no_wait.callbacks = True, None, None
+        self.no_wait = NoWait(self.env)  # zero-time work: no event at all
         self._messages = 0
         self._requests = 0
         self.breakers, self.bulkheads, self.budgets = {}, {}, {}
@@ -113,33 +112,27 @@ class Run:
         self._requests += 1
         payload = make_payload(self._requests)
         trace = recorder.new_trace()
-        record = [self._requests, trace, load, station.name, endpoint.name, self.env._now,
+        record = [self._requests, trace, load, station.name, endpoint.name, self.env.now,
                   None, "in_flight", ""]
         recorder.requests.append(record)
         self.in_flight += 1
         serve = station.serve(endpoint, payload, trace, None, (station.name,))
         if timeout is not None:
             serve = with_timeout(self, serve, timeout, endpoint.where)
-        try:  # what SimPy's Process._resume does, until the first event still to come
-            event = serve.send(None)
-            while event.callbacks is None:  # already happened (zero-time work): go on
-                if event._ok:
-                    event = serve.send(event._value)
-                else:
-                    event._defused = True
-                    event = serve.throw(event._value)
+        try:
+            event = serve.send(None)  # up to its first wait
         except StopIteration as answer:
             self._answered(record, True, answer.value)
             return None
         except CallError as error:
             self._answered(record, False, error)
             return None
-        process = _StartedProcess(self.env, serve, event)
+        process = Process(self.env, resume(serve, event))
 
         def answered(process):
-            if not process._ok and isinstance(process._value, CallError):
-                process._defused = True  # a failed request is an outcome, not a crash of the run
-            self._answered(record, process._ok, process._value)
+            if not process.ok and isinstance(process.value, CallError):
+                process.defused = True  # a failed request is an outcome, not a crash of the run
+            self._answered(record, process.ok, process.value)
 
         process.callbacks.append(answered)
         return process
@@ -152,7 +145,7 @@ class Run:
             outcome, reason = value.kind, str(value)
         else:
             return  # a mistake in the model: let it stop the run
-        record[6] = self.env._now
+        record[6] = self.env.now
         record[7] = outcome
         record[8] = reason
         self.in_flight -= 1
@@ -194,7 +187,7 @@ class Run:
         carried = context.message.writes if context.message is not None else ()
         writes = carried + tuple(context.writes) if context.writes else carried
         message = Message(self._messages, topic, key, declared.partition_of(key, self._messages),
-                          payload, context.trace_id, span[1], self.env._now, writes)
+                          payload, context.trace_id, span[1], self.env.now, writes)
         self.recorder.message("publish", declared.names, message, 0)
         self.unsettled += len(groups)
         for group in groups:
@@ -266,7 +259,7 @@ class Run:
         lags = self.recorder.lags
         groups = [g for _, gs in self.topics.values() for g in gs]
         while True:
-            now = env._now
+            now = env.now
             for station in self.stations.values():
                 samples.append((now, "service", station.name, len(station.waiting), station.busy))
             for group in groups:
@@ -279,7 +272,7 @@ class Run:
                                  0.0 if oldest is None else now - oldest))
             if self.drained:
                 return
-            if not env._queue:
+            if env.peek() == math.inf:
                 return  # nothing else will ever happen: what is left is stuck (a deadlock)
             yield Timeout(env, every)
 
@@ -287,10 +280,8 @@ class Run:
         """Run to ``until`` (or until nothing is left to do) within the limits."""
         env = self.env
         if until is not None:
-            stop = Event(env)
-            stop._ok, stop._value = True, None
-            stop.callbacks.append(StopSimulation.callback)
-            env.schedule(stop, URGENT, until)
+            # Made before anything else is scheduled for that instant, so it comes first.
+            Timeout(env, until - env.now).callbacks.append(StopSimulation.callback)
         step = env.step
         started = time.perf_counter()
         events = 0
@@ -364,14 +355,22 @@ def _plain_key(key):
     return isinstance(key, tuple) and all(_plain_key(part) for part in key)
 
 
-class _StartedProcess(Process):
-    """The process of a generator that has already started and now waits for ``target``.
-    (SimPy's ``Process`` would start the generator afresh, one scheduled event later.)
-    Like ``Process.__init__``, it sets the private fields ``Process._resume`` uses."""
+def resume(generator, event):
+    """Generator: go on with ``generator``, which has started and now waits for ``event``.
 
-    def __init__(self, env, generator, target):
-        self.env = env
-        self.callbacks = []
-        self._generator = generator
-        self._target = target
-        target.callbacks.append(self._resume)
+    A request runs inline up to its first wait (see ``Run.request``); from there a
+    SimPy process takes it over through this (``Process`` itself would start it afresh).
+    """
+    while True:
+        try:
+            value = yield event
+        except Exception as error:  # the event failed, or the process was interrupted
+            try:
+                event = generator.throw(error)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                event = generator.send(value)
+            except StopIteration as done:
+                return done.value

@@ -17,7 +17,7 @@ from collections import deque
 from simpy.events import Event
 
 from . import checks
-from .context import Call, Context
+from .context import Call, Context, NoWait
 from .distributions import as_distribution
 from .errors import (
     SPIN_LIMIT,
@@ -202,7 +202,7 @@ class Station:
 
     def _take_token(self):
         """Token bucket: refill at ``rate`` per second up to ``burst``; a request takes one."""
-        now = self.env._now
+        now = self.env.now
         self.tokens = min(self.limit.burst, self.tokens + (now - self.refilled) * self.limit.rate)
         self.refilled = now
         if self.tokens >= 1:
@@ -269,7 +269,7 @@ class Station:
         """
         env = self.env
         recorder = self.run.recorder
-        span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, env._now)
+        span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, env.now)
         epoch = self.epoch
         if self.up and self.busy < self.workers and self.limit is None:
             self.busy += 1  # the usual case, decided here: a worker is free
@@ -282,22 +282,22 @@ class Station:
             except CallError:  # the service crashed while the request waited
                 recorder.close_span(span, "error", client_span)
                 raise
-            span[SPAN_WAIT] = env._now - span[6]
+            span[SPAN_WAIT] = env.now - span[6]
             if self.epoch != epoch:  # handed a worker the instant the service crashed
                 recorder.close_span(span, "error", client_span)
                 raise CallError("error", endpoint.where, f"{self.name} crashed while it waited")
         context = Context(self, trace, span[1], stack, message, group)
         handler = endpoint.fn(context, payload)
         value = error = None
-        instant, steps = env._now, 0
+        instant, steps = env.now, 0
         try:
             while True:
                 # A handler that loops without time passing (say, retrying a refused call
                 # with no backoff) would hang the run inside one event: stop it instead.
                 steps += 1
                 if steps > SPIN_LIMIT:
-                    if env._now != instant:  # time passed: a long handler, not a spin
-                        instant, steps = env._now, 0
+                    if env.now != instant:  # time passed: a long handler, not a spin
+                        instant, steps = env.now, 0
                     else:
                         handler.close()
                         raise RunLimitError(
@@ -324,7 +324,9 @@ class Station:
                 elif context.unyielded is not None:
                     context.yielded(item)
                 try:
-                    if item.__class__ is Call:
+                    if item.__class__ is NoWait:
+                        value = None  # work of no time: nothing to wait for
+                    elif item.__class__ is Call:
                         value = yield from self.run.call(item)
                     elif isinstance(item, Event):
                         value = yield item

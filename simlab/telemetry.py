@@ -65,7 +65,7 @@ class Recorder:
 
     def close_span(self, span, status, client_span=None):
         """End a span now; ``client_span`` (the caller's side of the same call) too."""
-        now = self.env._now
+        now = self.env.now
         span[SPAN_END] = now
         span[SPAN_STATUS] = status
         if client_span is not None:
@@ -75,15 +75,15 @@ class Recorder:
     def instant_span(self, trace, parent, service, operation, kind, status="ok"):
         """A span that starts and ends now (a fire-and-forget publish)."""
         self._spans += 1
-        now = self.env._now
+        now = self.env.now
         span = [trace, self._spans, parent, service, operation, kind, now, now, status, 0.0]
         self.spans.append(span)
         return span
 
     def log(self, trace, span, service, level, message):
-        self.logs.append((self.env._now, trace, span, service, level, message))
+        self.logs.append((self.env.now, trace, span, service, level, message))
 
     def message(self, event, names, message, attempt):
         """A message event; ``names`` is ``(broker, topic, group)``. The Message itself
         is kept, and its fields are spread into columns when the table is built."""
-        self.messages.append((self.env._now, event, names, message, attempt))
+        self.messages.append((self.env.now, event, names, message, attempt))
