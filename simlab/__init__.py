@@ -3,7 +3,7 @@
 Start with ``sl.World``; everything else hangs off it. All times are simulated seconds.
 """
 
-from . import plot, scenarios, schema, theory
+from . import metrics, plot, scenarios, schema, theory
 from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
 from .errors import (
                      CallCycleError,
@@ -35,5 +35,6 @@ __all__ = [
     "SimlabError", "ModelError", "ModelTypeError", "CallCycleError", "HandlerError",
     "RunLimitError", "CallError", "ServiceError", "SimlabWarning",
     # experiments and the parts a lesson uses
-    "compare", "mean_ci", "replicate", "sweep", "Swept", "plot", "scenarios", "schema", "theory",
+    "compare", "mean_ci", "replicate", "sweep", "Swept", "metrics", "plot", "scenarios", "schema",
+    "theory",
 ]

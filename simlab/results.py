@@ -11,7 +11,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from . import schema
+from . import metrics, schema
 
 
 def _hex(ids, width):
@@ -235,35 +235,9 @@ class Result:
         return ledger[columns]
 
     def delivery_report(self):
-        """Per consumer group: how its messages ended, and what happened to their effects.
-
-        An *effect* is a delivery whose handler wrote to its store. ``lost`` counts
-        messages acked with no effect at all (possible at-most-once); ``duplicates``
-        counts messages whose effect happened more than once (possible at-least-once
-        without an idempotent consumer).
-        """
-        ledger = self.message_ledger()
-        ledger["label"] = ledger.topic + "/" + ledger.group
-        writes = self.writes[self.writes.message_id > 0]
-        effects = writes.groupby(["group", "message_id"]).span_id.nunique()
-        ledger["effects"] = [effects.get((label, mid), 0)
-                             for label, mid in zip(ledger.label, ledger.message_id)]
-        writers = set(writes.group)
-        rows = []
-        for label, group in ledger.groupby("label", sort=False):
-            states = group.state.value_counts()
-            writes_effects = label in writers
-            rows.append({
-                "group": label, "messages": len(group),
-                "acked": int(states.get("acked", 0)),
-                "dead_lettered": int(states.get("dead_lettered", 0)),
-                "pending": int(states.get("pending", 0)),
-                "lost": int(((group.state == "acked") & (group.effects == 0)).sum())
-                if writes_effects else 0,
-                "duplicates": int((group.effects > 1).sum()),
-            })
-        return pd.DataFrame(rows, columns=["group", "messages", "acked", "dead_lettered",
-                                           "pending", "lost", "duplicates"])
+        """Per consumer group: how its messages ended, and how many were lost or
+        duplicated (the rules are in ``simlab.metrics.message_fates``)."""
+        return metrics.delivery_report(self)
 
     def summary(self):
         """Headline numbers as a pandas Series: counts, throughput, error rate, latency.

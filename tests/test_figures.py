@@ -100,7 +100,7 @@ def test_latency_figures_say_they_show_successful_requests(shops):
 def test_lines_of_several_results_are_told_apart_where_they_coincide(shops):
     results = {"first": cascade(timeout=0.15, retry=sl.Retry(attempts=3), duration=20).run(),
                "same again": cascade(timeout=0.15, retry=sl.Retry(attempts=3), duration=20).run()}
-    ax = sl.plot.attempts_per_call(results, "payments", caller="orders")
+    ax = sl.plot.sent_per_call(results, "payments", caller="orders")
     first, second = ax.get_lines()[:2]
     assert np.array_equal(first.get_ydata(), second.get_ydata(), equal_nan=True)   # they coincide
     assert (first.get_linewidth(), first.get_linestyle()) != (second.get_linewidth(), second.get_linestyle())

@@ -15,21 +15,20 @@ from .consistency import lag_distribution, lag_over_time, partitions, stale_read
 from .messaging import (
     anomalies,
     anomalies_over_time,
-    anomaly_counts,
     crash_window,
     deliveries,
     inconsistency,
     saga_trace,
 )
 from .requests import latency_distribution, latency_over_time, latency_percentiles, queues
-from .resilience import attempts_per_call, breaker_timeline
+from .resilience import breaker_timeline, sent_per_call
 from .topology import topology, topology_graph
 from .traces import waterfall
 
 __all__ = ["figure", "png_bytes", "drawing_off_screen", "latency_percentiles", "latency_distribution", "latency_over_time", "queues",
            "topology", "topology_graph", "waterfall", "lag_distribution", "lag_over_time",
-           "partitions", "stale_reads", "breaker_timeline", "attempts_per_call",
-           "anomaly_counts", "anomalies", "anomalies_over_time", "deliveries", "crash_window",
+           "partitions", "stale_reads", "breaker_timeline", "sent_per_call",
+           "anomalies", "anomalies_over_time", "deliveries", "crash_window",
            "saga_trace", "inconsistency", "shade_faults", "shade_bursts", "overview"]
 
 

@@ -1,7 +1,7 @@
 """Figures of async error handling: what went wrong per design, deliveries, crashes, sagas.
 
-* ``anomaly_counts(result)`` / ``anomalies(results)`` — lost, duplicated, dead-lettered
-  and compensated, per design (the ledger of lesson 05).
+* ``anomalies(results)`` — lost, duplicated, dead-lettered and compensated, per design
+  (``simlab.metrics.anomaly_counts``: the ledger of lesson 05).
 * ``anomalies_over_time(result)`` — the same counts as they grow during a run.
 * ``deliveries(result)`` — each delivery attempt of a message on a time line: backoff,
   dead letters, replays.
@@ -14,59 +14,13 @@
 import numpy as np
 import pandas as pd
 
+from ..metrics import anomaly_counts, message_fates
 from ._common import FAILED, as_dict, axes, shade_faults
 from .canvas import figure
 from .traces import waterfall
 
 ANOMALIES = {"lost": FAILED, "duplicates": "tab:orange", "dead_lettered": "tab:purple",
              "compensated": "tab:blue"}
-
-
-def _message_fates(result):
-    """``message_ledger()`` with, per message and group, its publish time, its trace, how
-    many times its effect happened, and whether it was lost, duplicated or dead-lettered
-    (the rules of ``delivery_report()``)."""
-    ledger = result.message_ledger()
-    messages = result.messages
-    published = messages[messages.event == "publish"].set_index("message_id")
-    writes = result.writes[result.writes.message_id > 0]
-    effects = writes.groupby(["group", "message_id"]).span_id.nunique()
-    labels = ledger.topic + "/" + ledger.group
-    ledger["published"] = ledger.message_id.map(published.time)
-    ledger["trace_id"] = ledger.message_id.map(published.trace_id)
-    ledger["effects"] = [effects.get((label, mid), 0)
-                         for label, mid in zip(labels, ledger.message_id)]
-    writes_effects = labels.isin(set(writes.group))  # a group that never writes loses nothing
-    ledger["lost"] = (ledger.state == "acked") & (ledger.effects == 0) & writes_effects
-    ledger["duplicates"] = ledger.effects > 1
-    ledger["dead_lettered"] = ledger.state == "dead_lettered"
-    return ledger
-
-
-def anomaly_counts(result):
-    """What went wrong in one run, as a pandas Series of counts.
-
-    * ``lost``: messages acked with no effect (as in ``delivery_report()``), plus source
-      writes no read model ever reflected (``consistency``, state pending: the event was
-      never published), each trace counted once;
-    * ``duplicates``: messages whose effect happened more than once;
-    * ``dead_lettered``: messages in a dead-letter topic at the end;
-    * ``compensated`` and ``stuck``: sagas undone, or left half done (stuck, or
-      abandoned by an orchestrator that crashed).
-    """
-    fates = _message_fates(result)
-    lost_traces = set(fates.trace_id[fates["lost"]])
-    pending = result.consistency
-    pending = pending[pending.state == "pending"]
-    never_sent = pending.trace_id[~pending.trace_id.isin(lost_traces)].nunique()
-    outcomes = result.sagas.outcome.value_counts()
-    return pd.Series({
-        "lost": int(fates["lost"].sum()) + int(never_sent),
-        "duplicates": int(fates["duplicates"].sum()),
-        "dead_lettered": int(fates["dead_lettered"].sum()),
-        "compensated": int(outcomes.get("compensated", 0)),
-        "stuck": int(outcomes.get("stuck", 0) + outcomes.get("abandoned", 0)),
-    }, name=f"seed {result.seed}")
 
 
 def anomalies(results, axes_row=None, kinds=("lost", "duplicates", "dead_lettered",
@@ -191,14 +145,14 @@ def deliveries(result, message_ids=None, ax=None, limit=20, relative=False):
 def anomalies_over_time(result, ax=None):
     """Messages lost, duplicated and dead-lettered so far, by the time they were published.
 
-    One step line per kind (counted as in ``delivery_report()``, over all consumer
-    groups), with the faults shaded: each crash shows as a step.
+    One step line per kind (``simlab.metrics.message_fates``, over all consumer groups), with the faults shaded: each crash shows as a step.
     """
     ax = axes(ax)
-    fates = _message_fates(result)
+    fates = message_fates(result)
     end = result.end_time
-    for kind in ("lost", "duplicates", "dead_lettered"):
-        when = np.sort(fates.published[fates[kind]].to_numpy())
+    for kind, flag in (("lost", "lost"), ("duplicates", "duplicated"),
+                       ("dead_lettered", "dead_lettered")):
+        when = np.sort(fates.published[fates[flag]].to_numpy())
         ax.step(np.concatenate([[0.0], when, [end]]),
                 np.concatenate([[0], np.arange(1, len(when) + 1), [len(when)]]),
                 where="post", color=ANOMALIES[kind], lw=1.8,

@@ -1,7 +1,9 @@
 """Figures of resilience policies: circuit breaker states, and the load retries add."""
 
 import numpy as np
+import pandas as pd
 
+from ..metrics import sent_per_call_over_time
 from ._common import as_dict, axes, shade_faults
 
 BREAKER_COLOURS = {"closed": "tab:green", "half_open": "tab:orange", "open": "tab:red"}
@@ -44,15 +46,13 @@ def breaker_timeline(result, ax=None):
     return ax
 
 
-def attempts_per_call(results, target, ax=None, window=1.0, caller=None):
-    """Requests actually sent to ``target`` per call made to it, per time window.
+def sent_per_call(results, target, ax=None, window=1.0, caller=None):
+    """Requests that reached ``target`` per call made to it, per time window.
 
-    This is the *load multiplier* of retries: 1 when every call needs one attempt,
-    up to ``Retry.attempts`` when every attempt fails, below 1 when a circuit breaker
-    or a bulkhead turns calls away before they leave the caller (those attempts are
-    not counted: ``target`` never sees them). Calls are grouped by the span that made
-    them, so this assumes one call to ``target`` per handler; a call belongs to the
-    window in which its first attempt started.
+    This is the *load multiplier* of retries (``simlab.metrics.sent_per_call_over_time``):
+    1 when every call needs one attempt, up to ``Retry.attempts`` when every attempt
+    fails, below 1 when a circuit breaker or a bulkhead turns calls away before they
+    leave the caller. A call belongs to the window in which its first attempt started.
 
     ``results`` is one ``Result`` or a dict ``{label: Result}`` (each drawn in its own
     line style, so that lines that coincide stay visible); ``caller`` limits the count
@@ -62,37 +62,26 @@ def attempts_per_call(results, target, ax=None, window=1.0, caller=None):
     single = not isinstance(results, dict)
     results = as_dict(results)
     for (label, result), style in zip(results.items(), _STYLES * len(results)):
-        per_call = _attempts(result, target, caller)
-        windows = (per_call.first // window).astype(int)
-        ax.plot(*_steps(per_call.sent.groupby(windows).mean(), window),
-                label="attempts per call" if single else label, **style)
+        per_window = sent_per_call_over_time(result, target, caller, window)
+        ax.plot(*_steps(per_window, window), label="requests per call" if single else label,
+                **style)
     shade_faults(ax, next(iter(results.values())))
     ax.axhline(1, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("time (s)")
     ax.set_ylabel(f"requests sent to {target}\nper call")
-    ax.set_title(f"Load multiplier: attempts per call to {target}")
+    ax.set_title(f"Load multiplier: requests sent per call to {target}")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
     return ax
 
 
-def _attempts(result, target, caller):
-    """One row per call to ``target``: when its first attempt began, and how many were sent."""
-    spans = result.spans
-    calls = spans[(spans.kind == "client") & spans.operation.str.startswith(f"{target}.")]
-    if caller is not None:
-        calls = calls[calls.service == caller]
-    grouped = calls.groupby("parent_id", sort=False)
-    frame = grouped.start.min().to_frame("first")
-    frame["sent"] = (calls.status != "rejected").groupby(calls.parent_id, sort=False).sum()
-    return frame
-
-
 def _steps(series, window):
-    """x and y of a step line through the values of numbered windows, each drawn across
-    its window; a window without a value breaks the line rather than bridging the gap."""
+    """x and y of a step line through values per window (indexed by the window's start),
+    each drawn across its window; a window without a value breaks the line rather than
+    bridging the gap."""
     if len(series):
-        series = series.reindex(range(series.index.max() + 1))
+        numbers = np.rint(series.index.to_numpy(dtype=float) / window).astype(int)
+        series = pd.Series(series.to_numpy(), index=numbers).reindex(range(numbers.max() + 1))
     x = np.repeat(series.index.to_numpy(dtype=float) * window, 2)
     x[1::2] += window
     return x, np.repeat(series.to_numpy(dtype=float), 2)
