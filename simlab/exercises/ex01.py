@@ -9,9 +9,8 @@ import math
 import pandas as pd
 
 from . import NotYet, ask, interval, number, off_by, proportion_band, require, run, task
+from ..metrics import backlog_drain
 from ..scenarios import WORK, WORKERS, shop
-
-GROUP = "order-placed/payments"   # the payments consumer group of the async shop
 
 
 # -- task 1: availability along a chain ---------------------------------------------------
@@ -108,10 +107,8 @@ def backlog(rate, down_for, seed, at=10):
     duration = at + down_for + 3 * rate * down_for / (CAPACITY - rate) + 5
     result = shop("async", rate=rate, duration=duration, seed=seed,
                   outage=("payments", at, down_for)).run()
-    group = result.queues[result.queues.name == GROUP]
-    restart = at + down_for
-    drained = group.time[(group.time >= restart) & (group.queued == 0)].min()
-    return (group.queued + group.busy).max(), drained - restart
+    drain = backlog_drain(result, "order-placed", "payments", since=at + down_for)
+    return drain.peak, drain.drained_after
 
 
 @task("Task 3 — The backlog of an outage")

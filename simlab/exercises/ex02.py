@@ -1,53 +1,31 @@
 """Checks of exercises 02, eventual consistency (``exercises/02-eventual-consistency.ipynb``).
 
-``flash_sale`` is the model of lesson 02; the notebook imports it from here, so the tasks
-and their checks run the same shop.
+The model is lesson 02's, ``simlab.scenarios.flash_sale``; the measures are
+``simlab.metrics.backlog`` and ``backlog_drain``: the notebook and the checks use the same.
 """
 
 import statistics
 
-import simlab as sl
-
 from . import ask, interval, number, off_by, require, run, task
-from ..scenarios import Order, shop
+from ..metrics import backlog, backlog_drain, time_in_group
+from ..scenarios import flash_sale
 
-GROUP = "order-placed/payments"   # the payments consumer group
-BURST_AT = 10                     # s: when a flash sale begins
-BURST_OVER = 2                    # s: how long it lasts
+TOPIC, GROUP = "order-placed", "payments"   # the payments consumer group
+BURST_AT = 10                     # s: when the checks' flash sales begin
+BURST_OVER = 2                    # s: how long a sale lasts
 PAYMENTS_WORK = 0.030             # s: mean work per order in payments
 
 
-def flash_sale(rate, burst, consumers, partitions=None, payments_work=PAYMENTS_WORK,
-               duration=40, scale=None, seed=1):
-    """The async shop of lesson 02: ``rate`` orders/s for ``duration`` s, plus ``burst``
-    extra orders from ``BURST_AT`` over ``BURST_OVER`` s. Payments has ``consumers``
-    consumers (and as many workers); ``partitions`` per topic (None: a shared queue).
-    ``scale=(n, at)``: payments' group goes to ``n`` consumers at time ``at``.
-    Returns the ``Result``."""
-    most = max(consumers, scale[0]) if scale else consumers
-    world = shop("async", rate=rate, duration=duration, seed=seed, partitions=partitions,
-                 work={"payments": payments_work}, workers={"payments": most},
-                 consumers={"payments": consumers})
-    world.load(sl.Burst(size=burst, over=BURST_OVER), target=("gateway", "checkout"),
-               start=BURST_AT, payload=Order)
-    if scale:
-        world.brokers["bus"].scale("order-placed", "payments", consumers=scale[0], at=scale[1])
-    return world.run()
+def sale(rate, burst, consumers, partitions, payments_work=PAYMENTS_WORK, duration=40,
+         scale=None, seed=1):
+    """A check's run of ``flash_sale``: the sale at ``BURST_AT``, run to the end."""
+    return run(flash_sale(rate, burst, consumers, partitions, payments_work, duration=duration,
+                          burst_at=BURST_AT, burst_over=BURST_OVER, scale=scale, seed=seed))
 
 
-def group_samples(result):
-    """The payments group's rows of ``result.queues``: time, queued, busy."""
-    return result.queues[result.queues.name == GROUP][["time", "queued", "busy"]]
-
-
-def backlog(result):
-    """(peak backlog of the payments group, seconds from the start of the sale until
-    nothing waits in the group after the peak)."""
-    samples = group_samples(result)
-    inside = samples.queued + samples.busy
-    peak_at = samples.time[inside.idxmax()]
-    drained = samples.time[(samples.time > peak_at) & (samples.queued == 0)].min()
-    return inside.max(), drained - BURST_AT
+def drained_after(result):
+    """Seconds from the start of the sale until nothing waits in the payments group."""
+    return backlog_drain(result, TOPIC, GROUP).drained_after
 
 
 # -- task 1: predict the drain time ----------------------------------------------------------
@@ -60,8 +38,8 @@ def task1(predict_drain):
     for burst, rate, consumers, work in DRAIN_CASES:
         guess = number(ask(predict_drain, burst, rate, consumers, work),
                        f"predict_drain({burst}, {rate}, {consumers}, {work})", 0)
-        drains = [backlog(flash_sale(rate, burst, consumers, None, work, duration=50,
-                                     seed=seed))[1] for seed in (6001, 6002, 6003)]
+        drains = [drained_after(sale(rate, burst, consumers, None, work, duration=50,
+                                     seed=seed)) for seed in (6001, 6002, 6003)]
         mean, half = interval(drains)
         direction = off_by(guess, mean, half + 0.1 * mean)
         require(not direction,
@@ -74,29 +52,20 @@ def task1(predict_drain):
 
 # -- task 2: Little's law from a dashboard ----------------------------------------------------
 
-def time_in_group(result):
-    """Seconds from publish to ack, on average, of the messages of the payments group."""
-    events = result.messages[(result.messages.topic == "order-placed")
-                             & (result.messages.group.isin(["", "payments"]))]
-    published = events[events.event == "publish"].set_index("message_id").time
-    acked = events[events.event == "ack"].set_index("message_id").time
-    return (acked - published).mean()
-
-
 LITTLE_CASES = ((600, 4, 8), (200, 6, None), (100, 8, 8))   # burst, consumers, partitions
 
 
 @task("Task 2 — Little's law from a dashboard")
 def task2(wait_from_dashboard):
     for burst, consumers, partitions in LITTLE_CASES:
-        result = flash_sale(50, burst, consumers, partitions, seed=6101)
-        samples = group_samples(result).reset_index(drop=True)
+        result = sale(50, burst, consumers, partitions, seed=6101)
+        samples = backlog(result, TOPIC, GROUP)
         arrivals = float(result.messages[(result.messages.event == "publish")
                                          & (result.messages.topic == "order-placed")]
                          .shape[0] / result.end_time)
         guess = number(ask(wait_from_dashboard, samples.copy(), arrivals,
                            name="wait_from_dashboard"), "wait_from_dashboard(...)", 0)
-        truth = time_in_group(result)
+        truth = time_in_group(result, TOPIC, GROUP).mean()
         direction = off_by(guess, truth, 0.05 * truth)
         require(not direction,
                 f"for a run you had not seen ({burst} extra orders, {consumers} consumers), "
@@ -116,9 +85,9 @@ PEAK_CASES = ((1000, 1.0), (1000, 4.0), (1600, 0.5), (500, 3.0))   # burst, reac
 
 def late_autoscaler(burst, react_after, seed=1):
     """A sale of ``burst`` orders; payments goes from ``BEFORE_3`` to ``AFTER_3`` consumers
-    ``react_after`` seconds after the sale begins (8 partitions)."""
-    return flash_sale(RATE_3, burst, BEFORE_3, 8, duration=40,
-                      scale=(AFTER_3, BURST_AT + react_after), seed=seed)
+    ``react_after`` seconds after the sale begins (8 partitions). Returns the ``Result``."""
+    return sale(RATE_3, burst, BEFORE_3, 8, duration=40, scale=(AFTER_3, BURST_AT + react_after),
+                seed=seed)
 
 
 @task("Task 3 — A late autoscaler")
@@ -126,7 +95,8 @@ def task3(predict_peak):
     for burst, react_after in PEAK_CASES:
         guess = number(ask(predict_peak, burst, react_after),
                        f"predict_peak({burst}, {react_after:g})", 0)
-        peaks = [backlog(late_autoscaler(burst, react_after, seed))[0] for seed in (6201, 6202)]
+        peaks = [backlog_drain(late_autoscaler(burst, react_after, seed), TOPIC, GROUP).peak
+                 for seed in (6201, 6202)]
         mean = statistics.fmean(peaks)
         direction = off_by(guess, mean, 0.08 * mean + 10)
         require(not direction,

@@ -1,8 +1,8 @@
 """Checks of exercises 03, partitions, order and reading your writes
 (``exercises/03-partitions-and-order.ipynb``).
 
-``address_book`` (task 2) is defined here, so the notebook and its check run one model;
-task 1 uses ``flash_sale`` of exercises 02, task 3 ``read_your_writes`` of the scenarios.
+The models are the lessons': ``flash_sale`` (task 1, run as in exercises 02),
+``address_book`` (task 2, here with crashes) and ``read_your_writes`` (task 3).
 Task 2 is checked the way Maelstrom checks a workload: the learner's handler runs on 24
 seeds with random crashes, and the check reads the history for the first counterexample.
 """
@@ -14,7 +14,8 @@ import simlab as sl
 
 from . import NotYet, ask, interval, number, require, require_no_memory, run, task, watched
 from ..scenarios import REMEDIES, read_your_writes
-from .ex02 import backlog, flash_sale
+from ..scenarios import address_book as lesson_address_book
+from .ex02 import drained_after, sale
 
 CHECK_SEEDS = range(7101, 7125)   # 24 seeds nobody tried in the notebook
 
@@ -34,7 +35,7 @@ def task1(consumers, partitions):
     require(consumers <= partitions,
             f"{consumers} consumers on {partitions} partitions: {consumers - partitions} of them "
             "would sit idle (a partition has one consumer of the group), and you pay for them.")
-    drains = [backlog(flash_sale(50, SALE, consumers, partitions, seed=seed))[1]
+    drains = [drained_after(sale(50, SALE, consumers, partitions, seed=seed))
               for seed in (7001, 7002, 7003, 7004)]
     mean, half = interval(drains)
     require(mean <= TARGET_DRAIN,
@@ -49,36 +50,12 @@ def task1(consumers, partitions):
 
 # -- task 2: a version-checked projection ----------------------------------------------------
 
-CUSTOMERS = 8      # customers who keep changing their delivery address
-CHANGES = 120      # address changes per second, all customers together
-
-
 def address_book(show_address, seed=1, crashes=6, duration=20):
-    """Accounts stores each address change (versions 1, 2, 3 ... per customer) and
-    publishes ``(customer, version)`` on ``address-changed``, a shared queue: the
-    messages of one customer may be handled at once, and finish out of order. ``profile``,
-    a read model of accounts with 4 consumers, applies them with ``show_address``;
-    profile crashes ``crashes`` times at random."""
-    world = sl.World(seed=seed)
-    accounts = world.service("accounts", workers=4, work=sl.Exp(mean=0.005))
-    profile = world.service("profile", workers=4, work=sl.Exp(mean=0.020))
-    bus = world.broker("bus", redelivery_delay=0.2)
-    bus.topic("address-changed")
-
-    @accounts.endpoint("change-address")
-    def change_address(ctx, request):
-        customer = request.id % CUSTOMERS
-        yield ctx.work()
-        version = ctx.db.write(customer, f"address #{request.id}")
-        ctx.publish(bus, "address-changed", (customer, version), key=customer)
-
-    profile.consumer(bus, "address-changed", view_of="accounts")(show_address)
-    world.load(sl.Poisson(rate=CHANGES), target=("accounts", "change-address"),
-               duration=duration)
-    if crashes:
-        world.faults.random("crash", ["profile"], count=crashes, duration=(0.2, 1.0),
-                            within=(0, duration))
-    return world
+    """Lesson 03's address book (``simlab.scenarios.address_book``) on a shared queue,
+    with ``show_address`` as the profile's handler; profile crashes ``crashes`` times at
+    random and a failed delivery comes back after 0.2 s."""
+    return lesson_address_book(show_address, crashes=crashes, duration=duration,
+                               redelivery_delay=0.2, seed=seed)
 
 
 def _messages_of(result, customer, versions):

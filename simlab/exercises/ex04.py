@@ -1,7 +1,8 @@
 """Checks of exercises 04, failures and resilience (``exercises/04-failures-and-resilience.ipynb``).
 
-The models the tasks use are defined here (``flaky_world``, ``slow_payments``), so the
-notebook and its checks share one definition.
+The models the tasks use: ``flaky_world`` (lesson 04's, from ``simlab.scenarios``) and
+``slow_payments`` (lesson 04's cascade, shortened), so the notebook and its checks share
+one definition.
 """
 
 import math
@@ -10,32 +11,14 @@ import statistics
 import simlab as sl
 
 from . import NotYet, ask, number, off_by, proportion_band, require, run, task
-from ..scenarios import cascade
+from ..metrics import calls
+from ..scenarios import cascade, flaky_world
 
 ORDERS_WORKERS = 8     # orders' workers in the cascade of lesson 04
 SLOW_AT, SLOW_FOR = 15.0, 15.0   # s: payments is 20 times slower from SLOW_AT, for SLOW_FOR
 
 
 # -- task 1: the arithmetic of retries --------------------------------------------------------
-
-def flaky_world(p, attempts, rate=100, duration=20, seed=1):
-    """A shop calls ``flaky``, which fails each request with probability ``p``, retrying at
-    once: up to ``attempts`` attempts per call."""
-    world = sl.World(seed=seed)
-    shop = world.service("shop", workers=None)
-    flaky = world.service("flaky", workers=None, work=sl.Exp(mean=0.010), error_rate=p)
-
-    @shop.endpoint("buy")
-    def buy(ctx, order):
-        return (yield ctx.call("flaky", "charge", order, retry=sl.Retry(attempts=attempts)))
-
-    @flaky.endpoint("charge")
-    def charge(ctx, order):
-        yield ctx.work()
-
-    world.load(sl.Poisson(rate=rate), target=("shop", "buy"), duration=duration)
-    return world
-
 
 RETRY_CASES = ((0.3, 4), (0.8, 3), (0.6, 6))
 
@@ -48,9 +31,7 @@ def task1(expected_attempts, retry_share):
         share = number(ask(retry_share, p, n), f"retry_share({p}, {n})", 0, 1)
         per_call = []
         for seed in (4001, 4002):
-            result = run(flaky_world(p, n, seed=seed))
-            spans = result.spans[result.spans.kind == "client"]
-            per_call += spans.groupby("trace_id").size().tolist()
+            per_call += calls(run(flaky_world(p, n, seed=seed)), "flaky").attempts.tolist()
         mean = statistics.fmean(per_call)
         half = 3.3 * statistics.stdev(per_call) / math.sqrt(len(per_call))
         direction = off_by(attempts, mean, half)

@@ -1,7 +1,8 @@
 """Checks of exercises 05, async error handling (``exercises/05-async-error-handling.ipynb``).
 
 The models the tasks use are defined here, so that the notebook and its checks share one
-definition: ``billing_world``, ``outbox_world``, ``policy_world``. Tasks 1 and 2 are
+definition: ``billing_world`` (lesson 05's, ``simlab.scenarios.billing_world``, made
+harsher), ``outbox_world``, ``policy_world``. Tasks 1 and 2 are
 checked the way Maelstrom checks a workload: the learner's handlers run on many seeds,
 with random crashes, and the check reads the history for the first counterexample.
 """
@@ -23,7 +24,9 @@ from . import (
     watched,
     task,
 )
+from ..metrics import time_to_dead_letter
 from ..scenarios import Order, checkout_saga
+from ..scenarios import billing_world as lesson_billing_world
 
 RATE = 40             # orders per second
 DURATION = 60         # s of load
@@ -37,29 +40,12 @@ CHECK_SEEDS = range(1001, 1025)   # 24 seeds nobody tried in the notebook
 # -- task 1: an idempotent consumer -------------------------------------------------------
 
 def billing_world(handler, seed=1, crashes=CRASHES, duration=DURATION):
-    """Orders publishes ``order-placed`` (now and then twice: a producer that retried);
-    billing consumes it with ``handler`` (at-least-once, no ``idempotent=True``) and
-    crashes ``crashes`` times at random (overlapping crashes are skipped)."""
-    world = sl.World(seed=seed)
-    orders = world.service("orders", workers=8, work=sl.Exp(mean=0.005))
-    billing = world.service("billing", workers=2, work=sl.Exp(mean=0.020))
-    bus = world.broker("bus", redelivery_delay=0.5)
-    bus.topic("order-placed")
-
-    @orders.endpoint("place")
-    def place(ctx, order):
-        yield ctx.work()
-        ctx.publish(bus, "order-placed", order, key=order.id)
-        if ctx.random() < REPUBLISHED:     # the producer timed out and published again
-            ctx.publish(bus, "order-placed", order, key=order.id)
-
-    billing.consumer(bus, "order-placed")(handler)   # as if handler were decorated with it
-    world.load(sl.Poisson(rate=RATE), target=("orders", "place"), duration=duration,
-               payload=Order)
-    if crashes:
-        world.faults.random("crash", ["billing"], count=crashes, duration=(0.2, 1.0),
-                            within=(0, duration))
-    return world
+    """Lesson 05's billing (``simlab.scenarios.billing_world``) with your ``handler``
+    (at-least-once, no ``idempotent=True``): billing crashes ``crashes`` times at random
+    (overlapping crashes are skipped), and orders publishes ``REPUBLISHED`` of its orders
+    twice (a producer that retried)."""
+    return lesson_billing_world(handler, rate=RATE, duration=duration, seed=seed,
+                                crashes=crashes, republished=REPUBLISHED)
 
 
 def _history(result, key):
@@ -303,10 +289,7 @@ def policy_world(max_attempts, redelivery_delay, seed=1, tax_down_at=20.0):
 
 def time_to_dlq(result):
     """Seconds from publish to dead letter, per dead-lettered message (a Series by key)."""
-    messages = result.messages
-    published = messages[messages.event == "publish"].set_index("message_id").time
-    dead = messages[messages.event == "dead_letter"]
-    return (dead.time - dead.message_id.map(published)).set_axis(dead.key)
+    return time_to_dead_letter(result).set_index("key").seconds
 
 
 @task("Task 4 — A redelivery policy with a deadline")

@@ -4,16 +4,22 @@ Each returns a ``World`` (call ``.run()`` on it), built from the same public API
 learner uses, so its source is worth reading.
 
 * ``shop(style="sync" | "async")`` — the checkout flow as a call chain or as events (lessons 01–03).
-* ``read_your_writes(remedy=...)`` — a stale read and its remedies (lesson 03).
-* ``cascade(...)`` — a slow dependency, and the policies that contain it (lesson 04).
-* ``delivery(...)``, ``dual_write(...)``, ``checkout_saga(...)`` — async error handling (lesson 05).
+* ``flash_sale(...)`` — a burst of orders on the async shop: backlogs and lag (lessons 02–03).
+* ``address_book(...)``, ``read_your_writes(remedy=...)`` — order per key, and a stale
+  read and its remedies (lesson 03).
+* ``cascade(...)``, ``flaky_world(p, attempts)`` — a slow dependency and the policies that
+  contain it; the arithmetic of retries (lesson 04).
+* ``billing_world(...)``, ``delivery(...)``, ``dual_write(...)``, ``checkout_saga(...)`` —
+  async error handling (lesson 05).
 """
 
+from .backlogs import address_book, flash_sale
 from .consistency import REMEDIES, read_your_writes
-from .failures import cascade
-from .messaging import checkout_saga, delivery, dual_write
+from .failures import cascade, flaky_world
+from .messaging import billing_world, checkout_saga, delivery, dual_write
 from .shop import FLOW, SERVICES, TRACKING_WORK, WORK, WORKERS, Order, shop
 
-__all__ = ["shop", "Order", "read_your_writes", "REMEDIES", "cascade", "delivery",
+__all__ = ["shop", "Order", "flash_sale", "address_book", "read_your_writes", "REMEDIES",
+           "cascade", "flaky_world", "billing_world", "delivery",
            "dual_write", "checkout_saga", "SERVICES", "WORK", "WORKERS", "FLOW",
            "TRACKING_WORK"]

@@ -11,6 +11,7 @@ from .. import checks
 from ..calls import NO_FALLBACK
 from ..distributions import Exp
 from ..load import Poisson
+from ..resilience import Retry
 from ..world import World
 from .shop import Order
 
@@ -73,4 +74,26 @@ def cascade(rate=40.0, status_rate=40.0, duration=60.0, seed=1, slow_at=20.0, sl
     world.load(Poisson(rate=status_rate), target=("gateway", "status"), duration=duration,
                payload=Order, timeout=client_timeout, name="status")
     world.faults.slowdown("payments", at=slow_at, duration=slow_for, factor=slow_factor)
+    return world
+
+
+def flaky_world(p, attempts, rate=100.0, duration=20.0, seed=1):
+    """A shop calls ``flaky``, which fails each request with probability ``p``; the shop
+    retries at once, up to ``attempts`` attempts per call. Both have as many workers as
+    needed, so only the retries matter: ``sl.metrics.attempts_per_call(result, "flaky")``
+    should be (1 - p**attempts) / (1 - p)."""
+    checks.probability("flaky_world", "p", p)
+    world = World(seed=seed)
+    shop = world.service("shop", workers=None)
+    flaky = world.service("flaky", workers=None, work=Exp(mean=0.010), error_rate=p)
+
+    @shop.endpoint("buy")
+    def buy(ctx, order):
+        return (yield ctx.call("flaky", "charge", order, retry=Retry(attempts=attempts)))
+
+    @flaky.endpoint("charge")
+    def charge(ctx, order):
+        yield ctx.work()
+
+    world.load(Poisson(rate=rate), target=("shop", "buy"), duration=duration)
     return world

@@ -11,29 +11,41 @@ from .shop import Order
 SEMANTICS = ("at-least-once", "at-most-once", "effectively-once")
 
 
-def delivery(semantics="at-least-once", rate=40.0, duration=60.0, seed=1, crashes=6,
-             poison_every=0, max_attempts=5):
+def billing_world(handler=None, semantics="at-least-once", rate=40.0, duration=60.0, seed=1,
+                  crashes=0, poison_every=0, fixed_at=None, replay_at=None, max_attempts=5,
+                  redelivery_delay=0.5, republished=0.0, billing_work=0.020):
     """Orders publishes ``order-placed``; billing applies each (writes an invoice: the
-    *effect*), then does more work before it acks. Billing crashes ``crashes`` times at
-    random: a crash after the effect and before the ack means a redelivery.
+    *effect*), then does more work before it acks (lesson 05).
 
     Args:
-        semantics: "at-least-once" (duplicates), "at-most-once" (losses) or
+        handler: billing's consumer (default: the one described here; pass your own to
+            try an idempotent one).
+        semantics: "at-least-once" (a crash after the effect and before the ack repeats
+            it: duplicates), "at-most-once" (acked on delivery: a crash loses it) or
             "effectively-once" (at-least-once with an idempotent consumer).
-        poison_every: if > 0, every n-th order is a poison message its consumer can never
-            handle: it ends in the dead-letter topic after ``max_attempts``.
+        crashes: random crashes of billing, 0.2 to 1 s each (an overlapping one is skipped).
+        poison_every: if > 0, every n-th order is a poison message billing cannot parse:
+            it ends in the dead-letter topic after ``max_attempts`` deliveries ...
+        fixed_at: ... until a billing that parses it is deployed at this time;
+        replay_at: when an operator replays the dead letters (``bus.replay``).
+        redelivery_delay: seconds, or an ``sl.Exponential`` backoff, between deliveries.
+        republished: share of orders the producer publishes twice (a retried publish).
+        billing_work: mean seconds of each of billing's two steps.
 
     Returns:
-        A ``World``; ``result.delivery_report()`` counts lost and duplicated effects.
+        A ``World``; ``sl.metrics.message_fates(result)`` says which messages were lost,
+        duplicated or dead-lettered.
     """
     if semantics not in SEMANTICS:
-        raise ModelError(f"delivery: semantics must be one of {SEMANTICS}, got {semantics!r}")
-    checks.count("delivery", "crashes", crashes, least=0)
-    checks.count("delivery", "poison_every", poison_every, least=0)
+        raise ModelError(f"billing_world: semantics must be one of {SEMANTICS}, got "
+                         f"{semantics!r}")
+    checks.count("billing_world", "crashes", crashes, least=0)
+    checks.count("billing_world", "poison_every", poison_every, least=0)
+    checks.probability("billing_world", "republished", republished)
     world = World(seed=seed)
     orders = world.service("orders", workers=8, work=Exp(mean=0.005))
-    billing = world.service("billing", workers=2, work=Exp(mean=0.020))
-    bus = world.broker("bus", max_attempts=max_attempts, redelivery_delay=0.5,
+    billing = world.service("billing", workers=2, work=Exp(mean=billing_work))
+    bus = world.broker("bus", max_attempts=max_attempts, redelivery_delay=redelivery_delay,
                        delivery="at-most-once" if semantics == "at-most-once" else
                        "at-least-once")
     bus.topic("order-placed")
@@ -42,20 +54,36 @@ def delivery(semantics="at-least-once", rate=40.0, duration=60.0, seed=1, crashe
     def place(ctx, order):
         yield ctx.work()
         ctx.publish(bus, "order-placed", order, key=order.id)
+        # Draw only when asked: a draw would shift every later draw of orders.
+        if republished and ctx.random() < republished:   # the producer timed out, sent again
+            ctx.publish(bus, "order-placed", order, key=order.id)
 
-    @billing.consumer(bus, "order-placed", idempotent=semantics == "effectively-once")
     def invoice(ctx, order):
-        if poison_every and order.id % poison_every == 0:
+        poison = poison_every and order.id % poison_every == 0
+        if poison and (fixed_at is None or ctx.now < fixed_at):   # the bug, until fixed
+            ctx.log(f"cannot parse order {order.id}", level="error")
             raise ServiceError(f"cannot parse order {order.id}")
         yield ctx.work()
         ctx.db.write(order.id, "invoiced")   # the effect
         yield ctx.work()                      # more work before the ack: a crash here repeats it
 
+    billing.consumer(bus, "order-placed", idempotent=semantics == "effectively-once")(
+        handler or invoice)
     world.load(Poisson(rate=rate), target=("orders", "place"), duration=duration, payload=Order)
+    if replay_at is not None:
+        bus.replay("order-placed", "billing", at=replay_at)   # put the dead letters back
     if crashes:
         world.faults.random("crash", ["billing"], count=crashes, duration=(0.2, 1.0),
                             within=(0.0, duration))
     return world
+
+
+def delivery(semantics="at-least-once", rate=40.0, duration=60.0, seed=1, crashes=6,
+             poison_every=0, max_attempts=5):
+    """``billing_world`` with billing crashing ``crashes`` times: what each delivery
+    semantics does to the effects (``result.delivery_report()`` counts them)."""
+    return billing_world(semantics=semantics, rate=rate, duration=duration, seed=seed,
+                         crashes=crashes, poison_every=poison_every, max_attempts=max_attempts)
 
 
 def dual_write(design="dual-write", rate=40.0, duration=60.0, seed=1, crashes=6,
