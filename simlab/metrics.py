@@ -45,7 +45,7 @@ def message_fates(result):
 
     * ``lost``: acked with no effect at all (at-most-once can do that). Only for a
       group that writes effects: a group that never writes has nothing to lose.
-    * ``duplicated``: its effect happened more than once (at-least-once without an
+    * ``duplicate``: its effect happened more than once (at-least-once without an
       idempotent consumer).
     * ``dead_lettered``: in the dead-letter topic at the end.
     """
@@ -62,7 +62,7 @@ def message_fates(result):
                          for label, mid in zip(labels, ledger.message_id)]
     writes_effects = labels.isin(set(writes.group))
     ledger["lost"] = (ledger.state == "acked") & (ledger.effects == 0) & writes_effects
-    ledger["duplicated"] = ledger.effects > 1
+    ledger["duplicate"] = ledger.effects > 1
     ledger["dead_lettered"] = ledger.state == "dead_lettered"
     return ledger
 
@@ -83,7 +83,7 @@ def delivery_report(result):
                      "dead_lettered": int(states.get("dead_lettered", 0)),
                      "pending": int(states.get("pending", 0)),
                      "lost": int(group["lost"].sum()),
-                     "duplicates": int(group["duplicated"].sum())})
+                     "duplicates": int(group["duplicate"].sum())})
     return pd.DataFrame(rows, columns=["group", "messages", "acked", "dead_lettered",
                                        "pending", "lost", "duplicates"])
 
@@ -107,7 +107,7 @@ def anomaly_counts(result):
     outcomes = result.sagas.outcome.value_counts()
     return pd.Series({
         "lost": int(fates["lost"].sum()) + int(never_sent),
-        "duplicates": int(fates["duplicated"].sum()),
+        "duplicates": int(fates["duplicate"].sum()),
         "dead_lettered": int(fates["dead_lettered"].sum()),
         "compensated": int(outcomes.get("compensated", 0)),
         "stuck": int(outcomes.get("stuck", 0) + outcomes.get("abandoned", 0)),

@@ -150,7 +150,7 @@ def anomalies_over_time(result, ax=None):
     ax = axes(ax)
     fates = message_fates(result)
     end = result.end_time
-    for kind, flag in (("lost", "lost"), ("duplicates", "duplicated"),
+    for kind, flag in (("lost", "lost"), ("duplicates", "duplicate"),
                        ("dead_lettered", "dead_lettered")):
         when = np.sort(fates.published[fates[flag]].to_numpy())
         ax.step(np.concatenate([[0.0], when, [end]]),
