@@ -25,7 +25,7 @@ RETRY_CASES = ((0.3, 4), (0.8, 3), (0.6, 6))
 
 @task("Task 1 — The arithmetic of retries")
 def task1(expected_attempts, retry_share):
-    calls = 0
+    simulated = 0
     for p, n in RETRY_CASES:
         attempts = number(ask(expected_attempts, p, n), f"expected_attempts({p}, {n})", 1, n)
         share = number(ask(retry_share, p, n), f"retry_share({p}, {n})", 0, 1)
@@ -45,8 +45,8 @@ def task1(expected_attempts, retry_share):
         require(not direction, f"with p = {p} and n = {n}, your retry_share is {direction}: "
                 f"outside the band of the {sent:,} requests the simulated service received. Of "
                 "all the requests a call sends, how many are its first attempt?")
-        calls += len(per_call)
-    return f"both hold in {len(RETRY_CASES)} cases ({calls:,} simulated calls)."
+        simulated += len(per_call)
+    return f"both hold in {len(RETRY_CASES)} cases ({simulated:,} simulated calls)."
 
 
 # -- task 2: a timeout that survives a retry storm -----------------------------------------------
