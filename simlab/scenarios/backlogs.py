@@ -27,6 +27,11 @@ def flash_sale(rate=50.0, burst=600, consumers=4, partitions=8, payments_work=WO
         A ``World``. ``sl.metrics.backlog(result, "order-placed", "payments")`` follows
         the payments group's backlog.
     """
+    checks.count("flash_sale", "burst", burst, least=0)
+    checks.count("flash_sale", "consumers", consumers)
+    checks.seconds("flash_sale", "payments_work", payments_work, positive=True)
+    checks.seconds("flash_sale", "burst_at", burst_at)
+    checks.seconds("flash_sale", "burst_over", burst_over, positive=True)
     most = max(consumers, scale[0]) if scale else consumers   # workers for every consumer
     world = shop("async", rate=rate, duration=duration, seed=seed, partitions=partitions,
                  work={"payments": payments_work}, workers={"payments": most},
@@ -63,6 +68,7 @@ def address_book(show_address=_show_address, partitions=None, customers=8, rate=
         A ``World``.
     """
     checks.count("address_book", "customers", customers)
+    checks.count("address_book", "crashes", crashes, least=0)
     world = World(seed=seed)
     accounts = world.service("accounts", workers=4, work=Exp(mean=0.005))
     profile = world.service("profile", workers=4, work=Exp(mean=0.020))

@@ -83,6 +83,7 @@ def flaky_world(p, attempts, rate=100.0, duration=20.0, seed=1):
     needed, so only the retries matter: ``sl.metrics.attempts_per_call(result, "flaky")``
     should be (1 - p**attempts) / (1 - p)."""
     checks.probability("flaky_world", "p", p)
+    checks.count("flaky_world", "attempts", attempts)
     world = World(seed=seed)
     shop = world.service("shop", workers=None)
     flaky = world.service("flaky", workers=None, work=Exp(mean=0.010), error_rate=p)
