@@ -11,7 +11,7 @@ import pandas as pd
 from . import NotYet, ask, interval, number, off_by, proportion_band, require, run, task
 from ..scenarios import WORK, WORKERS, shop
 
-GROUP = "order-placed/payments"   # the payments consumer group of the async shop
+GROUP = "payments"   # the payments consumer group of the async shop (topic order-placed)
 
 
 # -- task 1: availability along a chain ---------------------------------------------------
@@ -108,7 +108,7 @@ def backlog(rate, down_for, seed, at=10):
     duration = at + down_for + 3 * rate * down_for / (CAPACITY - rate) + 5
     result = shop("async", rate=rate, duration=duration, seed=seed,
                   outage=("payments", at, down_for)).run()
-    group = result.queues[result.queues.name == GROUP]
+    group = result.queues[result.queues.group == GROUP]
     restart = at + down_for
     drained = group.time[(group.time >= restart) & (group.queued == 0)].min()
     return (group.queued + group.busy).max(), drained - restart

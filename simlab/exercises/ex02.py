@@ -11,7 +11,7 @@ import simlab as sl
 from . import ask, interval, number, off_by, require, run, task
 from ..scenarios import Order, shop
 
-GROUP = "order-placed/payments"   # the payments consumer group
+GROUP = "payments"   # the payments consumer group (topic order-placed)
 BURST_AT = 10                     # s: when a flash sale begins
 BURST_OVER = 2                    # s: how long it lasts
 PAYMENTS_WORK = 0.030             # s: mean work per order in payments
@@ -37,7 +37,7 @@ def flash_sale(rate, burst, consumers, partitions=None, payments_work=PAYMENTS_W
 
 def group_samples(result):
     """The payments group's rows of ``result.queues``: time, queued, busy."""
-    return result.queues[result.queues.name == GROUP][["time", "queued", "busy"]]
+    return result.queues[result.queues.group == GROUP][["time", "queued", "busy"]]
 
 
 def backlog(result):

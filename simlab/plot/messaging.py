@@ -30,13 +30,16 @@ def _message_fates(result):
     messages = result.messages
     published = messages[messages.event == "publish"].set_index("message_id")
     writes = result.writes[result.writes.message_id > 0]
-    effects = writes.groupby(["group", "message_id"]).span_id.nunique()
-    labels = ledger.topic + "/" + ledger.group
+    group_key = ["broker", "topic", "group"]
+    effects = writes.groupby(group_key + ["message_id"]).span_id.nunique()
     ledger["published"] = ledger.message_id.map(published.time)
     ledger["trace_id"] = ledger.message_id.map(published.trace_id)
-    ledger["effects"] = [effects.get((label, mid), 0)
-                         for label, mid in zip(labels, ledger.message_id)]
-    writes_effects = labels.isin(set(writes.group))  # a group that never writes loses nothing
+    ledger["effects"] = [effects.get(key, 0) for key in
+                         zip(ledger.broker, ledger.topic, ledger.group, ledger.message_id)]
+    writers = set(zip(writes.broker, writes.topic, writes.group))
+    # A group that never writes loses nothing.
+    writes_effects = np.array([key in writers for key in
+                               zip(ledger.broker, ledger.topic, ledger.group)], dtype=bool)
     ledger["lost"] = (ledger.state == "acked") & (ledger.effects == 0) & writes_effects
     ledger["duplicates"] = ledger.effects > 1
     ledger["dead_lettered"] = ledger.state == "dead_lettered"
