@@ -32,21 +32,22 @@ def make_call(run, call):
     stack = context.stack + (call.service,)
     if call.plain and run.latency is None and not run.network_faults:
         span = run.recorder.open_span(context.trace_id, context.span_id, caller.name,
-                                      endpoint.where, "client", run.env.now)
-        return callee.serve(endpoint, call.payload, context.trace_id, span[1], stack,
+                                      endpoint.where, "client", caller.version, attempt=1)
+        return callee.serve(endpoint, call.payload, context.trace_id, span, stack,
                             client_span=span)
     if call.policies:
         return resilient(run, call, caller, callee, endpoint, stack)
-    return attempt(run, call, caller, callee, endpoint, stack)
+    return attempt(run, call, caller, callee, endpoint, stack, 1)
 
 
-def attempt(run, call, caller, callee, endpoint, stack):
-    """Generator: one attempt of a call, with its own client span."""
+def attempt(run, call, caller, callee, endpoint, stack, number):
+    """Generator: attempt ``number`` of a call, with its own client span."""
     recorder = run.recorder
     trace = call.context.trace_id
     span = recorder.open_span(trace, call.context.span_id, caller.name, endpoint.where,
-                              "client", run.env.now)
-    journey = remote(run, caller, callee, endpoint, call.payload, trace, span[1], stack)
+                              "client", caller.version, attempt=number)
+    call.last_span = span  # for the fallback flag
+    journey = remote(run, caller, callee, endpoint, call.payload, trace, span, stack)
     try:
         if call.timeout is None:
             value = yield from journey
@@ -55,7 +56,8 @@ def attempt(run, call, caller, callee, endpoint, stack):
     except CallError as error:
         recorder.close_span(span, error.kind)
         if error.kind == "timeout" and error.where == endpoint.where:
-            recorder.log(trace, span[1], caller.name, "warning", str(error))
+            recorder.span_event(trace, span, "exception", str(error))
+            recorder.log(trace, span, caller.name, "warning", str(error))
         raise
     recorder.close_span(span, "ok")
     return value
@@ -121,29 +123,31 @@ def resilient(run, call, caller, callee, endpoint, stack):
                                  f"retry budget spent: no retry of {endpoint.where}")
                 break
             previous = retry.delay(number - 1, previous, caller.retry_rng)
-            run.recorder.log(context.trace_id, context.span_id, caller.name, "info",
-                             f"retry {number - 1} of {endpoint.where} in {previous:.3f} s")
+            retrying = f"retry {number - 1} of {endpoint.where} in {previous:.3f} s"
+            run.recorder.span_event(context.trace_id, context.span_id, "retry", retrying)
+            run.recorder.log(context.trace_id, context.span_id, caller.name, "info", retrying)
             if previous > 0:
                 yield Timeout(run.env, previous)
             context.check_alive(endpoint.where)  # ... nor after a crash during the backoff
         try:
             return (yield from guarded(run, call, caller, callee, endpoint, stack, breaker,
-                                       bulkhead))
+                                       bulkhead, number))
         except CallError as failure:
             error = failure
             if retry is None or failure.kind not in retry.on:
                 break
     if call.fallback is NO_FALLBACK:
         raise error
+    run.recorder.spans.set(call.last_span - 1, fallback=True)
     run.recorder.log(context.trace_id, context.span_id, caller.name, "warning",
                      f"fallback for {endpoint.where} after: {error}")
     return call.fallback(error) if callable(call.fallback) else call.fallback
 
 
-def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
+def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead, number):
     """Generator: one attempt behind the circuit breaker and the bulkhead."""
     where = endpoint.where
-    admitted = _pass_breaker(run, call, caller, where, breaker)
+    admitted = _pass_breaker(run, call, caller, where, breaker, number)
     if bulkhead is not None:
         if bulkhead.busy < bulkhead.policy.max_concurrent:
             bulkhead.busy += 1
@@ -154,18 +158,17 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
             if breaker is not None and admitted != breaker.generation:
                 # The breaker changed while this call waited: ask it again.
                 try:
-                    admitted = _pass_breaker(run, call, caller, where, breaker)
+                    admitted = _pass_breaker(run, call, caller, where, breaker, number)
                 except CallError:
                     _free_place(bulkhead)
                     raise
         else:
             if breaker is not None:
                 breaker.withdraw(admitted)  # a probe that never went out
-            run.recorder.instant_span(call.context.trace_id, call.context.span_id,
-                                      caller.name, where, "client", "rejected")
+            _turned_away(run, call, caller, where, number, "bulkhead_rejected")
             raise CallError("rejected", where, "bulkhead full")
     try:
-        value = yield from attempt(run, call, caller, callee, endpoint, stack)
+        value = yield from attempt(run, call, caller, callee, endpoint, stack, number)
     except CallError:
         if breaker is not None:
             breaker.record(True, admitted)
@@ -178,17 +181,25 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
     return value
 
 
-def _pass_breaker(run, call, caller, where, breaker):
+def _pass_breaker(run, call, caller, where, breaker, number):
     """The breaker's state generation the call is let through in (None: no breaker);
     a rejected call gets a zero-length client span and a CallError."""
     if breaker is None:
         return None
     admitted = breaker.admit()
     if admitted is None:
-        run.recorder.instant_span(call.context.trace_id, call.context.span_id, caller.name,
-                                  where, "client", "rejected")
+        _turned_away(run, call, caller, where, number, "breaker_rejected")
         raise CallError("rejected", where, "circuit breaker open")
     return admitted
+
+
+def _turned_away(run, call, caller, where, number, why):
+    """A call its own caller's policy refused: a zero-length client span, with why."""
+    trace = call.context.trace_id
+    span = run.recorder.instant_span(trace, call.context.span_id, caller.name, where, "client",
+                                     caller.version, "rejected", attempt=number)
+    run.recorder.span_event(trace, span, why)
+    call.last_span = span
 
 
 def _free_place(bulkhead):

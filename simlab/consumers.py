@@ -28,7 +28,6 @@ class GroupState:
     def __init__(self, run, subscription, consumers):
         self.run = run
         self.env = run.env
-        self.records = run.recorder.messages  # (the two most frequent events append here)
         self.subscription = subscription
         self.label = subscription.label
         self.broker = subscription.topic.broker
@@ -148,7 +147,7 @@ class GroupState:
         has applied (in its own store, with the effect), so a redelivered one changes
         nothing. True (and the message acked) if this one is such a duplicate; only for
         an idempotent group."""
-        if (self.label, message.id) not in self.run.stores[station.name].applied:
+        if (self.names, message.id) not in self.run.stores[station.name].applied:
             return False
         self.run.recorder.message("ack", self.names, message, attempt)
         self.run.recorder.log(message.trace, message.span, station.name, "info",
@@ -158,7 +157,7 @@ class GroupState:
 
     def deliver(self, message, attempt):
         """Record delivery number ``attempt`` of ``message``."""
-        self.records.append((self.env.now, "deliver", self.names, message, attempt))
+        self.run.recorder.message("deliver", self.names, message, attempt)
         if self.at_most_once:  # acked on receipt: if the handler fails, the message is gone
             self.run.recorder.message("ack", self.names, message, attempt)
             self.run.unsettled -= 1
@@ -166,7 +165,7 @@ class GroupState:
     def succeeded(self, message, attempt):
         """The handler returned: at-least-once acks now."""
         if not self.at_most_once:
-            self.records.append((self.env.now, "ack", self.names, message, attempt))
+            self.run.recorder.message("ack", self.names, message, attempt)
             self.run.unsettled -= 1
 
     def failed(self, message, attempt, station, error):
@@ -224,7 +223,7 @@ def consume(run, group, consumer, station):
             try:
                 yield from station.serve(endpoint, message.payload, message.trace, message.span,
                                          stack, kind="consumer", message=message,
-                                         group=group.label)
+                                         group=group.names)
             except CallError as error:
                 delay = group.failed(message, attempt, station, error)
                 if delay is None:  # dead-lettered, or lost (at-most-once)

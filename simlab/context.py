@@ -28,6 +28,7 @@ from .calls import NO_FALLBACK
 from .data import Database
 from .distributions import as_distribution
 from .errors import CallError, ModelError
+from .records import SEVERITY_NUMBER
 from .resilience import Bulkhead, CircuitBreaker, Retry
 from .saga import Saga, SagaRun
 
@@ -39,7 +40,7 @@ class Call:
     """A synchronous call a handler wants to make. Yield it: ``yield ctx.call(...)``."""
 
     __slots__ = ("context", "service", "endpoint", "payload", "timeout", "retry", "breaker",
-                 "bulkhead", "fallback", "policies", "plain")
+                 "bulkhead", "fallback", "policies", "plain", "last_span")
 
     def __init__(self, context, service, endpoint, payload, timeout, retry=None, breaker=None,
                  bulkhead=None, fallback=NO_FALLBACK):
@@ -55,6 +56,7 @@ class Call:
         self.policies = retry is not None or breaker is not None or bulkhead is not None \
             or fallback is not NO_FALLBACK
         self.plain = timeout is None and not self.policies
+        self.last_span = 0  # the client span of its latest attempt (its fallback flag)
 
     def __repr__(self):
         return f"Call({self.service}.{self.endpoint}, timeout={self.timeout})"
@@ -110,7 +112,7 @@ class Context:
         self.span_id = span_id
         self.stack = stack      # services on this request's synchronous call stack
         self.message = message  # the message being consumed, if any
-        self.group = group      # ... and the consumer group consuming it
+        self.group = group      # ... and its consumer group: (broker, topic, group)
         self.writes = None      # writes made by this handler, carried by what it publishes
         # The step made (ctx.work(), ctx.call(...) ...) and not yet yielded; Several of
         # them in the rare case that a handler makes a step before yielding the last one.
@@ -269,8 +271,10 @@ class Context:
         return self.station.rng.random()
 
     def log(self, message, level="info", **fields):
-        """Write a log line; it carries this request's trace id and span id."""
-        if fields:
-            message = message + " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        """Write a log line; it carries this request's trace id and span id, and the
+        keyword ``fields`` as structured attributes (``result.logs.attributes``)."""
+        if level not in SEVERITY_NUMBER:
+            raise ModelError(f"ctx.log: unknown level {level!r}; use one of "
+                             f"{', '.join(map(repr, SEVERITY_NUMBER))}")
         self.station.run.recorder.log(self.trace_id, self.span_id, self.station.name,
-                                      level, message)
+                                      level, message, fields)

@@ -29,6 +29,7 @@ class Store:
         self.run = run
         self.env = run.env
         self.records = run.recorder.writes
+        self.reads = run.recorder.reads
         self.service = service
         self.source = source   # the service this store is a read model of, or None
         self.entries = {}      # key -> (version, value)
@@ -36,7 +37,8 @@ class Store:
         self.followed = False  # ... that is, if some read model follows this store
         self.waiting = {}      # key -> [(version, event), ...]
         self.applied = set()   # (group, message id) of messages an idempotent group applied
-        self.remembering = set()  # the idempotent consumer groups that write here
+        self.remembering = set()  # the idempotent consumer groups that write here, as
+                                  # (broker, topic, group)
 
     def version(self, key):
         entry = self.entries.get(key)
@@ -55,9 +57,11 @@ class Store:
         message = context.message
         if message is not None and self.remembering and context.group in self.remembering:
             self.applied.add((context.group, message.id))
-        self.records.append((now, self.service, key, version, self.source or "",
-                             context.group or "", 0 if message is None else message.id,
-                             context.trace_id, context.span_id))
+        broker, topic, group = context.group or ("", "", "")
+        self.records.add(time=now, service=self.service, key=key, version=version,
+                         source=self.source or "", broker=broker, topic=topic, group=group,
+                         message_id=0 if message is None else message.id,
+                         trace_id=context.trace_id, span_id=context.span_id)
         if context.writes is None:
             context.writes = [(self.service, key, version)]
         else:
@@ -94,9 +98,10 @@ class Store:
             latest = source.version(key)
             if latest > version:  # since the first source write this view has not applied
                 behind = now - next(t for v, t in source.history[key] if v > version)
-        self.run.recorder.reads.append((now, self.service, key, version, latest,
-                                        latest > version, latest - version, behind,
-                                        context.trace_id, context.span_id))
+        self.reads.add(time=now, service=self.service, key=key, version=version,
+                       source_version=latest, stale=latest > version,
+                       versions_behind=latest - version, seconds_behind=behind,
+                       trace_id=context.trace_id, span_id=context.span_id)
         return value
 
     def wait_for(self, key, version):

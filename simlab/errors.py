@@ -14,7 +14,7 @@ Two families, on purpose:
 
 #: Steps a handler (or retries a call) may take at one instant before the run is stopped:
 #: a loop in which no time passes would otherwise hang the run inside one event.
-SPIN_LIMIT = 100_000
+SPIN_LIMIT = 20_000
 
 
 class SimlabError(Exception):

@@ -71,12 +71,12 @@ class Fault:
                      f"drained: the run goes on until it ends, at {self.end:g} s. Move it into "
                      "the load, or stop the run earlier with run(until=...)")
         self.start(run)
-        record = [self.kind, self.target, run.env.now, None]
-        run.recorder.faults.append(record)
+        record = run.recorder.faults.add(fault=self.kind, target=str(self.target),
+                                         start=run.env.now, end=math.nan)
         run.recorder.log(None, None, str(self.target), "error", f"fault begins: {self!r}")
         yield Timeout(run.env, self.duration)
         self.stop(run)
-        record[3] = run.env.now
+        run.recorder.faults.set(record, end=run.env.now)
         run.recorder.log(None, None, str(self.target), "info", f"fault ends: {self!r}")
 
 

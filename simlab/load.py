@@ -104,9 +104,13 @@ class Load:
             rate = self.arrivals.rate
             end = self.end
             while True:
-                yield Timeout(env, rng.expovariate(rate))
-                if env.now >= end:
+                gap = rng.expovariate(rate)
+                if env.now + gap >= end:
+                    # Its next request would come after the end: the load ends at its end,
+                    # not at that instant (with a low rate, long after it).
+                    yield Timeout(env, end - env.now)
                     break
+                yield Timeout(env, gap)
                 send()
         else:
             users = [Process(env, self._user(run, rng, send)) for _ in range(self.arrivals.n)]

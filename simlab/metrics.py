@@ -15,21 +15,14 @@ print them.
 import numpy as np
 import pandas as pd
 
-# -- consumer groups by name
-
-# The record tables ``queues`` (name), ``lag`` (group) and ``writes`` (group) name a
-# consumer group by one label, "topic/group"; ``delivery_report`` prints it. These two
-# functions are the only code here that knows that label.
+# A consumer group is named by three columns in every table: its broker, its topic, and
+# its own name.
+GROUP_KEY = ["broker", "topic", "group"]
 
 
-def group_label(topic, group):
-    """The label of a consumer group in the record tables: ``"topic/group"``."""
-    return topic + "/" + group
-
-
-def _rows_of_group(frame, column, topic, group):
-    """The rows of ``frame`` whose ``column`` names this consumer group."""
-    return frame[frame[column] == group_label(topic, group)]
+def _rows_of_group(frame, topic, group):
+    """The rows of ``frame`` about consumer group ``group`` of ``topic``."""
+    return frame[(frame.topic == topic) & (frame.group == group)]
 
 
 # -- messages: what became of each one
@@ -56,11 +49,13 @@ def message_fates(result):
     ledger["trace_id"] = ledger.message_id.map(published.trace_id)
     writes = result.writes[result.writes.message_id > 0]
     # An effect is one handler run (one span) that wrote, however many keys it wrote.
-    effects = writes.groupby(["group", "message_id"]).span_id.nunique()
-    labels = group_label(ledger.topic, ledger.group)
-    ledger["effects"] = [effects.get((label, mid), 0)
-                         for label, mid in zip(labels, ledger.message_id)]
-    writes_effects = labels.isin(set(writes.group))
+    effects = writes.groupby(GROUP_KEY + ["message_id"]).span_id.nunique().rename("effects")
+    ledger = ledger.merge(effects, how="left", left_on=GROUP_KEY + ["message_id"],
+                          right_index=True)
+    ledger["effects"] = ledger["effects"].fillna(0).astype(int)
+    writers = set(zip(writes.broker, writes.topic, writes.group))
+    writes_effects = np.array([names in writers for names in
+                               zip(ledger.broker, ledger.topic, ledger.group)], dtype=bool)
     ledger["lost"] = (ledger.state == "acked") & (ledger.effects == 0) & writes_effects
     ledger["duplicate"] = ledger.effects > 1
     ledger["dead_lettered"] = ledger.state == "dead_lettered"
@@ -70,22 +65,22 @@ def message_fates(result):
 def delivery_report(result):
     """Per consumer group: how its messages ended, and what happened to their effects.
 
-    Columns: ``group`` ("topic/group"), ``messages``, ``acked``, ``dead_lettered``,
-    ``pending``, ``lost`` and ``duplicates`` (counts of ``message_fates`` rows).
+    Columns: ``broker``, ``topic``, ``group``, ``messages``, ``acked``,
+    ``dead_lettered``, ``pending``, ``lost`` and ``duplicates`` (counts of
+    ``message_fates`` rows).
     """
     fates = message_fates(result)
-    fates["label"] = group_label(fates.topic, fates.group)
     rows = []
-    for label, group in fates.groupby("label", sort=False):
+    for names, group in fates.groupby(GROUP_KEY, sort=False):
         states = group.state.value_counts()
-        rows.append({"group": label, "messages": len(group),
+        rows.append({**dict(zip(GROUP_KEY, names)), "messages": len(group),
                      "acked": int(states.get("acked", 0)),
                      "dead_lettered": int(states.get("dead_lettered", 0)),
                      "pending": int(states.get("pending", 0)),
                      "lost": int(group["lost"].sum()),
                      "duplicates": int(group["duplicate"].sum())})
-    return pd.DataFrame(rows, columns=["group", "messages", "acked", "dead_lettered",
-                                       "pending", "lost", "duplicates"])
+    return pd.DataFrame(rows, columns=GROUP_KEY + ["messages", "acked", "dead_lettered",
+                                                 "pending", "lost", "duplicates"])
 
 
 def anomaly_counts(result):
@@ -217,7 +212,7 @@ def backlog(result, topic, group):
     handled) and ``backlog`` (queued + busy: published, not yet acked). Its mean over
     time is the L of Little's law.
     """
-    samples = _rows_of_group(result.queues, "name", topic, group)
+    samples = _rows_of_group(result.queues, topic, group)
     frame = samples[["time", "queued", "busy"]].reset_index(drop=True)
     frame["backlog"] = frame.queued + frame.busy
     return frame
@@ -240,4 +235,4 @@ def backlog_drain(result, topic, group, since=None):
     after = samples[(samples.time > peak.time) & (samples.queued == 0)]
     drained_at = after.time.min() if len(after) else np.nan
     return pd.Series({"peak": peak.backlog, "peak_at": peak.time, "drained_at": drained_at,
-                      "drained_after": drained_at - since}, name=group_label(topic, group))
+                      "drained_after": drained_at - since}, name=f"{topic}/{group}")

@@ -167,12 +167,14 @@ class BreakerState:
         self.probing = 0
         self.probe_successes = 0
         self.generation = 0  # +1 at every change of state
-        self.run.recorder.breakers.append((run.env.now, caller, target, "closed"))
+        self.run.recorder.breakers.add(time=run.env.now, caller=caller, target=target,
+                                       state="closed")
 
     def _enter(self, state):
         self.state = state
         self.generation += 1
-        self.run.recorder.breakers.append((self.run.env.now, self.caller, self.target, state))
+        self.run.recorder.breakers.add(time=self.run.env.now, caller=self.caller,
+                                       target=self.target, state=state)
 
     def admit(self):
         """Let a call through now? Its state generation if so (a half-open breaker lets

@@ -1,7 +1,8 @@
 """Results: a run's records as tidy pandas DataFrames, and summaries of them.
 
-Every table has the fixed columns listed in ``simlab.schema`` (``sl.schema.SPANS`` ...),
-even when it is empty. DataFrames are built once, the first time you ask for them.
+Every table has the fixed columns, with their dtypes, defined in ``simlab.records``
+(``sl.schema.SPANS`` lists them with their meaning), even when it is empty. DataFrames
+are built once, the first time you ask for them.
 """
 
 import gc
@@ -11,15 +12,36 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from . import metrics, schema
+from . import metrics, records
+from .records import HEX_WIDTH, PANDAS_DTYPE, SEVERITY_NUMBER
+
+
+_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
+_SHIFTS = np.arange(60, -4, -4, dtype=np.int64)  # the 16 hex digits of an int64, high first
 
 
 def _hex(ids, width):
-    return ["" if i is None else format(i, f"0{width}x") for i in ids]
+    """Integer ids as hex strings of ``width`` digits ("" for 0, no id), vectorized: one
+    ``format()`` per id was most of the time it took to build the spans table."""
+    ids = np.asarray(ids, dtype=np.int64)
+    text = np.empty(len(ids), dtype=object)
+    for begin in range(0, len(ids), 1 << 18):  # in chunks: the digits take 16 bytes an id
+        part = ids[begin:begin + (1 << 18)]
+        digits = np.full((len(part), width), ord("0"), dtype=np.uint8)
+        digits[:, width - 16:] = _DIGITS[(part[:, None] >> _SHIFTS) & 0xF]
+        text[begin:begin + len(part)] = digits.view(f"S{width}").ravel().astype(f"U{width}")
+    text[ids == 0] = ""
+    return text
 
 
-_FLOATS = {"start", "end", "latency", "duration", "wait", "time", "queued", "busy", "seconds",
-           "seconds_behind", "written", "visible", "lag"}
+def _column(field, values):
+    """A recorded column as the values of its DataFrame column."""
+    if field.dtype in HEX_WIDTH:
+        return _hex(np.frombuffer(values, dtype=np.int64), HEX_WIDTH[field.dtype])
+    if field.dtype in ("str", "object"):
+        return values  # a list: pandas keeps tuples (a composite key) as they are
+    numbers = np.frombuffer(values, dtype=np.dtype(values.typecode))
+    return numbers.astype(PANDAS_DTYPE[field.dtype])  # a copy: the Result owns it
 
 
 @contextmanager
@@ -35,26 +57,23 @@ def _collector_paused():
             gc.enable()
 
 
-def _frame(rows, columns, hex_widths=None):
-    """A DataFrame from record rows, with ``columns`` even when there are no rows.
-
-    ``hex_widths`` names the id columns to format as hex strings of that width.
-    """
+def _frame(table, rows=None, **derived):
+    """The DataFrame of ``table`` (a ``simlab.records.Table``) from its recorded ``rows``:
+    every column in order, with its dtype, even when there are no rows. ``derived``
+    gives the columns computed from the others, as functions of the recorded columns."""
     with _collector_paused():
-        return _build_frame(rows, columns, hex_widths)
-
-
-def _build_frame(rows, columns, hex_widths):
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype="float64" if c in _FLOATS else "object")
-                             for c in columns})
-    data = dict(zip(columns, zip(*rows)))
-    for column, width in (hex_widths or {}).items():
-        data[column] = _hex(data[column], width)
-    frame = pd.DataFrame(data, columns=columns)
-    for column in _FLOATS.intersection(columns):
-        frame[column] = frame[column].astype("float64")
-    return frame
+        data = {}
+        for field in table.fields:
+            if field.derived:
+                data[field.name] = derived[field.name](data) if rows is not None else \
+                    np.empty(0, PANDAS_DTYPE[field.dtype])
+            else:
+                values = rows.columns[field.name] if rows is not None else field.new_column()
+                data[field.name] = _column(field, values)
+        frame = pd.DataFrame(data, columns=list(table))
+        mismatched = {f.name: PANDAS_DTYPE[f.dtype] for f in table.fields
+                      if frame[f.name].dtype != PANDAS_DTYPE[f.dtype]}
+        return frame.astype(mismatched) if mismatched else frame
 
 
 def _first_time_reflected(source_writes, view_writes):
@@ -74,7 +93,8 @@ def _first_time_reflected(source_writes, view_writes):
 class Result:
     """What one run produced.
 
-    Tables (columns in ``simlab.schema``): ``requests``, ``spans``, ``logs``, ``messages``,
+    Tables (columns in ``simlab.schema``): ``requests``, ``spans``, ``span_events``,
+    ``logs``, ``messages``,
     ``queues``, ``lag``, ``faults``, ``breakers``, ``sagas``, ``writes``, ``reads``,
     ``consistency``. Summaries: ``summary()``, ``traces()``, ``message_ledger()``,
     ``delivery_report()``, ``slowest_trace()``.
@@ -100,73 +120,68 @@ class Result:
         return (f"<Result seed={self.seed} requests={len(self._records.requests)} "
                 f"spans={len(self._records.spans)} end={self.end_time:.3f}s>")
 
+    def _table(self, name, **derived):
+        return _frame(records.TABLES[name], self._records.tables[name], **derived)
+
     @cached_property
     def requests(self):
-        rows = self._records.requests
-        frame = _frame(rows, [c for c in schema.REQUESTS if c != "latency"], {"trace_id": 32})
-        frame.insert(7, "latency", frame["end"] - frame["start"])
-        return frame
+        return self._table("requests", latency=lambda c: c["end"] - c["start"])
 
     @cached_property
     def spans(self):
-        columns = [c for c in schema.SPANS if c != "duration"]
-        # Record order: trace, span, parent, service, operation, kind, start, end, status, wait
-        frame = _frame(self._records.spans, ["trace_id", "span_id", "parent_id", "service",
-                                             "operation", "kind", "start", "end", "status",
-                                             "wait"],
-                       {"trace_id": 32, "span_id": 16, "parent_id": 16})
-        frame["status"] = frame["status"].fillna("in_flight")
-        frame = frame[columns]
-        frame.insert(8, "duration", frame["end"] - frame["start"])
-        return frame
+        return self._table("spans", duration=lambda c: c["end"] - c["start"])
+
+    @cached_property
+    def span_events(self):
+        """Events inside spans: waits for a worker, retries, rejections, exceptions."""
+        return self._table("span_events")
 
     @cached_property
     def logs(self):
-        return _frame(self._records.logs, list(schema.LOGS), {"trace_id": 32, "span_id": 16})
+        return self._table("logs", severity_number=lambda c: np.array(
+            [SEVERITY_NUMBER[level] for level in c["level"]], dtype=np.int64))
 
     @cached_property
     def messages(self):
-        rows = [(time, event, *names, m.id, m.key, m.partition, attempt, m.trace, m.span)
-                for time, event, names, m, attempt in self._records.messages]
-        return _frame(rows, list(schema.MESSAGES), {"trace_id": 32, "span_id": 16})
+        return self._table("messages")
 
     @cached_property
     def queues(self):
-        return _frame(self._records.samples, list(schema.QUEUES))
+        """Queue lengths of services and consumer groups, sampled every ``sample_every``."""
+        return self._table("queues")
 
     @cached_property
     def lag(self):
         """Consumer lag per group and partition over time, in messages and in seconds."""
-        return _frame(self._records.lags, list(schema.LAG))
+        return self._table("lag")
 
     @cached_property
     def breakers(self):
         """Every state change of every circuit breaker."""
-        return _frame(self._records.breakers, list(schema.BREAKERS))
+        return self._table("breakers")
 
     @cached_property
     def sagas(self):
         """One row per saga: its outcome and its window of inconsistency."""
-        # A pending, stuck or abandoned saga stays inconsistent until the end of the run.
-        rows = [record[:8] + [np.nan if record[8] is None else
-                              (record[4] if record[5] in ("completed", "compensated")
-                               else self.end_time) - record[8]]
-                for record in self._records.sagas]
-        frame = _frame(rows, list(schema.SAGAS), {"trace_id": 32})
-        frame["inconsistent_for"] = frame["inconsistent_for"].astype("float64").fillna(0.0)
-        return frame
+        def inconsistent_for(c):
+            # A pending, stuck or abandoned saga stays inconsistent until the end of the run.
+            settled = np.isin(np.asarray(c["outcome"], dtype=object), ["completed", "compensated"])
+            until = np.where(settled, c["end"], self.end_time)
+            return np.nan_to_num(until - c["first_done"], nan=0.0)
+
+        return self._table("sagas", inconsistent_for=inconsistent_for)
 
     @cached_property
     def faults(self):
-        return _frame(self._records.faults, list(schema.FAULTS))
+        return self._table("faults")
 
     @cached_property
     def writes(self):
-        return _frame(self._records.writes, list(schema.WRITES), {"trace_id": 32, "span_id": 16})
+        return self._table("writes")
 
     @cached_property
     def reads(self):
-        return _frame(self._records.reads, list(schema.READS), {"trace_id": 32, "span_id": 16})
+        return self._table("reads")
 
     @cached_property
     def consistency(self):
@@ -180,9 +195,9 @@ class Result:
             rows.insert(4, "view", view)
             rows.insert(5, "visible", _first_time_reflected(rows, writes[writes.service == view]))
             parts.append(rows)
-        columns = list(schema.CONSISTENCY)
+        columns = list(records.CONSISTENCY)
         if not parts:
-            return _frame([], columns)
+            return _frame(records.CONSISTENCY)
         frame = pd.concat(parts, ignore_index=True)
         frame["lag"] = frame.visible - frame.written
         frame["state"] = np.where(frame.visible.isna(), "pending", "visible")
@@ -250,7 +265,7 @@ class Result:
         total = len(requests)
         ok = requests[requests.outcome == "ok"]
         row = {"requests": total}
-        for outcome in schema.OUTCOMES:
+        for outcome in records.OUTCOMES:
             row[outcome] = int(counts.get(outcome, 0))
         row["throughput"] = row["ok"] / self.duration if self.duration else np.nan
         finished = total - row["in_flight"]

@@ -112,11 +112,12 @@ class Run:
         self._requests += 1
         payload = make_payload(self._requests)
         trace = recorder.new_trace()
-        record = [self._requests, trace, load, station.name, endpoint.name, self.env.now,
-                  None, "in_flight", ""]
-        recorder.requests.append(record)
+        record = recorder.requests.add(
+            request_id=self._requests, trace_id=trace, load=load, service=station.name,
+            endpoint=endpoint.name, start=self.env.now, end=math.nan, outcome="in_flight",
+            reason="")
         self.in_flight += 1
-        serve = station.serve(endpoint, payload, trace, None, (station.name,))
+        serve = station.serve(endpoint, payload, trace, 0, (station.name,))
         if timeout is not None:
             serve = with_timeout(self, serve, timeout, endpoint.where)
         try:
@@ -138,16 +139,14 @@ class Run:
         return process
 
     def _answered(self, record, ok, value):
-        """Record how a request ended, now."""
+        """Record how the request in row ``record`` ended, now."""
         if ok:
             outcome, reason = "ok", ""
         elif isinstance(value, CallError):
             outcome, reason = value.kind, str(value)
         else:
             return  # a mistake in the model: let it stop the run
-        record[6] = self.env.now
-        record[7] = outcome
-        record[8] = reason
+        self.recorder.requests.set(record, end=self.env.now, outcome=outcome, reason=reason)
         self.in_flight -= 1
 
     # -- messages
@@ -179,15 +178,17 @@ class Run:
             self.recorder.log(context.trace_id, context.span_id, context.station.name, "warning",
                               f"broker {name} is down: publish to {topic} held until it is back")
             return
-        span = self.recorder.instant_span(context.trace_id, context.span_id,
-                                          context.station.name, declared.operation, "producer")
         self._messages += 1
+        span = self.recorder.instant_span(
+            context.trace_id, context.span_id, context.station.name, declared.operation,
+            "producer", context.station.version, broker=name, topic=topic,
+            message_id=self._messages)
         # A message carries the writes of the handler that publishes it, and those carried
         # by the message that handler consumed: lineage flows down an event chain.
         carried = context.message.writes if context.message is not None else ()
         writes = carried + tuple(context.writes) if context.writes else carried
         message = Message(self._messages, topic, key, declared.partition_of(key, self._messages),
-                          payload, context.trace_id, span[1], self.env.now, writes)
+                          payload, context.trace_id, span, self.env.now, writes)
         self.recorder.message("publish", declared.names, message, 0)
         self.unsettled += len(groups)
         for group in groups:
@@ -214,7 +215,7 @@ class Run:
                     station = self.stations[sub.service.name]
                     group = GroupState(self, sub, sub.consumers or sub.service.workers or 1)
                     if sub.idempotent:
-                        self.stores[station.name].remembering.add(group.label)
+                        self.stores[station.name].remembering.add(group.names)
                     groups.append(group)
                     for consumer in group.consumers:
                         Process(self.env, consume(self, group, consumer, station))
@@ -255,21 +256,24 @@ class Run:
     def _sample(self, every):
         """Generator: record queue lengths and backlogs every ``every`` seconds until drained."""
         env = self.env
-        samples = self.recorder.samples
-        lags = self.recorder.lags
+        sample = self.recorder.queues.add
+        lag = self.recorder.lag.add
         groups = [g for _, gs in self.topics.values() for g in gs]
         while True:
             now = env.now
             for station in self.stations.values():
-                samples.append((now, "service", station.name, len(station.waiting), station.busy))
+                sample(time=now, kind="service", service=station.name, broker="", topic="",
+                       group="", queued=len(station.waiting), busy=station.busy)
             for group in groups:
-                queued = sum(len(q) for q in group.queues)
-                busy = sum(len(b) for b in group.in_progress)
-                samples.append((now, "group", group.label, queued, busy))
+                broker, topic, name = group.names
+                sample(time=now, kind="group", service="",
+                       broker=broker, topic=topic, group=name,
+                       queued=sum(len(q) for q in group.queues),
+                       busy=sum(len(b) for b in group.in_progress))
                 for partition in range(len(group.queues)):
                     count, oldest = group.waiting(partition)
-                    lags.append((now, group.label, partition, count,
-                                 0.0 if oldest is None else now - oldest))
+                    lag(time=now, broker=broker, topic=topic, group=name, partition=partition,
+                        messages=count, seconds=0.0 if oldest is None else now - oldest)
             if self.drained:
                 return
             if env.peek() == math.inf:

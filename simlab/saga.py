@@ -25,6 +25,7 @@ completed, compensated, stuck or abandoned; "pending" means only "still running 
 the run stopped", and a run that drains has none.
 """
 
+import math
 from dataclasses import dataclass
 
 from . import checks
@@ -78,9 +79,10 @@ def run_saga(run, request):
 
     context, saga, payload = request.context, request.saga, request.payload
     env, recorder = run.env, run.recorder
-    record = [len(recorder.sagas) + 1, context.trace_id, context.station.name, env.now, None,
-              "pending", "", 0, None]
-    recorder.sagas.append(record)
+    sagas = recorder.sagas
+    record = sagas.add(saga_id=len(sagas) + 1, trace_id=context.trace_id,
+                       service=context.station.name, start=env.now, end=math.nan,
+                       outcome="pending", failed_step="", steps_done=0, first_done=math.nan)
     done = []
     for service, endpoint, compensation in saga.steps:
         if _orchestrator_died(context):
@@ -88,20 +90,19 @@ def run_saga(run, request):
         try:
             yield from make_call(run, Call(context, service, endpoint, payload, saga.timeout))
         except CallError as error:
-            record[6] = f"{service}.{endpoint}"
+            sagas.set(record, failed_step=f"{service}.{endpoint}")
             if error.kind == "timeout":  # it may have happened: undo it too (idempotently)
                 done.append((service, compensation))
-                record[8] = env.now if record[8] is None else record[8]
+                _first_visible(sagas, record, env.now)
             recorder.log(context.trace_id, context.span_id, context.station.name, "warning",
                          f"saga step {service}.{endpoint} failed ({error}); compensating "
                          f"{len(done)} step(s)")
             break
         done.append((service, compensation))
-        record[7] = len(done)
-        if record[8] is None:
-            record[8] = env.now  # from here on, part of the transaction is visible
+        sagas.set(record, steps_done=len(done))
+        _first_visible(sagas, record, env.now)
     else:
-        return _finish(record, env, "completed")
+        return _finish(sagas, record, env, "completed")
     for service, compensation in reversed(done):
         if _orchestrator_died(context):
             raise _abandon(record, context, recorder)
@@ -116,13 +117,18 @@ def run_saga(run, request):
                 raise _abandon(record, context, recorder)
             recorder.log(context.trace_id, context.span_id, context.station.name, "error",
                          f"saga stuck: compensation {service}.{compensation} failed ({error})")
-            return _finish(record, env, "stuck")
-    return _finish(record, env, "compensated")
+            return _finish(sagas, record, env, "stuck")
+    return _finish(sagas, record, env, "compensated")
 
 
-def _finish(record, env, outcome):
-    record[4] = env.now
-    record[5] = outcome
+def _first_visible(sagas, record, now):
+    """From ``now`` on, part of the transaction is visible (if it was not already)."""
+    if math.isnan(sagas.get(record, "first_done")):
+        sagas.set(record, first_done=now)
+
+
+def _finish(sagas, record, env, outcome):
+    sagas.set(record, end=env.now, outcome=outcome)
     return outcome
 
 
@@ -134,8 +140,9 @@ def _abandon(record, context, recorder):
     """The orchestrator crashed: record the saga abandoned at that instant; return the
     error that ends the request, as the crash ends it (see ``Context.check_alive``)."""
     station = context.station
-    record[4], record[5] = station.crash_times[context.epoch], "abandoned"
+    recorder.sagas.set(record, end=station.crash_times[context.epoch], outcome="abandoned")
+    steps = recorder.sagas.get(record, "steps_done")
     recorder.log(context.trace_id, context.span_id, station.name, "error",
-                 f"saga abandoned: {station.name} crashed after {record[7]} step(s); "
+                 f"saga abandoned: {station.name} crashed after {steps} step(s); "
                  "nobody will finish or undo them")
     return CallError("error", "saga", f"{station.name} crashed during the request")

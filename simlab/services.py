@@ -30,7 +30,6 @@ from .errors import (
 )
 from .resilience import TokenBucket
 from .saga import SagaRun, run_saga
-from .telemetry import SPAN_WAIT
 
 
 def check_handler(owner, fn):
@@ -64,10 +63,12 @@ class Service:
             (a simple model of an unreliable service; its draws have their own stream).
         rate_limit: an ``sl.TokenBucket``; requests beyond its rate are rejected at once.
         relay_delay: seconds between two rounds of the outbox relay (``ctx.outbox``).
+        version: the version deployed, recorded on its spans (``service.version`` in
+            OpenTelemetry).
     """
 
     def __init__(self, world, name, workers=1, work=0.0, queue=None, error_rate=0.0,
-                 rate_limit=None, relay_delay=0.05):
+                 rate_limit=None, relay_delay=0.05, version="1.0"):
         self.world = world
         self.name = checks.name("service", name)
         owner = f"service {name!r}"
@@ -80,6 +81,7 @@ class Service:
                           rate_limit)
         self.rate_limit = rate_limit
         self.relay_delay = checks.seconds(owner, "relay_delay", relay_delay, positive=True)
+        self.version = checks.name("version", version)
         self.endpoints = {}
         self.view_of = None  # the service whose store this one's store is a read model of
 
@@ -189,6 +191,7 @@ class Station:
         self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
         self.restarted = None    # an event while down, triggered at restart
         self.memory = {}         # ctx.memory: the process's in-memory state, lost in a crash
+        self.version = service.version  # the version running (recorded on its spans)
 
     # -- workers: a slot counter with a FIFO of waiting events (lighter than simpy.Resource)
 
@@ -254,13 +257,13 @@ class Station:
         self.waiting.append(ticket)
         return ticket
 
-    def serve(self, endpoint, payload, trace, parent, stack, kind="server", client_span=None,
+    def serve(self, endpoint, payload, trace, parent, stack, kind="server", client_span=0,
               message=None, group=None):
         """Generator: queue for a worker, run the handler, return its value.
 
-        ``client_span``, when given, is the caller's span of this call; it ends when
-        this one does (a call with no network delay). ``message`` is the message a
-        consumer of consumer group ``group`` is handling.
+        ``client_span``, when given, is the id of the caller's span of this call; it ends
+        when this one does (a call with no network delay). ``message`` is the message a
+        consumer of consumer group ``group`` (its broker, topic and name) is handling.
 
         The handler's events go to SimPy; its calls run inline (``yield from``), in this
         same SimPy process: no extra process, no extra event. After every step the
@@ -269,7 +272,13 @@ class Station:
         """
         env = self.env
         recorder = self.run.recorder
-        span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, env.now)
+        if message is None:
+            span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, self.version)
+        else:
+            broker, topic, name = group
+            span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, self.version,
+                                      broker=broker, topic=topic, group=name,
+                                      message_id=message.id)
         epoch = self.epoch
         if self.up and self.busy < self.workers and self.limit is None:
             self.busy += 1  # the usual case, decided here: a worker is free
@@ -277,16 +286,17 @@ class Station:
         else:
             ticket = self._admit(endpoint, span, client_span)
         if ticket is not None:  # every worker is busy: wait in line
+            queued = env.now
             try:
                 yield ticket
             except CallError:  # the service crashed while the request waited
                 recorder.close_span(span, "error", client_span)
                 raise
-            span[SPAN_WAIT] = env.now - span[6]
+            recorder.waited(trace, span, queued)
             if self.epoch != epoch:  # handed a worker the instant the service crashed
                 recorder.close_span(span, "error", client_span)
                 raise CallError("error", endpoint.where, f"{self.name} crashed while it waited")
-        context = Context(self, trace, span[1], stack, message, group)
+        context = Context(self, trace, span, stack, message, group)
         handler = endpoint.fn(context, payload)
         value = error = None
         instant, steps = env.now, 0
@@ -347,12 +357,13 @@ class Station:
                 raise CallError("error", endpoint.where, "failed (injected error)")
         except CallError as failure:
             self.release(epoch)
-            if client_span is not None and self.run.network_faults:
+            if client_span and self.run.network_faults:
                 yield from self._lose_answer(span, failure.kind, client_span)
+            recorder.span_event(trace, span, "exception", str(failure))
             recorder.close_span(span, failure.kind, client_span)
             raise
         self.release(epoch)
-        if client_span is not None and self.run.network_faults:
+        if client_span and self.run.network_faults:
             yield from self._lose_answer(span, "ok", client_span)
         recorder.close_span(span, "ok", client_span)
         return value
@@ -362,6 +373,7 @@ class Station:
         back to the caller, the answer is lost: the caller waits for ever (or until its
         own timeout, in a call that has one)."""
         run = self.run
-        if any(fault.drops(run, self.name, client_span[3]) for fault in run.network_faults):
+        caller = run.recorder.span_field(client_span, "service")
+        if any(fault.drops(run, self.name, caller) for fault in run.network_faults):
             run.recorder.close_span(span, status)
             yield Event(self.env)  # never triggered: the answer is gone

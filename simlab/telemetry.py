@@ -1,89 +1,144 @@
 """Telemetry: the one writer of records.
 
-Everything a run observes goes through a ``Recorder``: requests, spans, log lines,
-message events, queue samples and faults. Records are plain lists appended during the
-run (cheap) and turned into pandas DataFrames once, at the end, by ``results``.
+Everything a run observes goes through its ``Recorder``: requests, spans and their
+events, log lines, message events, queue samples, faults... Each table (defined in
+``simlab.records``) keeps its rows as columns, one compact array or list per field,
+and every row is written by field name. ``Result`` turns the columns into pandas
+DataFrames once, at the end.
 
-Trace context is W3C-style: a trace id of 32 hex digits shared by every span of one
-request, and a span id of 16 hex digits per span. Ids are counters, not random numbers,
-so they cost no random draw and the same seed gives the same ids. They are stored as
-integers during the run and formatted as hex when the DataFrames are built.
+Trace context is W3C-style: a trace id shared by every span of one request, and a span
+id per span. Ids are counters, not random numbers, so they cost no random draw and the
+same seed gives the same ids. A span's id is its row number + 1, so a span is closed by
+its id alone. Ids stay integers during the run (0: none) and are formatted as hex when
+the DataFrames are built.
 """
 
-# Positions in a span record, named because spans are patched when they end.
-SPAN_END = 7
-SPAN_STATUS = 8
-SPAN_WAIT = 9
+import math
+
+from .records import RECORDED
+
+
+def _writer(table, columns):
+    """``add(*, field=value, ...)``: append one row, every field by name; return its row
+    number. Made from the table's fields, as ``collections.namedtuple`` makes its
+    classes, so that the fields are listed in one place and fast to write: a row with a
+    field missing or unknown is a ``TypeError`` at the line that writes it."""
+    names = [field.name for field in table.recorded]
+    lines = [f"def add(*, {', '.join(names)}):"]
+    lines += [f"    _append_{name}({name})" for name in names]
+    lines.append("    return len(_rows) - 1")
+    namespace = {f"_append_{name}": columns[name].append for name in names}
+    namespace["_rows"] = columns[names[0]]
+    exec("\n".join(lines), namespace)
+    add = namespace["add"]
+    add.__qualname__ = f"{table.name}.add"
+    return add
+
+
+class Rows:
+    """One table's rows during a run, as columns: ``columns[field]`` is an array or list."""
+
+    def __init__(self, table):
+        self.table = table
+        self.columns = {field.name: field.new_column() for field in table.recorded}
+        self.add = _writer(table, self.columns)
+
+    def __len__(self):
+        return len(self.columns[self.table.recorded[0].name])
+
+    def set(self, row, **fields):
+        """Change fields of a row written before (a request answered, a fault ended)."""
+        for name, value in fields.items():
+            self.columns[name][row] = value
+
+    def get(self, row, field):
+        return self.columns[field][row]
+
+    def clear(self):
+        for column in self.columns.values():
+            del column[:]
 
 
 class Recorder:
-    """Collects the raw records of one run."""
+    """Collects the records of one run: ``recorder.spans``, ``recorder.logs``... are the
+    ``Rows`` of each table of ``simlab.records``."""
 
     def __init__(self, env):
         self.env = env
-        self.requests = []  # [request_id, trace, load, service, endpoint, start, end, outcome,
-                            #  reason]
-        self.spans = []     # [trace, span, parent, service, operation, kind, start, end, status, wait]
-        self.logs = []      # (time, trace, span, service, level, message)
-        self.messages = []  # (time, event, (broker, topic, group), message, attempt)
-        self.samples = []   # (time, kind, name, queued, busy)
-        self.faults = []    # [fault, target, start, end]
-        self.lags = []      # (time, group, partition, messages, seconds)
-        self.breakers = []  # (time, caller, target, state)
-        self.sagas = []     # [saga_id, trace, service, start, end, outcome, failed_step,
-                            #  steps_done, inconsistent_from]
-        self.writes = []    # (time, service, key, version, source, group, message_id, trace, span)
-        self.reads = []     # (time, service, key, version, source_version, stale, versions_behind,
-                            #  seconds_behind, trace, span)
+        self.tables = {table.name: Rows(table) for table in RECORDED}
+        for name, rows in self.tables.items():
+            setattr(self, name, rows)
+        # The two fields written when a span ends, by name, once.
+        self._span_end = self.spans.columns["end"]
+        self._span_status = self.spans.columns["status"]
         self._traces = 0
-        self._spans = 0
-
-    def tables(self):
-        """Every list of records, one per table."""
-        return (self.requests, self.spans, self.logs, self.messages, self.samples,
-                self.faults, self.lags, self.breakers, self.sagas, self.writes, self.reads)
 
     def count(self):
         """How many records are kept, in all tables."""
-        return sum(len(table) for table in self.tables())
+        return sum(len(rows) for rows in self.tables.values())
 
     def drop(self):
         """Let go of every record (a run stopped by an error has no Result to keep them)."""
-        for table in self.tables():
-            table.clear()
+        for rows in self.tables.values():
+            rows.clear()
 
     def new_trace(self):
         self._traces += 1
         return self._traces
 
-    def open_span(self, trace, parent, service, operation, kind, start):
-        """Start a span; the caller closes it with ``close_span``."""
-        self._spans += 1
-        span = [trace, self._spans, parent, service, operation, kind, start, None, None, 0.0]
-        self.spans.append(span)
+    # -- spans
+
+    def open_span(self, trace, parent, service, operation, kind, version, attempt=0,
+                  broker="", topic="", group="", message_id=0):
+        """Start a span now; return its id. Close it with ``close_span``."""
+        return self.spans.add(
+            trace_id=trace, span_id=len(self.spans) + 1, parent_id=parent, service=service,
+            operation=operation, kind=kind, start=self.env.now, end=math.nan,
+            status="in_flight", wait=0.0, attempt=attempt, fallback=False, version=version,
+            broker=broker, topic=topic, group=group, message_id=message_id) + 1
+
+    def close_span(self, span, status, client_span=0):
+        """End span ``span`` now; ``client_span`` (the caller's side of the same call) too."""
+        now = self.env.now
+        self._span_end[span - 1] = now
+        self._span_status[span - 1] = status
+        if client_span:
+            self._span_end[client_span - 1] = now
+            self._span_status[client_span - 1] = status
+
+    def instant_span(self, trace, parent, service, operation, kind, version, status="ok",
+                     **messaging):
+        """A span that starts and ends now (a publish, a call turned away at once)."""
+        span = self.open_span(trace, parent, service, operation, kind, version, **messaging)
+        self.close_span(span, status)
         return span
 
-    def close_span(self, span, status, client_span=None):
-        """End a span now; ``client_span`` (the caller's side of the same call) too."""
-        now = self.env.now
-        span[SPAN_END] = now
-        span[SPAN_STATUS] = status
-        if client_span is not None:
-            client_span[SPAN_END] = now
-            client_span[SPAN_STATUS] = status
+    def span_field(self, span, field):
+        return self.spans.columns[field][span - 1]
 
-    def instant_span(self, trace, parent, service, operation, kind, status="ok"):
-        """A span that starts and ends now (a fire-and-forget publish)."""
-        self._spans += 1
-        now = self.env.now
-        span = [trace, self._spans, parent, service, operation, kind, now, now, status, 0.0]
-        self.spans.append(span)
-        return span
+    def span_event(self, trace, span, name, detail="", time=None):
+        """Something that happened inside span ``span``: now, or at ``time``."""
+        self.span_events.add(trace_id=trace, span_id=span, name=name, detail=detail,
+                             time=self.env.now if time is None else time)
 
-    def log(self, trace, span, service, level, message):
-        self.logs.append((self.env.now, trace, span, service, level, message))
+    def waited(self, trace, span, since):
+        """Span ``span`` waited for a worker from ``since`` until now."""
+        self.spans.set(span - 1, wait=self.env.now - since)
+        self.span_event(trace, span, "queued", time=since)
+        self.span_event(trace, span, "dequeued")
+
+    # -- logs and messages
+
+    def log(self, trace, span, service, level, message, attributes=None):
+        """A log line now; ``trace`` and ``span`` are None (0) for a system line."""
+        self.logs.add(time=self.env.now, trace_id=trace or 0, span_id=span or 0,
+                      service=service, level=level, message=message,
+                      attributes={} if attributes is None else attributes)
 
     def message(self, event, names, message, attempt):
-        """A message event; ``names`` is ``(broker, topic, group)``. The Message itself
-        is kept, and its fields are spread into columns when the table is built."""
-        self.messages.append((self.env.now, event, names, message, attempt))
+        """A message event; ``names`` is ``(broker, topic, group)``."""
+        broker, topic, group = names
+        self.messages.add(time=self.env.now, event=event, broker=broker, topic=topic,
+                          group=group, message_id=message.id, key=message.key,
+                          partition=message.partition, attempt=attempt,
+                          trace_id=message.trace, span_id=message.span)

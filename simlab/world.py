@@ -69,12 +69,12 @@ class World:
     # -- building
 
     def service(self, name, workers=1, work=0.0, queue=None, error_rate=0.0, rate_limit=None,
-                relay_delay=0.05):
+                relay_delay=0.05, version="1.0"):
         """Add a service; see ``simlab.services.Service`` for the arguments."""
         if checks.name("service", name) in self.services:
             raise ModelError(f"there is already a service named {name!r}; names must be unique")
         service = self.services[name] = Service(self, name, workers, work, queue, error_rate,
-                                                rate_limit, relay_delay)
+                                                rate_limit, relay_delay, version)
         return service
 
     def broker(self, name, topics=(), max_attempts=5, redelivery_delay=1.0,

@@ -240,8 +240,8 @@ def _messages(result, plan, drained):
 
 
 def _effects(result, plan, drained):
-    report = result.delivery_report().set_index("group")
-    modes = {f"{plan['topics'][g['topic']]['name']}/{g['name']}":
+    report = result.delivery_report().set_index(["topic", "group"])
+    modes = {(plan['topics'][g['topic']]['name'], g['name']):
              (plan["brokers"][plan["topics"][g["topic"]]["broker"]]["delivery"], g["idempotent"])
              for g in plan["groups"]}
     for label, (delivery, idempotent) in modes.items():
@@ -254,9 +254,9 @@ def _effects(result, plan, drained):
             yield f"{label}: {row.duplicates} effects applied twice ({delivery}, " \
                   f"idempotent={idempotent})"
     delivered = result.messages[result.messages.event == "deliver"]
-    delivered = set(zip(delivered.topic + "/" + delivered.group, delivered.message_id))
+    delivered = set(zip(delivered.topic, delivered.group, delivered.message_id))
     effects = result.writes[result.writes.message_id > 0]
-    if not set(zip(effects.group, effects.message_id)) <= delivered:
+    if not set(zip(effects.topic, effects.group, effects.message_id)) <= delivered:
         yield "an effect of a message never delivered to its group"
 
 

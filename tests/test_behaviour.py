@@ -124,7 +124,7 @@ def test_a_queue_holds_at_most_its_limit():
     # and at times they do reach 3 (or the test would prove nothing).
     waits = admitted[admitted["wait"] > 0]
     assert max_overlap(waits.start.to_numpy(), (waits.start + waits["wait"]).to_numpy()) == 3
-    assert result.queues.query("name == 'api'").queued.max() <= 3
+    assert result.queues.query("service == 'api'").queued.max() <= 3
 
 
 # -- crashes
@@ -352,7 +352,7 @@ def test_queue_samples_match_the_spans():
     spans = spans_of(result, "api")
     began = (spans.start + spans["wait"]).to_numpy()[:, None]
     start, end = spans.start.to_numpy()[:, None], spans.end.to_numpy()[:, None]
-    samples = result.queues.query("name == 'api'")
+    samples = result.queues.query("service == 'api'")
     t = samples.time.to_numpy()[None, :]
     waiting = ((start <= t) & (t < began)).sum(axis=0)
     working = ((began <= t) & (t < end)).sum(axis=0)

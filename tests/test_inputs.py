@@ -76,7 +76,7 @@ PARAMETERS = {
               "max_records": COUNT},
     "World.service": {"name": None, "workers": OPTIONAL_COUNT, "work": DISTRIBUTION,
                       "queue": "count>=0|None", "error_rate": PROBABILITY,
-                      "rate_limit": None, "relay_delay": POSITIVE_SECONDS},
+                      "rate_limit": None, "relay_delay": POSITIVE_SECONDS, "version": None},
     "World.broker": {"name": None, "topics": None, "max_attempts": COUNT,
                      "redelivery_delay": SECONDS, "delivery": None},
     "World.load": {"arrivals": None, "target": None, "duration": POSITIVE_SECONDS,

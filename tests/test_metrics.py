@@ -38,7 +38,7 @@ def fates_by_hand(result):
     writers = set()
     for row in result.writes.itertuples():
         if row.message_id > 0:
-            topic, group = row.group.split("/", 1)   # writes name a group "topic/group"
+            topic, group = row.topic, row.group
             runs[(topic, group, row.message_id)].add(row.span_id)
             writers.add((topic, group))
     fates = {}

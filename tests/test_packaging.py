@@ -31,16 +31,13 @@ def test_binder_installs_the_package_itself():
     assert env["channels"] == ["conda-forge"]
 
 
-def test_readme_documents_every_column_of_every_table():
-    from simlab import schema
+def test_the_readme_tables_are_the_ones_simlab_records_defines():
+    from simlab import records
 
     readme = (ROOT / "README.md").read_text()
-    for table, columns in schema.TABLES.items():
-        section = readme.split(f"**`result.{table}`**", 1)
-        assert len(section) == 2, f"README has no column table for result.{table}"
-        body = section[1].split("**`result.", 1)[0]
-        for column in columns:
-            assert f"| `{column}` |" in body, f"README: result.{table} lacks column {column!r}"
+    assert records.readme_tables() in readme, (
+        "README's tables differ from simlab/records.py; regenerate them with: "
+        + records.BEGIN.split("made by simlab/records.py: ", 1)[1].removesuffix(" -->"))
 
 
 def test_the_readme_example_runs(monkeypatch):

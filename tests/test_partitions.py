@@ -411,7 +411,7 @@ def test_the_lag_table_has_one_row_per_partition_per_sample():
     result = keyed_world(partitions=3, consumers=3).run()
     lag = result.lag
     assert list(lag.columns) == list(sl.schema.LAG)
-    assert set(lag.group) == {"orders/shipping"}
+    assert set(zip(lag.topic, lag.group)) == {("orders", "shipping")}
     assert lag.groupby("time").partition.apply(lambda p: sorted(p) == [0, 1, 2]).all()
     # The same sample times as the group's rows in the queues table.
     samples = result.queues[result.queues.kind == "group"].time

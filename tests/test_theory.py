@@ -331,7 +331,7 @@ def test_littles_law_for_a_consumer_group(group_result):
     different records of the same run."""
     times = message_times(group_result)
     queues = group_result.queues
-    samples = queues[(queues.kind == "group") & (queues.name == "orders/shipping")]
+    samples = queues[(queues.topic == "orders") & (queues.group == "shipping")]
     edges = np.linspace(WARM_UP * GROUP_DURATION, GROUP_DURATION, BATCHES + 1)
     window = np.digitize(samples.time, edges) - 1
     inside = (window >= 0) & (window < BATCHES)

@@ -28,7 +28,7 @@ def result():
 PLOTS = {
     "latency_percentiles": {}, "latency_distribution": {}, "latency_over_time": {},
     "queues": {}, "topology": {}, "waterfall": {}, "lag_distribution": {},
-    "lag_over_time": {}, "partitions": {"group": "order-placed/payments"},
+    "lag_over_time": {}, "partitions": {"group": "payments"},
     "anomalies_over_time": {}, "deliveries": {}, "overview": {},
 }
 

@@ -58,10 +58,11 @@ def lag_over_time(result, ax=None, window=1.0):
     return ax
 
 
-def partitions(result, ax=None, group=None, seconds=False):
+def partitions(result, ax=None, group=None, seconds=False, topic=None):
     """Consumer lag per partition over time, in messages (or in seconds).
 
-    ``group`` is ``"topic/group"`` (default: the group with the largest lag).
+    ``group`` is a consumer group's name (default: the group with the largest lag);
+    ``topic`` picks one if the group reads several topics.
     """
     ax = axes(ax)
     lag = result.lag
@@ -69,10 +70,15 @@ def partitions(result, ax=None, group=None, seconds=False):
         ax.text(0.5, 0.5, "no consumer group in this run", ha="center", transform=ax.transAxes)
         return ax
     if group is None:
-        group = lag.groupby("group").messages.max().idxmax()
-    rows = lag[lag.group == group]
+        topic, group = lag.groupby(["topic", "group"]).messages.max().idxmax()
+    rows = lag[(lag.group == group) & ((lag.topic == topic) if topic is not None else True)]
     if rows.empty:
-        raise ValueError(f"no consumer group {group!r}; groups: {sorted(lag.group.unique())}")
+        raise ValueError(f"no consumer group {group!r}" +
+                         (f" of topic {topic!r}" if topic is not None else "") +
+                         f"; groups: {sorted(lag.group.unique())}")
+    if rows.topic.nunique() > 1:
+        raise ValueError(f"consumer group {group!r} reads topics {sorted(rows.topic.unique())};"
+                         " say which with topic=...")
     column = "seconds" if seconds else "messages"
     for partition, series in rows.groupby("partition"):
         ax.plot(series.time, series[column], label=f"partition {partition}",
@@ -81,7 +87,7 @@ def partitions(result, ax=None, group=None, seconds=False):
     shade_bursts(ax, result)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("lag (seconds)" if seconds else "lag (messages)")
-    ax.set_title(f"Consumer lag of {group}")
+    ax.set_title(f"Consumer lag of {rows.topic.iloc[0]}/{group}")
     ax.legend(fontsize=8, ncols=2)
     return ax
 

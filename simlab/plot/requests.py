@@ -79,14 +79,19 @@ def latency_over_time(result, ax=None, window=1.0):
 
 
 def queues(result, ax=None, names=None, kind=None):
-    """Requests waiting per service and messages waiting per consumer group, over time."""
+    """Requests waiting per service and messages waiting per consumer group, over time.
+
+    ``names``: the services and consumer groups to draw (default: those whose queue moved).
+    """
     ax = axes(ax)
     samples = result.queues
     if kind is not None:
         samples = samples[samples.kind == kind]
     if names is not None:
-        samples = samples[samples.name.isin(names)]
-    for name, series in samples.groupby("name", sort=False):
+        samples = samples[samples.service.isin(names) | samples.group.isin(names)]
+    # A legend label, not a key: a group is named by its topic and its name.
+    labels = samples.service.where(samples.kind == "service", samples.topic + "/" + samples.group)
+    for name, series in samples.groupby(labels, sort=False):
         waiting = series.queued + (series.busy if series.kind.iloc[0] == "group" else 0)
         if names is None and waiting.max() == 0:
             continue  # keep the picture to what moves
