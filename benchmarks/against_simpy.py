@@ -39,7 +39,7 @@ LEAVES = ("a", "b", "c", "d")
 MAX_RECORDS = 10**8          # keep every record of the long runs measured here
 
 
-def simlab_model(requests, seed):
+def tandem_world(requests, seed):
     world = sl.World(seed=seed, sample_every=10.0, max_records=MAX_RECORDS)
     entry = world.service("entry", workers=None)
     for name in LEAVES:
@@ -55,11 +55,18 @@ def simlab_model(requests, seed):
             yield ctx.call(name, "work", payload)
 
     world.load(sl.Poisson(rate=RATE), target=("entry", "go"), duration=requests / RATE)
+    return world
+
+
+def simlab_model(requests, seed):
+    world = tandem_world(requests, seed)
     started = time.perf_counter()
     result = world.run()
     elapsed = time.perf_counter() - started
-    records = result._records
-    latencies = [r[6] - r[5] for r in records.requests if r[7] == "ok"]
+    records = result._records  # the recorded columns: no table is built
+    done = records.requests.columns
+    latencies = [end - start for start, end, outcome
+                 in zip(done["start"], done["end"], done["outcome"]) if outcome == "ok"]
     return elapsed, len(latencies), statistics.fmean(latencies), len(records.spans)
 
 
@@ -120,9 +127,10 @@ def simlab_pipeline(requests, seed):
     started = time.perf_counter()
     result = world.run()
     elapsed = time.perf_counter() - started
-    writes = result._records.writes
-    written = {w[2]: w[0] for w in writes if w[1] == "producer"}
-    lags = [w[0] - written[w[2]] for w in writes if w[1] == "reader"]
+    writes = result._records.writes.columns
+    rows = list(zip(writes["time"], writes["service"], writes["key"]))
+    written = {key: time for time, service, key in rows if service == "producer"}
+    lags = [time - written[key] for time, service, key in rows if service == "reader"]
     return elapsed, len(lags), statistics.fmean(lags), len(result._records.spans)
 
 
