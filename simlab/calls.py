@@ -12,6 +12,32 @@ from .errors import SPIN_LIMIT, CallCycleError, CallError, ModelError, RunLimitE
 NO_FALLBACK = object()  # fallback=None would be a legitimate fallback value
 
 
+class Call:
+    """A synchronous call a handler wants to make. Yield it: ``yield ctx.call(...)``."""
+
+    __slots__ = ("context", "service", "endpoint", "payload", "timeout", "retry", "breaker",
+                 "bulkhead", "fallback", "policies", "plain", "last_span")
+
+    def __init__(self, context, service, endpoint, payload, timeout, retry=None, breaker=None,
+                 bulkhead=None, fallback=NO_FALLBACK):
+        self.context = context
+        self.service = service
+        self.endpoint = endpoint
+        self.payload = payload
+        self.timeout = timeout
+        self.retry = retry
+        self.breaker = breaker
+        self.bulkhead = bulkhead
+        self.fallback = fallback
+        self.policies = retry is not None or breaker is not None or bulkhead is not None \
+            or fallback is not NO_FALLBACK
+        self.plain = timeout is None and not self.policies
+        self.last_span = 0  # the client span of its latest attempt (its fallback flag)
+
+    def __repr__(self):
+        return f"Call({self.service}.{self.endpoint}, timeout={self.timeout})"
+
+
 def make_call(run, call):
     """The generator that makes ``call`` for the handler whose context it carries."""
     context = call.context

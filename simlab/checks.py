@@ -131,3 +131,13 @@ def one_of(owner, what, value, choices, hint=""):
     if value not in choices:
         refuse(owner, what, f"one of {list(choices)}", value, hint)
     return value
+
+
+def seeds(owner, values):
+    """A list of whole-number seeds, at least one."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        refuse(owner, "seeds", "a list of whole numbers such as range(1, 6)", values)
+    checked = [seed(owner, value, what="each of the seeds") for value in values]
+    if not checked:
+        raise ModelError(f"{owner}: give at least one seed, e.g. seeds=range(1, 6)")
+    return checked

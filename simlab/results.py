@@ -90,6 +90,13 @@ def _first_time_reflected(source_writes, view_writes):
     return matched.set_index("index").time.reindex(source_writes.index).to_numpy()
 
 
+#: The names ``Result.summary()`` reports, which ``compare`` can take as metrics.
+SUMMARY = ("requests", "ok", "error", "timeout", "rejected", "in_flight", "throughput",
+            "error_rate", "latency_mean", "latency_p50", "latency_p95", "latency_p99",
+            "completion_p50", "completion_p99", "lag_p50", "lag_p99", "pending_writes",
+            "stale_reads", "stale_read_rate", "messages", "dead_lettered")
+
+
 class Result:
     """What one run produced.
 

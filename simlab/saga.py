@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 
 from . import checks
-from .calls import NO_FALLBACK, make_call
+from .calls import NO_FALLBACK, Call, make_call
 from .errors import CallError, ModelError
 from .resilience import Exponential, Retry
 
@@ -75,8 +75,6 @@ class SagaRun:
 
 def run_saga(run, request):
     """Generator: run the saga's steps, compensate on failure; return the outcome."""
-    from .context import Call  # context imports this module's neighbours; import late
-
     context, saga, payload = request.context, request.saga, request.payload
     env, recorder = run.env, run.recorder
     sagas = recorder.sagas

@@ -17,7 +17,8 @@ from collections import deque
 from simpy.events import Event
 
 from . import checks
-from .context import Call, Context, NoWait
+from .calls import Call
+from .context import Context, NoWait
 from .distributions import as_distribution
 from .errors import (
     SPIN_LIMIT,

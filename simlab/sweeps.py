@@ -37,8 +37,10 @@ from dataclasses import dataclass
 import cloudpickle
 import pandas as pd
 
+from . import checks
 from .errors import ModelError, SimlabError
-from .experiments import SUMMARY, _seeds, mean_ci
+from .intervals import mean_ci
+from .results import SUMMARY
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def sweep(build, grid=None, seeds=range(1, 6), metrics=None, executor=None, prog
         A ``Swept``: ``.runs`` (one row per run) and ``.means()``.
     """
     names, combinations = _combinations(grid)
-    seeds = _seeds("sweep", seeds)
+    seeds = checks.seeds("sweep", seeds)
     measure = _metric_function(metrics)
     if errors not in ("keep", "raise"):
         raise ModelError(f"sweep: errors must be 'keep' or 'raise', not {errors!r}")

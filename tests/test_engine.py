@@ -1,8 +1,11 @@
 """The engine stands on SimPy's public API only, so a SimPy release cannot break it
 silently; pyproject.toml pins SimPy to the versions the tests cover."""
 
+import ast
 import re
 from pathlib import Path
+
+import networkx as nx
 
 import simlab as sl
 
@@ -24,3 +27,34 @@ def test_the_pattern_finds_what_it_is_meant_to():
     assert PRIVATE.search("event._ok, event._value = True, None")
     assert PRIVATE.search("now = env._now")
     assert not PRIVATE.search("now = env.now; event.ok; process.defused = True")
+
+
+def imports_between_modules():
+    """The directed graph of simlab's modules: an edge for each ``from . import``."""
+    root = Path(sl.__file__).parent
+
+    def module(path):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    modules = {module(path) for path in SOURCES}
+    graph = nx.DiGraph()
+    for path in SOURCES:
+        here = module(path)
+        package = here if path.name == "__init__.py" else here.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.level):
+                continue
+            base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
+            target = f"{base}.{node.module}" if node.module else base
+            submodules = [f"{target}.{a.name}" for a in node.names
+                          if f"{target}.{a.name}" in modules]
+            for imported in submodules or [target]:
+                graph.add_edge(here, imported)
+    return graph
+
+
+def test_the_modules_import_each_other_without_a_cycle():
+    graph = imports_between_modules()
+    assert graph.has_edge("simlab.services", "simlab.calls")  # the graph is really built
+    assert list(nx.simple_cycles(graph)) == []

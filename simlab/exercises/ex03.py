@@ -10,8 +10,6 @@ seeds with random crashes, and the check reads the history for the first counter
 import inspect
 import statistics
 
-import simlab as sl
-
 from . import NotYet, ask, interval, number, require, require_no_memory, run, task, watched
 from ..scenarios import REMEDIES, read_your_writes
 from ..scenarios import address_book as lesson_address_book
