@@ -97,7 +97,7 @@ class Context:
         """This service's versioned store (see ``simlab.data``)."""
         # A fresh view each time, not one kept here: the view refers to this context, and
         # a context that referred back to it would make a reference cycle, which only the
-        # garbage collector (resting during a run) could free.
+        # garbage collector could free (see "Memory" in simlab.telemetry).
         return Database(self.station.run.stores[self.station.name], self)
 
     @property

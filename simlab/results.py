@@ -5,8 +5,6 @@ Every table has the fixed columns, with their dtypes, defined in ``simlab.record
 are built once, the first time you ask for them.
 """
 
-import gc
-from contextlib import contextmanager
 from functools import cached_property
 
 import numpy as np
@@ -44,36 +42,22 @@ def _column(field, values):
     return numbers.astype(PANDAS_DTYPE[field.dtype])  # a copy: the Result owns it
 
 
-@contextmanager
-def _collector_paused():
-    """Building a table makes many small objects; with millions of records alive, each of
-    CPython's cycle collections would rescan them all. Pause it meanwhile."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-
-
 def _frame(table, rows=None, **derived):
     """The DataFrame of ``table`` (a ``simlab.records.Table``) from its recorded ``rows``:
     every column in order, with its dtype, even when there are no rows. ``derived``
     gives the columns computed from the others, as functions of the recorded columns."""
-    with _collector_paused():
-        data = {}
-        for field in table.fields:
-            if field.derived:
-                data[field.name] = derived[field.name](data) if rows is not None else \
-                    np.empty(0, PANDAS_DTYPE[field.dtype])
-            else:
-                values = rows.columns[field.name] if rows is not None else field.new_column()
-                data[field.name] = _column(field, values)
-        frame = pd.DataFrame(data, columns=list(table))
-        mismatched = {f.name: PANDAS_DTYPE[f.dtype] for f in table.fields
-                      if frame[f.name].dtype != PANDAS_DTYPE[f.dtype]}
-        return frame.astype(mismatched) if mismatched else frame
+    data = {}
+    for field in table.fields:
+        if field.derived:
+            data[field.name] = derived[field.name](data) if rows is not None else \
+                np.empty(0, PANDAS_DTYPE[field.dtype])
+        else:
+            values = rows.columns[field.name] if rows is not None else field.new_column()
+            data[field.name] = _column(field, values)
+    frame = pd.DataFrame(data, columns=list(table))
+    mismatched = {f.name: PANDAS_DTYPE[f.dtype] for f in table.fields
+                  if frame[f.name].dtype != PANDAS_DTYPE[f.dtype]}
+    return frame.astype(mismatched) if mismatched else frame
 
 
 def _first_time_reflected(source_writes, view_writes):

@@ -4,7 +4,6 @@
 seed gives the same records, byte for byte.
 """
 
-import gc
 import math
 import time
 
@@ -289,11 +288,6 @@ class Run:
         step = env.step
         started = time.perf_counter()
         events = 0
-        # A run appends millions of small records; CPython's cycle collector would rescan
-        # them again and again (half the run time). A run makes almost no cyclic garbage,
-        # so the collector rests until the run ends.
-        collecting = gc.isenabled()
-        gc.disable()
         try:
             while True:
                 for _ in range(_CHUNK):
@@ -313,15 +307,6 @@ class Run:
             while type(original.__cause__) is type(original):
                 original = original.__cause__
             raise original from original.__cause__
-        finally:
-            # The records will live as long as the Result. Move them, and everything else
-            # the run made, straight to the collector's oldest generation (freeze, then
-            # unfreeze), instead of letting its next young-generation pass rescan millions
-            # of records just to promote them there.
-            gc.freeze()
-            gc.unfreeze()
-            if collecting:
-                gc.enable()
         return time.perf_counter() - started
 
     def _check_limits(self, events, max_events, wall, max_seconds, max_records):

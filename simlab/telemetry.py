@@ -11,6 +11,15 @@ id per span. Ids are counters, not random numbers, so they cost no random draw a
 same seed gives the same ids. A span's id is its row number + 1, so a span is closed by
 its id alone. Ids stay integers during the run (0: none) and are formatted as hex when
 the DataFrames are built.
+
+Memory, a rule for whoever extends simlab: keep what a run records in the tables'
+columns (numbers, and names that many rows share), never as one Python object per row
+that holds others (a list, a dict, an instance). Arrays of numbers are invisible to
+CPython's cycle collector; a million small containers are not, and every collection
+would rescan them all (it once cost half the run time, and a collector switched off
+for the run). A field whose values are containers (``logs.attributes``) belongs only
+to a table with few rows. Live state that refers back to its owner (a cycle) is freed
+only by the collector: give the child what it needs instead of its parent.
 """
 
 import math
