@@ -10,7 +10,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from . import metrics, records
+from . import metrics, records, semconv
 from .records import HEX_WIDTH, PANDAS_DTYPE, SEVERITY_NUMBER
 
 
@@ -125,7 +125,27 @@ class Result:
     @cached_property
     def span_events(self):
         """Events inside spans: waits for a worker, retries, rejections, exceptions."""
-        return self._table("span_events")
+        recorded = self._table("span_events")
+        spans = self.spans
+        waited = spans[spans.wait > 0]
+        # The wait of a span is its first two events: "queued" when it reached the
+        # service (its start), "dequeued" when a worker took it.
+        waits = [pd.DataFrame({"trace_id": waited.trace_id, "span_id": waited.span_id,
+                               "time": time, "name": name, "detail": ""})
+                 for name, time in (("queued", waited.start),
+                                    ("dequeued", waited.start + waited.wait))]
+        events = pd.concat([recorded, *waits], ignore_index=True)
+        return events.sort_values("time", kind="stable", ignore_index=True)
+
+    def span_attributes(self, spans=None):
+        """The attributes of ``spans`` (default: all) under OpenTelemetry's semantic
+        convention names (``rpc.method``, ``messaging.destination.name``, ``error.type``
+        ...), one dict per span; see ``simlab.semconv``."""
+        return semconv.span_attributes(self.spans if spans is None else spans)
+
+    def span_links(self):
+        """Each consumer span's link to the producer span of its message."""
+        return semconv.span_links(self.spans)
 
     @cached_property
     def logs(self):

@@ -293,7 +293,7 @@ class Station:
             except CallError:  # the service crashed while the request waited
                 recorder.close_span(span, "error", client_span)
                 raise
-            recorder.waited(trace, span, queued)
+            recorder.waited(span, queued)
             if self.epoch != epoch:  # handed a worker the instant the service crashed
                 recorder.close_span(span, "error", client_span)
                 raise CallError("error", endpoint.where, f"{self.name} crashed while it waited")

@@ -130,11 +130,10 @@ class Recorder:
         self.span_events.add(trace_id=trace, span_id=span, name=name, detail=detail,
                              time=self.env.now if time is None else time)
 
-    def waited(self, trace, span, since):
-        """Span ``span`` waited for a worker from ``since`` until now."""
+    def waited(self, span, since):
+        """Span ``span`` waited for a worker from ``since`` until now. (Its "queued" and
+        "dequeued" events are made from this when the table is built: no cost here.)"""
         self.spans.set(span - 1, wait=self.env.now - since)
-        self.span_event(trace, span, "queued", time=since)
-        self.span_event(trace, span, "dequeued")
 
     # -- logs and messages
 

@@ -201,3 +201,33 @@ def test_group_columns_are_separate_and_agree_across_tables(result):
     assert set(zip(w.broker, w.topic, w.group)) == keys
     report = result.delivery_report()
     assert set(zip(report.broker, report.topic, report.group)) == keys
+
+
+def test_span_attributes_use_the_semantic_convention_names(result):
+    spans = result.spans
+    attributes = result.span_attributes()
+    assert (attributes.index == spans.index).all()
+    for (_, span), found in zip(spans.iterrows(), attributes):
+        assert found["service.name"] == span.service
+        if span.kind == "client":
+            assert f"{found['rpc.service']}.{found['rpc.method']}" == span.operation
+            assert found["simlab.attempt"] == span.attempt
+        elif span.kind == "server":
+            assert (found["rpc.service"], found["rpc.method"]) == (span.service, span.operation)
+        else:
+            assert found["messaging.destination.name"] == span.topic == "orders"
+            assert found["messaging.operation"] == ("publish" if span.kind == "producer"
+                                                    else "process")
+            assert found.get("messaging.consumer.group.name", "") == span.group
+        assert found.get("error.type") == (span.status if span.status in
+                                           ("error", "timeout", "rejected") else None)
+
+
+def test_a_consumer_span_links_to_its_producer_span(result):
+    spans = result.spans.set_index("span_id")
+    links = result.span_links()
+    assert len(links) == (spans.kind == "consumer").sum() > 0
+    assert (spans.kind.loc[links.linked_span_id] == "producer").all()
+    producers = spans.loc[links.linked_span_id]
+    consumers = spans.loc[links.span_id]
+    assert (producers.message_id.to_numpy() == consumers.message_id.to_numpy()).all()
