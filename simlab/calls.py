@@ -1,15 +1,43 @@
 """Synchronous calls: the network hops, timeouts, and the resilience policies around them.
 
-A call without a timeout, policies, network delay or network faults is the fast path:
-the callee's ``serve`` runs inline in the caller's SimPy process. Anything else runs
-through ``attempt`` (one client span per attempt) and, with policies, ``resilient``.
+A call without a timeout, policies, network delay, network faults or crashes is the
+fast path: the callee's ``serve`` runs inline in the caller's SimPy process. Anything
+else runs through ``attempt`` (one client span per attempt) and, with policies,
+``resilient``.
+
+**A crash stops a service's requests at once.** A crashed service interrupts the SimPy
+process of each request it is working on (``Station.crash``), wherever it waits, so its
+callers hear of the crash at that instant. What about the calls it was waiting on? Its
+callees did not crash: a real one would finish its work and answer a connection that
+is gone. simlab does the same, as after a timeout: the callee runs on, its answer goes
+nowhere. That is why, in a run with crashes scheduled, every call runs its callee in a
+SimPy process of its own (a ``Chain``), as a call with a timeout always does: an
+interrupt then stops the crashed service's frames and nothing else. Inline, the callee
+would be stuck in the caller's process, and would die with it. A run without crashes
+keeps the fast path, and pays nothing for any of this.
 """
 
 from simpy.events import AnyOf, Event, Process, Timeout
+from simpy.exceptions import Interrupt
 
 from .errors import SPIN_LIMIT, CallCycleError, CallError, ModelError, RunLimitError
 
 NO_FALLBACK = object()  # fallback=None would be a legitimate fallback value
+
+
+class Chain:
+    """The SimPy process in which one service works on one request (or message), for a
+    crash of that service to interrupt. Only made in a run with crashes scheduled."""
+
+    __slots__ = ("process",)
+
+    def __init__(self, process=None):
+        self.process = process  # set once the request has a process (see Run.request)
+
+    def stop(self, crashed):
+        """Interrupt the process where it waits: service ``crashed`` crashed."""
+        if self.process is not None and self.process.is_alive:
+            self.process.interrupt(crashed)
 
 
 def make_call(run, call):
@@ -30,7 +58,7 @@ def make_call(run, call):
                              "into a service already on its call stack (it would wait on "
                              "itself); break the cycle, or publish an event instead")
     stack = context.stack + (call.service,)
-    if call.plain and run.latency is None and not run.network_faults:
+    if call.plain and run.latency is None and not run.network_faults and not run.crashes:
         span = run.recorder.open_span(context.trace_id, context.span_id, caller.name,
                                       endpoint.where, "client", run.env.now)
         return callee.serve(endpoint, call.payload, context.trace_id, span[1], stack,
@@ -46,12 +74,19 @@ def attempt(run, call, caller, callee, endpoint, stack):
     trace = call.context.trace_id
     span = recorder.open_span(trace, call.context.span_id, caller.name, endpoint.where,
                               "client", run.env.now)
-    journey = remote(run, caller, callee, endpoint, call.payload, trace, span[1], stack)
+    chain = Chain() if run.crashes else None
+    journey = remote(run, caller, callee, endpoint, call.payload, trace, span[1], stack, chain)
     try:
-        if call.timeout is None:
-            value = yield from journey
+        if call.timeout is not None:
+            value = yield from with_timeout(run, journey, call.timeout, endpoint.where, chain,
+                                            call.late)
+        elif chain is not None:
+            value = yield from apart(run, journey, chain, call.late)
         else:
-            value = yield from with_timeout(run, journey, call.timeout, endpoint.where)
+            value = yield from journey
+    except Interrupt:  # the caller crashed: it hears nothing more (see the top)
+        recorder.close_span(span, "error")
+        raise
     except CallError as error:
         recorder.close_span(span, error.kind)
         if error.kind == "timeout" and error.where == endpoint.where:
@@ -61,10 +96,10 @@ def attempt(run, call, caller, callee, endpoint, stack):
     return value
 
 
-def remote(run, caller, callee, endpoint, payload, trace, parent, stack):
+def remote(run, caller, callee, endpoint, payload, trace, parent, stack, chain):
     """Generator: the hop there, the callee's work, the hop back."""
     yield from hop(run, caller, callee)
-    value = yield from callee.serve(endpoint, payload, trace, parent, stack)
+    value = yield from callee.serve(endpoint, payload, trace, parent, stack, chain=chain)
     yield from hop(run, callee, caller)
     return value
 
@@ -79,11 +114,36 @@ def hop(run, source, target):
         yield Event(run.env)  # never triggered: the packet is gone
 
 
-def with_timeout(run, journey, timeout, where):
-    """Generator: run ``journey`` in its own process; stop waiting after ``timeout``."""
+def apart(run, journey, chain, late=None):
+    """Generator: run ``journey`` at once up to its first wait, then in a process of its
+    own (``chain``'s), and wait for it. (A call refused at once makes no process.)"""
+    try:
+        event = journey.send(None)
+    except StopIteration as done:
+        return done.value
+    callee = chain.process = Process(run.env, resume(journey, event))
+    try:
+        return (yield callee)
+    except Interrupt:  # the caller crashed: the callee runs on, its answer goes nowhere
+        _orphan(callee, late)
+        raise
+
+
+def with_timeout(run, journey, timeout, where, chain=None, late=None):
+    """Generator: run ``journey`` in its own process (``chain``'s, if given); stop waiting
+    after ``timeout``. ``late``: see ``Call``."""
     env = run.env
     callee = Process(env, journey)
-    yield AnyOf(env, (callee, Timeout(env, timeout)))  # raises if the callee failed first
+    if chain is not None:
+        chain.process = callee
+    either = AnyOf(env, (callee, Timeout(env, timeout)))
+    try:
+        yield either  # raises if the callee failed first
+    except Interrupt:  # the caller crashed: the callee runs on, its answer goes nowhere
+        either.callbacks.append(_defuse_call_errors)
+        if not callee.processed:  # (it may have ended the instant the caller crashed)
+            _orphan(callee, late)
+        raise
     if callee.triggered:
         if callee.ok:
             return callee.value
@@ -93,9 +153,17 @@ def with_timeout(run, journey, timeout, where):
     raise CallError("timeout", where, f"no answer within {timeout:g} s")
 
 
-def _defuse_call_errors(process):
-    if isinstance(process.value, CallError):
-        process.defused = True
+def _orphan(callee, late):
+    """The caller of ``callee`` (a process) is gone: nobody waits for its answer."""
+    callee.callbacks.append(_defuse_call_errors)
+    if late is not None:
+        callee.callbacks.append(late)
+
+
+def _defuse_call_errors(event):
+    """Nobody waits for ``event`` any more: its failure, if a CallError, is no news."""
+    if not event.ok and isinstance(event.value, CallError):
+        event.defused = True
 
 
 def resilient(run, call, caller, callee, endpoint, stack):
@@ -111,7 +179,6 @@ def resilient(run, call, caller, callee, endpoint, stack):
     started = run.env.now
     for number in range(1, (retry.attempts if retry else 1) + 1):
         if number > 1:
-            context.check_alive(endpoint.where)  # a crashed caller retries nothing
             if number > SPIN_LIMIT and run.env.now == started:
                 raise RunLimitError(
                     f"{caller.name} retried {endpoint.where} {SPIN_LIMIT:,} times at "
@@ -124,8 +191,7 @@ def resilient(run, call, caller, callee, endpoint, stack):
             run.recorder.log(context.trace_id, context.span_id, caller.name, "info",
                              f"retry {number - 1} of {endpoint.where} in {previous:.3f} s")
             if previous > 0:
-                yield Timeout(run.env, previous)
-            context.check_alive(endpoint.where)  # ... nor after a crash during the backoff
+                yield Timeout(run.env, previous)  # a crash of the caller interrupts it
         try:
             return (yield from guarded(run, call, caller, callee, endpoint, stack, breaker,
                                        bulkhead))
@@ -150,7 +216,16 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
         elif len(bulkhead.waiting) < bulkhead.policy.max_waiting:
             place = Event(run.env)
             bulkhead.waiting.append(place)
-            yield place  # the place is handed over by the call that frees it
+            try:
+                yield place  # the place is handed over by the call that frees it
+            except Interrupt:  # a crash stopped the chain while it waited
+                if place.triggered:
+                    _free_place(bulkhead)  # handed over at that very instant: pass it on
+                else:
+                    bulkhead.waiting.remove(place)
+                if breaker is not None:
+                    breaker.withdraw(admitted)
+                raise
             if breaker is not None and admitted != breaker.generation:
                 # The breaker changed while this call waited: ask it again.
                 try:
@@ -169,6 +244,10 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
     except CallError:
         if breaker is not None:
             breaker.record(True, admitted)
+        raise
+    except Interrupt:  # the call was cancelled by a crash: its answer will never come
+        if breaker is not None:
+            breaker.withdraw(admitted)
         raise
     finally:
         if bulkhead is not None:
@@ -196,3 +275,25 @@ def _free_place(bulkhead):
         bulkhead.waiting.popleft().succeed()  # hand the place straight to the next in line
     else:
         bulkhead.busy -= 1
+
+
+def resume(generator, event):
+    """Generator: go on with ``generator``, which has started and now waits for ``event``.
+
+    A request (or, in a run with crashes, a call) runs inline up to its first wait (see
+    ``Run.request``, ``apart``); from there a SimPy process takes it over through this
+    (``Process`` itself would start it afresh).
+    """
+    while True:
+        try:
+            value = yield event
+        except Exception as error:  # the event failed, or the process was interrupted
+            try:
+                event = generator.throw(error)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                event = generator.send(value)
+            except StopIteration as done:
+                return done.value

@@ -27,7 +27,7 @@ from . import checks
 from .calls import NO_FALLBACK
 from .data import Database
 from .distributions import as_distribution
-from .errors import CallError, ModelError
+from .errors import ModelError
 from .resilience import Bulkhead, CircuitBreaker, Retry
 from .saga import Saga, SagaRun
 
@@ -39,10 +39,10 @@ class Call:
     """A synchronous call a handler wants to make. Yield it: ``yield ctx.call(...)``."""
 
     __slots__ = ("context", "service", "endpoint", "payload", "timeout", "retry", "breaker",
-                 "bulkhead", "fallback", "policies", "plain")
+                 "bulkhead", "fallback", "policies", "plain", "late")
 
     def __init__(self, context, service, endpoint, payload, timeout, retry=None, breaker=None,
-                 bulkhead=None, fallback=NO_FALLBACK):
+                 bulkhead=None, fallback=NO_FALLBACK, late=None):
         self.context = context
         self.service = service
         self.endpoint = endpoint
@@ -55,6 +55,9 @@ class Call:
         self.policies = retry is not None or breaker is not None or bulkhead is not None \
             or fallback is not NO_FALLBACK
         self.plain = timeout is None and not self.policies
+        # Called with the callee's process, if the caller crashed while waiting: the
+        # callee runs on, and a saga's ledger still wants to know whether it succeeded.
+        self.late = late
 
     def __repr__(self):
         return f"Call({self.service}.{self.endpoint}, timeout={self.timeout})"
@@ -101,11 +104,10 @@ class Context:
     """Handed to every handler; one per request (or message) per service."""
 
     __slots__ = ("station", "trace_id", "span_id", "stack", "message", "group", "writes",
-                 "epoch", "unyielded")
+                 "unyielded")
 
     def __init__(self, station, trace_id, span_id, stack, message=None, group=None):
         self.station = station
-        self.epoch = station.epoch  # a crash of the service ends this handler (check_alive)
         self.trace_id = trace_id
         self.span_id = span_id
         self.stack = stack      # services on this request's synchronous call stack
@@ -130,11 +132,6 @@ class Context:
         service crashes (a restarted process starts with nothing in memory). What must
         survive a crash belongs in ``ctx.db``."""
         return self.station.memory
-
-    def check_alive(self, where):
-        """Raise if this handler's service crashed since it started (the thread is dead)."""
-        if self.station.epoch != self.epoch:
-            raise CallError("error", where, f"{self.station.name} crashed during the request")
 
     @property
     def now(self):

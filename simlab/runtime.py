@@ -13,7 +13,7 @@ from simpy.events import Process, Timeout
 
 from . import randomness
 from .broker import Message
-from .calls import make_call, with_timeout
+from .calls import Chain, make_call, resume, with_timeout
 from .consumers import GroupState, consume, replay, scale
 from .data import Store
 from .errors import CallError, ModelError, RunLimitError, SimlabError
@@ -49,6 +49,11 @@ class Run:
         self.in_flight = 0  # external requests not finished
         self.loads_running = 0
         self.no_wait = NoWait(self.env)  # zero-time work: no event at all
+        # Requests and consumers get a Chain, for a crash to interrupt, only if a crash
+        # can happen: a run without one pays nothing for it.
+        faults = world.faults
+        self.crashes = any(f.kind == "crash" for f in faults.scheduled) or \
+            any(s.kind == "crash" for s in faults.random_schedules)
         self._messages = 0
         self._requests = 0
         self.breakers, self.bulkheads, self.budgets = {}, {}, {}
@@ -116,9 +121,11 @@ class Run:
                   None, "in_flight", ""]
         recorder.requests.append(record)
         self.in_flight += 1
-        serve = station.serve(endpoint, payload, trace, None, (station.name,))
+        chain = Chain() if self.crashes else None
+        serve = station.serve(endpoint, payload, trace, None, (station.name,), chain=chain)
         if timeout is not None:
-            serve = with_timeout(self, serve, timeout, endpoint.where)
+            serve = with_timeout(self, serve, timeout, endpoint.where, chain)
+            chain = None  # the chain is with_timeout's process
         try:
             event = serve.send(None)  # up to its first wait
         except StopIteration as answer:
@@ -128,6 +135,8 @@ class Run:
             self._answered(record, False, error)
             return None
         process = Process(self.env, resume(serve, event))
+        if chain is not None:
+            chain.process = process
 
         def answered(process):
             if not process.ok and isinstance(process.value, CallError):
@@ -353,24 +362,3 @@ def _plain_key(key):
     if isinstance(key, (bool, int, float, str)):
         return True
     return isinstance(key, tuple) and all(_plain_key(part) for part in key)
-
-
-def resume(generator, event):
-    """Generator: go on with ``generator``, which has started and now waits for ``event``.
-
-    A request runs inline up to its first wait (see ``Run.request``); from there a
-    SimPy process takes it over through this (``Process`` itself would start it afresh).
-    """
-    while True:
-        try:
-            value = yield event
-        except Exception as error:  # the event failed, or the process was interrupted
-            try:
-                event = generator.throw(error)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                event = generator.send(value)
-            except StopIteration as done:
-                return done.value

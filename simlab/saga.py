@@ -17,8 +17,10 @@ compensation done) the system is inconsistent: money taken, no parcel. ``result.
 records that window for every saga.
 
 **If the orchestrator crashes** in the middle, its thread is gone, and with it the
-memory of where the saga was: the saga is "abandoned". Nobody finishes it or undoes its
-steps, so it stays inconsistent to the end of the run, as a stuck one does. (Real
+memory of where the saga was: the saga is "abandoned", at the instant of the crash. A
+step in progress runs on without it (its service did not crash; if it succeeds, it
+counts in ``steps_done``), and nobody finishes the saga or undoes its steps, so it stays
+inconsistent to the end of the run, as a stuck one does. (Real
 orchestrators keep a saga log in a database and resume from it after a restart; simlab
 leaves that out, to show why they need one.) So every saga ends with one outcome:
 completed, compensated, stuck or abandoned; "pending" means only "still running when
@@ -26,6 +28,8 @@ the run stopped", and a run that drains has none.
 """
 
 from dataclasses import dataclass
+
+from simpy.exceptions import Interrupt
 
 from . import checks
 from .calls import NO_FALLBACK, make_call
@@ -82,11 +86,18 @@ def run_saga(run, request):
               "pending", "", 0, None]
     recorder.sagas.append(record)
     done = []
+
+    def late(answer):  # the orchestrator crashed while a step was in flight: did it happen?
+        if answer.ok:
+            _step_done(record, env)
+
     for service, endpoint, compensation in saga.steps:
-        if _orchestrator_died(context):
-            raise _abandon(record, context, recorder)
+        step = Call(context, service, endpoint, payload, saga.timeout, late=late)
         try:
-            yield from make_call(run, Call(context, service, endpoint, payload, saga.timeout))
+            yield from make_call(run, step)
+        except Interrupt:  # the orchestrator crashed, now (``serve`` ends its request)
+            _abandon(record, context, f"{service}.{endpoint}")
+            raise
         except CallError as error:
             record[6] = f"{service}.{endpoint}"
             if error.kind == "timeout":  # it may have happened: undo it too (idempotently)
@@ -97,45 +108,43 @@ def run_saga(run, request):
                          f"{len(done)} step(s)")
             break
         done.append((service, compensation))
-        record[7] = len(done)
-        if record[8] is None:
-            record[8] = env.now  # from here on, part of the transaction is visible
+        _step_done(record, env)
     else:
         return _finish(record, env, "completed")
     for service, compensation in reversed(done):
-        if _orchestrator_died(context):
-            raise _abandon(record, context, recorder)
         if compensation is None:
             continue
         undo = Call(context, service, compensation, payload, saga.timeout,
                     retry=saga.compensation_retry, fallback=NO_FALLBACK)
         try:
             yield from make_call(run, undo)
+        except Interrupt:  # the orchestrator crashed, now (``serve`` ends its request)
+            _abandon(record, context, f"{service}.{compensation}")
+            raise
         except CallError as error:
-            if _orchestrator_died(context):  # it died between two attempts, not the undo
-                raise _abandon(record, context, recorder)
             recorder.log(context.trace_id, context.span_id, context.station.name, "error",
                          f"saga stuck: compensation {service}.{compensation} failed ({error})")
             return _finish(record, env, "stuck")
     return _finish(record, env, "compensated")
 
 
+def _step_done(record, env):
+    """A step succeeded (also one that its orchestrator, crashed, will never hear of)."""
+    record[7] += 1
+    if record[8] is None:
+        record[8] = env.now  # from here on, part of the transaction is visible
+
+
+def _abandon(record, context, step):
+    """The orchestrator crashed during ``step``: record the saga abandoned, now."""
+    station = context.station
+    record[4], record[5] = station.env.now, "abandoned"
+    station.run.recorder.log(context.trace_id, context.span_id, station.name, "error",
+                             f"saga abandoned: {station.name} crashed during {step}, with "
+                             f"{record[7]} step(s) done; nobody will finish or undo them")
+
+
 def _finish(record, env, outcome):
     record[4] = env.now
     record[5] = outcome
     return outcome
-
-
-def _orchestrator_died(context):
-    return context.station.epoch != context.epoch
-
-
-def _abandon(record, context, recorder):
-    """The orchestrator crashed: record the saga abandoned at that instant; return the
-    error that ends the request, as the crash ends it (see ``Context.check_alive``)."""
-    station = context.station
-    record[4], record[5] = station.crash_times[context.epoch], "abandoned"
-    recorder.log(context.trace_id, context.span_id, station.name, "error",
-                 f"saga abandoned: {station.name} crashed after {record[7]} step(s); "
-                 "nobody will finish or undo them")
-    return CallError("error", "saga", f"{station.name} crashed during the request")
