@@ -1,20 +1,21 @@
 """Synchronous calls: the network hops, timeouts, and the resilience policies around them.
 
-A call without a timeout, policies, network delay, network faults or crashes is the
-fast path: the callee's ``serve`` runs inline in the caller's SimPy process. Anything
-else runs through ``attempt`` (one client span per attempt) and, with policies,
-``resilient``.
+A call without a timeout, policies, network delay or network faults, from a service no
+crash is scheduled for, is the fast path: the callee's ``serve`` runs inline in the
+caller's SimPy process. Anything else runs through ``attempt`` (one client span per
+attempt) and, with policies, ``resilient``.
 
 **A crash stops a service's requests at once.** A crashed service interrupts the SimPy
 process of each request it is working on (``Station.crash``), wherever it waits, so its
 callers hear of the crash at that instant. What about the calls it was waiting on? Its
 callees did not crash: a real one would finish its work and answer a connection that
 is gone. simlab does the same, as after a timeout: the callee runs on, its answer goes
-nowhere. That is why, in a run with crashes scheduled, every call runs its callee in a
-SimPy process of its own (a ``Chain``), as a call with a timeout always does: an
-interrupt then stops the crashed service's frames and nothing else. Inline, the callee
-would be stuck in the caller's process, and would die with it. A run without crashes
-keeps the fast path, and pays nothing for any of this.
+nowhere. That is why a service that may crash (one a crash is scheduled for) runs each
+callee in a SimPy process of its own (a ``Chain``), as a call with a timeout always
+does: the interrupt lands in the crashed service's own frames, and nothing else stops.
+Inline, the callee would sit inside the caller's process, and die with it. (Inline
+calls *to* a service that may crash are fine: its frame is the innermost one.) A run
+without crashes keeps the fast path everywhere, and pays nothing for any of this.
 """
 
 from simpy.events import AnyOf, Event, Process, Timeout
@@ -26,8 +27,8 @@ NO_FALLBACK = object()  # fallback=None would be a legitimate fallback value
 
 
 class Chain:
-    """The SimPy process in which one service works on one request (or message), for a
-    crash of that service to interrupt. Only made in a run with crashes scheduled."""
+    """The SimPy process in which a request (or message) is worked on, for a crash to
+    interrupt. Only made in a run with crashes scheduled."""
 
     __slots__ = ("process",)
 
@@ -58,11 +59,11 @@ def make_call(run, call):
                              "into a service already on its call stack (it would wait on "
                              "itself); break the cycle, or publish an event instead")
     stack = context.stack + (call.service,)
-    if call.plain and run.latency is None and not run.network_faults and not run.crashes:
+    if call.plain and run.latency is None and not run.network_faults and not caller.crashable:
         span = run.recorder.open_span(context.trace_id, context.span_id, caller.name,
                                       endpoint.where, "client", run.env.now)
         return callee.serve(endpoint, call.payload, context.trace_id, span[1], stack,
-                            client_span=span)
+                            client_span=span, chain=context.chain)
     if call.policies:
         return resilient(run, call, caller, callee, endpoint, stack)
     return attempt(run, call, caller, callee, endpoint, stack)
@@ -74,14 +75,17 @@ def attempt(run, call, caller, callee, endpoint, stack):
     trace = call.context.trace_id
     span = recorder.open_span(trace, call.context.span_id, caller.name, endpoint.where,
                               "client", run.env.now)
-    chain = Chain() if run.crashes else None
+    apart = call.timeout is not None or caller.crashable  # the callee in its own process
+    chain = call.context.chain  # None in a run without crashes
+    if apart and chain is not None:
+        chain = Chain()
     journey = remote(run, caller, callee, endpoint, call.payload, trace, span[1], stack, chain)
     try:
         if call.timeout is not None:
             value = yield from with_timeout(run, journey, call.timeout, endpoint.where, chain,
                                             call.late)
-        elif chain is not None:
-            value = yield from apart(run, journey, chain, call.late)
+        elif apart:
+            value = yield from in_process(run, journey, chain, call.late)
         else:
             value = yield from journey
     except Interrupt:  # the caller crashed: it hears nothing more (see the top)
@@ -114,7 +118,7 @@ def hop(run, source, target):
         yield Event(run.env)  # never triggered: the packet is gone
 
 
-def apart(run, journey, chain, late=None):
+def in_process(run, journey, chain, late=None):
     """Generator: run ``journey`` at once up to its first wait, then in a process of its
     own (``chain``'s), and wait for it. (A call refused at once makes no process.)"""
     try:
@@ -218,7 +222,7 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
             bulkhead.waiting.append(place)
             try:
                 yield place  # the place is handed over by the call that frees it
-            except Interrupt:  # a crash stopped the chain while it waited
+            except Interrupt:  # the caller crashed while it waited for a place
                 if place.triggered:
                     _free_place(bulkhead)  # handed over at that very instant: pass it on
                 else:
@@ -245,7 +249,7 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead):
         if breaker is not None:
             breaker.record(True, admitted)
         raise
-    except Interrupt:  # the call was cancelled by a crash: its answer will never come
+    except Interrupt:  # the caller crashed: the answer will never reach it
         if breaker is not None:
             breaker.withdraw(admitted)
         raise
@@ -280,9 +284,9 @@ def _free_place(bulkhead):
 def resume(generator, event):
     """Generator: go on with ``generator``, which has started and now waits for ``event``.
 
-    A request (or, in a run with crashes, a call) runs inline up to its first wait (see
-    ``Run.request``, ``apart``); from there a SimPy process takes it over through this
-    (``Process`` itself would start it afresh).
+    A request (or a call from a service that may crash) runs inline up to its first
+    wait (see ``Run.request``, ``in_process``); from there a SimPy process takes it over
+    through this (``Process`` itself would start it afresh).
     """
     while True:
         try:

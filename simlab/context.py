@@ -103,14 +103,15 @@ class NoWait:
 class Context:
     """Handed to every handler; one per request (or message) per service."""
 
-    __slots__ = ("station", "trace_id", "span_id", "stack", "message", "group", "writes",
-                 "unyielded")
+    __slots__ = ("station", "trace_id", "span_id", "stack", "chain", "message", "group",
+                 "writes", "unyielded")
 
-    def __init__(self, station, trace_id, span_id, stack, message=None, group=None):
+    def __init__(self, station, trace_id, span_id, stack, chain=None, message=None, group=None):
         self.station = station
         self.trace_id = trace_id
         self.span_id = span_id
         self.stack = stack      # services on this request's synchronous call stack
+        self.chain = chain      # the process it runs in, for a crash to stop (calls.Chain)
         self.message = message  # the message being consumed, if any
         self.group = group      # ... and the consumer group consuming it
         self.writes = None      # writes made by this handler, carried by what it publishes

@@ -332,6 +332,13 @@ class Faults:
         self.random_schedules.append(RandomFaults(kind, list(targets), count, duration, within,
                                                   factor))
 
+    def crash_targets(self):
+        """The services a crash (fixed or random) is scheduled for."""
+        fixed = {fault.target for fault in self.scheduled if fault.kind == "crash"}
+        drawn = {target for schedule in self.random_schedules if schedule.kind == "crash"
+                 for target in schedule.targets}
+        return fixed | drawn
+
     def all(self, run):
         """The fixed faults and this run's draw of the random ones."""
         drawn = [fault for index, schedule in enumerate(self.random_schedules)

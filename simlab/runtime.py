@@ -39,6 +39,10 @@ class Run:
         self.env = Environment()
         self.recorder = Recorder(self.env)
         self.latency = world.latency
+        # The services a crash is scheduled for: their requests need a Chain, for the
+        # crash to interrupt (see simlab.calls). A run without crashes pays nothing.
+        self.crashable = world.faults.crash_targets()
+        self.crashes = bool(self.crashable)
         self.stations = {name: Station(self, svc) for name, svc in world.services.items()}
         self.stores = {name: Store(self, name, svc.view_of) for name, svc in world.services.items()}
         for store in self.stores.values():  # a source keeps the times of its versions
@@ -49,11 +53,6 @@ class Run:
         self.in_flight = 0  # external requests not finished
         self.loads_running = 0
         self.no_wait = NoWait(self.env)  # zero-time work: no event at all
-        # Requests and consumers get a Chain, for a crash to interrupt, only if a crash
-        # can happen: a run without one pays nothing for it.
-        faults = world.faults
-        self.crashes = any(f.kind == "crash" for f in faults.scheduled) or \
-            any(s.kind == "crash" for s in faults.random_schedules)
         self._messages = 0
         self._requests = 0
         self.breakers, self.bulkheads, self.budgets = {}, {}, {}

@@ -188,6 +188,7 @@ class Station:
         self.crashes = 0         # crashes in progress (back-to-back ones may overlap an instant)
         self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
         self.restarted = None    # an event while down, triggered at restart
+        self.crashable = self.name in run.crashable  # a crash is scheduled for it
         self.serving = {}        # the chains (calls.Chain) with a request inside, in order
         self.memory = {}         # ctx.memory: the process's in-memory state, lost in a crash
 
@@ -270,8 +271,8 @@ class Station:
         runs in, which a crash interrupts (None in a run without crashes).
 
         The handler's events go to SimPy; its calls run inline (``yield from``), in this
-        same SimPy process: no extra process, no extra event (except in a run with
-        crashes: see ``simlab.calls``). A crash of this service interrupts the step the
+        same SimPy process: no extra process, no extra event (except for a service that
+        may crash: see ``simlab.calls``). A crash of this service interrupts the step the
         request waits on, however long. Every failure the caller should see is raised as
         ``CallError``.
         """
@@ -296,7 +297,7 @@ class Station:
                 raise CallError("error", endpoint.where, f"{self.name} crashed while it waited")
         if chain is not None:
             self.serving[chain] = None  # a crash now interrupts it (see crash)
-        context = Context(self, trace, span[1], stack, message, group)
+        context = Context(self, trace, span[1], stack, chain, message, group)
         handler = endpoint.fn(context, payload)
         value = error = None
         instant, steps = env.now, 0
