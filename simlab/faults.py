@@ -6,10 +6,10 @@ Every fault has a start ``at`` and a ``duration`` (seconds), is listed in
 * ``crash(service)`` — down, then restarted. While down: calls to it fail at once
   (connection refused); requests in its queue fail at once; requests it was working on
   fail at once too, in the middle of whatever they were doing (their thread died), so
-  their callers hear of it at the instant of the crash; calls they were waiting on are
-  cancelled (see ``simlab.calls``); its consumers stop, and a message being handled is
-  delivered again later. At restart all its workers are free again. Its store is
-  durable: what it wrote survives.
+  their callers hear of it at the instant of the crash (a callee working for one of
+  them runs on, and its answer goes nowhere: see ``simlab.calls``); its consumers stop,
+  and a message being handled is delivered again later. At restart all its workers are
+  free again. Its store is durable: what it wrote survives.
 * ``slowdown(service, factor)`` — every ``ctx.work()`` takes ``factor`` times longer.
 * ``errors(service, probability)`` — each request it serves fails with that probability.
 * ``partition(side, other_side)`` — calls between the two groups of services are lost:

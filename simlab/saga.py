@@ -20,9 +20,9 @@ records that window for every saga.
 memory of where the saga was: the saga is "abandoned", at the instant of the crash. A
 step in progress runs on without it (its service did not crash; if it succeeds, it
 counts in ``steps_done``), and nobody finishes the saga or undoes its steps, so it stays
-inconsistent to the end of the run, as a stuck one does. (Real
-orchestrators keep a saga log in a database and resume from it after a restart; simlab
-leaves that out, to show why they need one.) So every saga ends with one outcome:
+inconsistent to the end of the run, as a stuck one does. (Real orchestrators keep a
+saga log in a database and resume from it after a restart; simlab leaves that out, to
+show why they need one.) So every saga ends with one outcome:
 completed, compensated, stuck or abandoned; "pending" means only "still running when
 the run stopped", and a run that drains has none.
 """
