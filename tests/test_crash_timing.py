@@ -6,7 +6,7 @@ t = 0, ``front`` works 0.1 s, then calls ``mid`` (0.5 s of work), which calls ``
 """
 
 import pytest
-from checks import spans_of
+from checks import check_no_work_outlives_a_crash, spans_of
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -299,13 +299,7 @@ def test_no_work_of_a_crashed_service_outlives_its_crash(seed, schedule):
     for service, at, duration in schedule:
         world.faults.crash(service, at=at, duration=duration)
     result = world.run()
-    spans = result.spans
-    for crash in result.faults.itertuples():
-        own = spans[(spans.service == crash.target) & (spans.kind != "producer")]
-        open_then = own[(own.start < crash.start) & (own.end > crash.start)]
-        assert open_then.empty, open_then
-        ended = own[own.end == crash.start]
-        assert (ended.status[ended.start < crash.start] == "error").all()
+    check_no_work_outlives_a_crash(result)
     assert result.requests.outcome.isin(["ok", "error", "timeout"]).all()
     assert result.requests.request_id.is_unique
     assert set(result.message_ledger().state) <= {"acked"}

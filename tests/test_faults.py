@@ -13,7 +13,8 @@ import warnings
 
 import numpy as np
 import pytest
-from checks import assert_binomial, examples, fails_if_it_hangs, spans_of
+from checks import (assert_binomial, check_no_work_outlives_a_crash, examples,
+                    fails_if_it_hangs, spans_of)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -605,7 +606,9 @@ def check_saga_ledger(result, stopped_early):
     completed = sagas[sagas.outcome == "completed"]
     assert (completed.steps_done == 2).all() and (completed.failed_step == "").all()
     undone = sagas[sagas.outcome.isin(["compensated", "stuck"])]
-    assert (sagas.steps_done[sagas.outcome == "abandoned"] < 2).all()
+    # (An abandoned saga may have both steps done: its orchestrator crashed while the
+    # last one was in flight, and the step, on a service that did not crash, ran on.)
+    assert (sagas.steps_done[sagas.outcome == "abandoned"] <= 2).all()
     assert (undone.steps_done < 2).all()
     assert undone.failed_step.isin(["pay.charge", "stock.reserve"]).all()
     assert (sagas.inconsistent_for >= 0).all()
@@ -625,6 +628,7 @@ def test_ledgers_hold_under_any_mix_of_faults(seed, faults, until):
     check_message_ledger(result, stopped_early)
     check_saga_ledger(result, stopped_early)
     check_outbox(result, stopped_early)
+    check_no_work_outlives_a_crash(result)
     # Every fault that began before the end is listed, in order of start (ties in the
     # order they were scheduled); it has an end if it ended.
     began = sorted((f for f in faults if until is None or f[2] < until), key=lambda f: f[2])
