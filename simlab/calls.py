@@ -14,8 +14,9 @@ nowhere. That is why a service that may crash (one a crash is scheduled for) run
 callee in a SimPy process of its own (a ``Chain``), as a call with a timeout always
 does: the interrupt lands in the crashed service's own frames, and nothing else stops.
 Inline, the callee would sit inside the caller's process, and die with it. (Inline
-calls *to* a service that may crash are fine: its frame is the innermost one.) A run
-without crashes keeps the fast path everywhere, and pays nothing for any of this.
+calls *to* a service that may crash are fine: as it calls nothing inline, its frame is
+the innermost one of the process.) A run without crashes keeps the fast path
+everywhere, and pays nothing for any of this.
 """
 
 from simpy.events import AnyOf, Event, Process, Timeout
