@@ -1,11 +1,26 @@
 """Synchronous calls: the network hops, timeouts, and the resilience policies around them.
 
-A call without a timeout, policies, network delay or network faults is the fast path:
-the callee's ``serve`` runs inline in the caller's SimPy process. Anything else runs
-through ``attempt`` (one client span per attempt) and, with policies, ``resilient``.
+A call without a timeout, policies, network delay or network faults, from a service no
+crash is scheduled for, is the fast path: the callee's ``serve`` runs inline in the
+caller's SimPy process. Anything else runs through ``attempt`` (one client span per
+attempt) and, with policies, ``resilient``.
+
+**A crash stops a service's requests at once.** A crashed service interrupts the SimPy
+process of each request it is working on (``Station.crash``), wherever it waits, so its
+callers hear of the crash at that instant. What about the calls it was waiting on? Its
+callees did not crash: a real one would finish its work and answer a connection that
+is gone. simlab does the same, as after a timeout: the callee runs on, its answer goes
+nowhere. That is why a service that may crash (one a crash is scheduled for) runs each
+callee in a SimPy process of its own (a ``Chain``), as a call with a timeout always
+does: the interrupt lands in the crashed service's own frames, and nothing else stops.
+Inline, the callee would sit inside the caller's process, and die with it. (Inline
+calls *to* a service that may crash are fine: as it calls nothing inline, its frame is
+the innermost one of the process.) A run without crashes keeps the fast path
+everywhere, and pays nothing for any of this.
 """
 
 from simpy.events import AnyOf, Event, Process, Timeout
+from simpy.exceptions import Interrupt
 
 from .errors import SPIN_LIMIT, CallCycleError, CallError, ModelError, RunLimitError
 
@@ -16,10 +31,10 @@ class Call:
     """A synchronous call a handler wants to make. Yield it: ``yield ctx.call(...)``."""
 
     __slots__ = ("context", "service", "endpoint", "payload", "timeout", "retry", "breaker",
-                 "bulkhead", "fallback", "policies", "plain", "last_span")
+                 "bulkhead", "fallback", "policies", "plain", "last_span", "late")
 
     def __init__(self, context, service, endpoint, payload, timeout, retry=None, breaker=None,
-                 bulkhead=None, fallback=NO_FALLBACK):
+                 bulkhead=None, fallback=NO_FALLBACK, late=None):
         self.context = context
         self.service = service
         self.endpoint = endpoint
@@ -33,9 +48,27 @@ class Call:
             or fallback is not NO_FALLBACK
         self.plain = timeout is None and not self.policies
         self.last_span = 0  # the client span of its latest attempt (its fallback flag)
+        # Called with the callee's process, if the caller crashed while waiting: the
+        # callee runs on, and a saga's ledger still wants to know whether it succeeded.
+        self.late = late
 
     def __repr__(self):
         return f"Call({self.service}.{self.endpoint}, timeout={self.timeout})"
+
+
+class Chain:
+    """The SimPy process in which a request (or message) is worked on, for a crash to
+    interrupt. Only made in a run with crashes scheduled."""
+
+    __slots__ = ("process",)
+
+    def __init__(self, process=None):
+        self.process = process  # set once the request has a process (see Run.request)
+
+    def stop(self, crashed):
+        """Interrupt the process where it waits: service ``crashed`` crashed."""
+        if self.process is not None and self.process.is_alive:
+            self.process.interrupt(crashed)
 
 
 def make_call(run, call):
@@ -56,11 +89,11 @@ def make_call(run, call):
                              "into a service already on its call stack (it would wait on "
                              "itself); break the cycle, or publish an event instead")
     stack = context.stack + (call.service,)
-    if call.plain and run.latency is None and not run.network_faults:
+    if call.plain and run.latency is None and not run.network_faults and not caller.crashable:
         span = run.recorder.open_span(context.trace_id, context.span_id, caller.name,
                                       endpoint.where, "client", caller.version, attempt=1)
         return callee.serve(endpoint, call.payload, context.trace_id, span, stack,
-                            client_span=span)
+                            client_span=span, chain=context.chain)
     if call.policies:
         return resilient(run, call, caller, callee, endpoint, stack)
     return attempt(run, call, caller, callee, endpoint, stack, 1)
@@ -73,12 +106,22 @@ def attempt(run, call, caller, callee, endpoint, stack, number):
     span = recorder.open_span(trace, call.context.span_id, caller.name, endpoint.where,
                               "client", caller.version, attempt=number)
     call.last_span = span  # for the fallback flag
-    journey = remote(run, caller, callee, endpoint, call.payload, trace, span, stack)
+    apart = call.timeout is not None or caller.crashable  # the callee in its own process
+    chain = call.context.chain  # None in a run without crashes
+    if apart and chain is not None:
+        chain = Chain()
+    journey = remote(run, caller, callee, endpoint, call.payload, trace, span, stack, chain)
     try:
-        if call.timeout is None:
-            value = yield from journey
+        if call.timeout is not None:
+            value = yield from with_timeout(run, journey, call.timeout, endpoint.where, chain,
+                                            call.late)
+        elif apart:
+            value = yield from in_process(run, journey, chain, call.late)
         else:
-            value = yield from with_timeout(run, journey, call.timeout, endpoint.where)
+            value = yield from journey
+    except Interrupt:  # the caller crashed: it hears nothing more (see the top)
+        recorder.close_span(span, "error")
+        raise
     except CallError as error:
         recorder.close_span(span, error.kind)
         if error.kind == "timeout" and error.where == endpoint.where:
@@ -89,10 +132,10 @@ def attempt(run, call, caller, callee, endpoint, stack, number):
     return value
 
 
-def remote(run, caller, callee, endpoint, payload, trace, parent, stack):
+def remote(run, caller, callee, endpoint, payload, trace, parent, stack, chain):
     """Generator: the hop there, the callee's work, the hop back."""
     yield from hop(run, caller, callee)
-    value = yield from callee.serve(endpoint, payload, trace, parent, stack)
+    value = yield from callee.serve(endpoint, payload, trace, parent, stack, chain=chain)
     yield from hop(run, callee, caller)
     return value
 
@@ -107,11 +150,36 @@ def hop(run, source, target):
         yield Event(run.env)  # never triggered: the packet is gone
 
 
-def with_timeout(run, journey, timeout, where):
-    """Generator: run ``journey`` in its own process; stop waiting after ``timeout``."""
+def in_process(run, journey, chain, late=None):
+    """Generator: run ``journey`` at once up to its first wait, then in a process of its
+    own (``chain``'s), and wait for it. (A call refused at once makes no process.)"""
+    try:
+        event = journey.send(None)
+    except StopIteration as done:
+        return done.value
+    callee = chain.process = Process(run.env, resume(journey, event))
+    try:
+        return (yield callee)
+    except Interrupt:  # the caller crashed: the callee runs on, its answer goes nowhere
+        _orphan(callee, late)
+        raise
+
+
+def with_timeout(run, journey, timeout, where, chain=None, late=None):
+    """Generator: run ``journey`` in its own process (``chain``'s, if given); stop waiting
+    after ``timeout``. ``late``: see ``Call``."""
     env = run.env
     callee = Process(env, journey)
-    yield AnyOf(env, (callee, Timeout(env, timeout)))  # raises if the callee failed first
+    if chain is not None:
+        chain.process = callee
+    either = AnyOf(env, (callee, Timeout(env, timeout)))
+    try:
+        yield either  # raises if the callee failed first
+    except Interrupt:  # the caller crashed: the callee runs on, its answer goes nowhere
+        either.callbacks.append(_defuse_call_errors)
+        if not callee.processed:  # (it may have ended the instant the caller crashed)
+            _orphan(callee, late)
+        raise
     if callee.triggered:
         if callee.ok:
             return callee.value
@@ -121,9 +189,17 @@ def with_timeout(run, journey, timeout, where):
     raise CallError("timeout", where, f"no answer within {timeout:g} s")
 
 
-def _defuse_call_errors(process):
-    if isinstance(process.value, CallError):
-        process.defused = True
+def _orphan(callee, late):
+    """The caller of ``callee`` (a process) is gone: nobody waits for its answer."""
+    callee.callbacks.append(_defuse_call_errors)
+    if late is not None:
+        callee.callbacks.append(late)
+
+
+def _defuse_call_errors(event):
+    """Nobody waits for ``event`` any more: its failure, if a CallError, is no news."""
+    if not event.ok and isinstance(event.value, CallError):
+        event.defused = True
 
 
 def resilient(run, call, caller, callee, endpoint, stack):
@@ -139,7 +215,6 @@ def resilient(run, call, caller, callee, endpoint, stack):
     started = run.env.now
     for number in range(1, (retry.attempts if retry else 1) + 1):
         if number > 1:
-            context.check_alive(endpoint.where)  # a crashed caller retries nothing
             if number > SPIN_LIMIT and run.env.now == started:
                 raise RunLimitError(
                     f"{caller.name} retried {endpoint.where} {SPIN_LIMIT:,} times at "
@@ -153,8 +228,7 @@ def resilient(run, call, caller, callee, endpoint, stack):
             run.recorder.span_event(context.trace_id, context.span_id, "retry", retrying)
             run.recorder.log(context.trace_id, context.span_id, caller.name, "info", retrying)
             if previous > 0:
-                yield Timeout(run.env, previous)
-            context.check_alive(endpoint.where)  # ... nor after a crash during the backoff
+                yield Timeout(run.env, previous)  # a crash of the caller interrupts it
         try:
             return (yield from guarded(run, call, caller, callee, endpoint, stack, breaker,
                                        bulkhead, number))
@@ -180,7 +254,16 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead, numbe
         elif len(bulkhead.waiting) < bulkhead.policy.max_waiting:
             place = Event(run.env)
             bulkhead.waiting.append(place)
-            yield place  # the place is handed over by the call that frees it
+            try:
+                yield place  # the place is handed over by the call that frees it
+            except Interrupt:  # the caller crashed while it waited for a place
+                if place.triggered:
+                    _free_place(bulkhead)  # handed over at that very instant: pass it on
+                else:
+                    bulkhead.waiting.remove(place)
+                if breaker is not None:
+                    breaker.withdraw(admitted)
+                raise
             if breaker is not None and admitted != breaker.generation:
                 # The breaker changed while this call waited: ask it again.
                 try:
@@ -198,6 +281,10 @@ def guarded(run, call, caller, callee, endpoint, stack, breaker, bulkhead, numbe
     except CallError:
         if breaker is not None:
             breaker.record(True, admitted)
+        raise
+    except Interrupt:  # the caller crashed: the answer will never reach it
+        if breaker is not None:
+            breaker.withdraw(admitted)
         raise
     finally:
         if bulkhead is not None:
@@ -233,3 +320,25 @@ def _free_place(bulkhead):
         bulkhead.waiting.popleft().succeed()  # hand the place straight to the next in line
     else:
         bulkhead.busy -= 1
+
+
+def resume(generator, event):
+    """Generator: go on with ``generator``, which has started and now waits for ``event``.
+
+    A request (or a call from a service that may crash) runs inline up to its first
+    wait (see ``Run.request``, ``in_process``); from there a SimPy process takes it over
+    through this (``Process`` itself would start it afresh).
+    """
+    while True:
+        try:
+            value = yield event
+        except Exception as error:  # the event failed, or the process was interrupted
+            try:
+                event = generator.throw(error)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                event = generator.send(value)
+            except StopIteration as done:
+                return done.value

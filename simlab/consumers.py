@@ -7,6 +7,7 @@ from collections import deque
 
 from simpy.events import Event, Timeout
 
+from .calls import Chain
 from .errors import CallError
 
 
@@ -195,6 +196,7 @@ def consume(run, group, consumer, station):
     broker = group.broker
     endpoint = group.subscription.endpoint
     stack = (station.name,)
+    chain = Chain(run.env.active_process) if run.crashes else None  # for a crash to stop
     while True:
         if consumer.leaving:
             group.left(consumer)
@@ -223,7 +225,7 @@ def consume(run, group, consumer, station):
             try:
                 yield from station.serve(endpoint, message.payload, message.trace, message.span,
                                          stack, kind="consumer", message=message,
-                                         group=group.names)
+                                         group=group.names, chain=chain)
             except CallError as error:
                 delay = group.failed(message, attempt, station, error)
                 if delay is None:  # dead-lettered, or lost (at-most-once)

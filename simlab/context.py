@@ -27,7 +27,7 @@ from . import checks
 from .calls import NO_FALLBACK, Call
 from .data import Database
 from .distributions import as_distribution
-from .errors import CallError, ModelError
+from .errors import ModelError
 from .records import SEVERITY_NUMBER
 from .resilience import Bulkhead, CircuitBreaker, Retry
 from .saga import Saga, SagaRun
@@ -76,15 +76,15 @@ class NoWait:
 class Context:
     """Handed to every handler; one per request (or message) per service."""
 
-    __slots__ = ("station", "trace_id", "span_id", "stack", "message", "group", "writes",
-                 "epoch", "unyielded")
+    __slots__ = ("station", "trace_id", "span_id", "stack", "chain", "message", "group",
+                 "writes", "unyielded")
 
-    def __init__(self, station, trace_id, span_id, stack, message=None, group=None):
+    def __init__(self, station, trace_id, span_id, stack, chain=None, message=None, group=None):
         self.station = station
-        self.epoch = station.epoch  # a crash of the service ends this handler (check_alive)
         self.trace_id = trace_id
         self.span_id = span_id
         self.stack = stack      # services on this request's synchronous call stack
+        self.chain = chain      # the process it runs in, for a crash to stop (calls.Chain)
         self.message = message  # the message being consumed, if any
         self.group = group      # ... and its consumer group: (broker, topic, group)
         self.writes = None      # writes made by this handler, carried by what it publishes
@@ -106,11 +106,6 @@ class Context:
         service crashes (a restarted process starts with nothing in memory). What must
         survive a crash belongs in ``ctx.db``."""
         return self.station.memory
-
-    def check_alive(self, where):
-        """Raise if this handler's service crashed since it started (the thread is dead)."""
-        if self.station.epoch != self.epoch:
-            raise CallError("error", where, f"{self.station.name} crashed during the request")
 
     @property
     def now(self):

@@ -5,9 +5,11 @@ Every fault has a start ``at`` and a ``duration`` (seconds), is listed in
 
 * ``crash(service)`` — down, then restarted. While down: calls to it fail at once
   (connection refused); requests in its queue fail at once; requests it was working on
-  fail at their next step (their thread died); its consumers stop, and a message being
-  handled is delivered again later. At restart all its workers are free again. Its store
-  is durable: what it wrote survives.
+  fail at once too, in the middle of whatever they were doing (their thread died), so
+  their callers hear of it at the instant of the crash (a callee working for one of
+  them runs on, and its answer goes nowhere: see ``simlab.calls``); its consumers stop,
+  and a message being handled is delivered again later. At restart all its workers are
+  free again. Its store is durable: what it wrote survives.
 * ``slowdown(service, factor)`` — every ``ctx.work()`` takes ``factor`` times longer.
 * ``errors(service, probability)`` — each request it serves fails with that probability.
 * ``partition(side, other_side)`` — calls between the two groups of services are lost:
@@ -329,6 +331,13 @@ class Faults:
         within = checks.pair_of_seconds("random faults", "within", within)
         self.random_schedules.append(RandomFaults(kind, list(targets), count, duration, within,
                                                   factor))
+
+    def crash_targets(self):
+        """The services a crash (fixed or random) is scheduled for."""
+        fixed = {fault.target for fault in self.scheduled if fault.kind == "crash"}
+        drawn = {target for schedule in self.random_schedules if schedule.kind == "crash"
+                 for target in schedule.targets}
+        return fixed | drawn
 
     def all(self, run):
         """The fixed faults and this run's draw of the random ones."""

@@ -12,7 +12,7 @@ from simpy.events import Process, Timeout
 
 from . import randomness
 from .broker import Message
-from .calls import make_call, with_timeout
+from .calls import Chain, make_call, resume, with_timeout
 from .consumers import GroupState, consume, replay, scale
 from .data import Store
 from .errors import CallError, ModelError, RunLimitError, SimlabError
@@ -38,6 +38,10 @@ class Run:
         self.env = Environment()
         self.recorder = Recorder(self.env)
         self.latency = world.latency
+        # The services a crash is scheduled for: their requests need a Chain, for the
+        # crash to interrupt (see simlab.calls). A run without crashes pays nothing.
+        self.crashable = world.faults.crash_targets()
+        self.crashes = bool(self.crashable)
         self.stations = {name: Station(self, svc) for name, svc in world.services.items()}
         self.stores = {name: Store(self, name, svc.view_of) for name, svc in world.services.items()}
         for store in self.stores.values():  # a source keeps the times of its versions
@@ -116,9 +120,11 @@ class Run:
             endpoint=endpoint.name, start=self.env.now, end=math.nan, outcome="in_flight",
             reason="")
         self.in_flight += 1
-        serve = station.serve(endpoint, payload, trace, 0, (station.name,))
+        chain = Chain() if self.crashes else None
+        serve = station.serve(endpoint, payload, trace, 0, (station.name,), chain=chain)
         if timeout is not None:
-            serve = with_timeout(self, serve, timeout, endpoint.where)
+            serve = with_timeout(self, serve, timeout, endpoint.where, chain)
+            chain = None  # the chain is with_timeout's process
         try:
             event = serve.send(None)  # up to its first wait
         except StopIteration as answer:
@@ -128,6 +134,8 @@ class Run:
             self._answered(record, False, error)
             return None
         process = Process(self.env, resume(serve, event))
+        if chain is not None:
+            chain.process = process
 
         def answered(process):
             if not process.ok and isinstance(process.value, CallError):
@@ -342,24 +350,3 @@ def _plain_key(key):
     if isinstance(key, (bool, int, float, str)):
         return True
     return isinstance(key, tuple) and all(_plain_key(part) for part in key)
-
-
-def resume(generator, event):
-    """Generator: go on with ``generator``, which has started and now waits for ``event``.
-
-    A request runs inline up to its first wait (see ``Run.request``); from there a
-    SimPy process takes it over through this (``Process`` itself would start it afresh).
-    """
-    while True:
-        try:
-            value = yield event
-        except Exception as error:  # the event failed, or the process was interrupted
-            try:
-                event = generator.throw(error)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                event = generator.send(value)
-            except StopIteration as done:
-                return done.value

@@ -17,16 +17,20 @@ compensation done) the system is inconsistent: money taken, no parcel. ``result.
 records that window for every saga.
 
 **If the orchestrator crashes** in the middle, its thread is gone, and with it the
-memory of where the saga was: the saga is "abandoned". Nobody finishes it or undoes its
-steps, so it stays inconsistent to the end of the run, as a stuck one does. (Real
-orchestrators keep a saga log in a database and resume from it after a restart; simlab
-leaves that out, to show why they need one.) So every saga ends with one outcome:
+memory of where the saga was: the saga is "abandoned", at the instant of the crash. A
+step in progress runs on without it (its service did not crash; if it succeeds, it
+counts in ``steps_done``), and nobody finishes the saga or undoes its steps, so it stays
+inconsistent to the end of the run, as a stuck one does. (Real orchestrators keep a
+saga log in a database and resume from it after a restart; simlab leaves that out, to
+show why they need one.) So every saga ends with one outcome:
 completed, compensated, stuck or abandoned; "pending" means only "still running when
 the run stopped", and a run that drains has none.
 """
 
 import math
 from dataclasses import dataclass
+
+from simpy.exceptions import Interrupt
 
 from . import checks
 from .calls import NO_FALLBACK, Call, make_call
@@ -76,45 +80,50 @@ class SagaRun:
 def run_saga(run, request):
     """Generator: run the saga's steps, compensate on failure; return the outcome."""
     context, saga, payload = request.context, request.saga, request.payload
-    env, recorder = run.env, run.recorder
-    sagas = recorder.sagas
+    env, sagas = run.env, run.recorder.sagas
     record = sagas.add(saga_id=len(sagas) + 1, trace_id=context.trace_id,
                        service=context.station.name, start=env.now, end=math.nan,
                        outcome="pending", failed_step="", steps_done=0, first_done=math.nan)
     done = []
+
+    def late(answer):  # the orchestrator crashed while a step was in flight: did it happen?
+        if answer.ok:
+            _step_done(sagas, record, env)
+
     for service, endpoint, compensation in saga.steps:
-        if _orchestrator_died(context):
-            raise _abandon(record, context, recorder)
+        step = Call(context, service, endpoint, payload, saga.timeout, late=late)
         try:
-            yield from make_call(run, Call(context, service, endpoint, payload, saga.timeout))
+            yield from make_call(run, step)
+        except Interrupt:  # the orchestrator crashed, now (``serve`` ends its request)
+            _abandon(sagas, record, context, f"{service}.{endpoint}")
+            raise
         except CallError as error:
             sagas.set(record, failed_step=f"{service}.{endpoint}")
             if error.kind == "timeout":  # it may have happened: undo it too (idempotently)
                 done.append((service, compensation))
                 _first_visible(sagas, record, env.now)
-            recorder.log(context.trace_id, context.span_id, context.station.name, "warning",
-                         f"saga step {service}.{endpoint} failed ({error}); compensating "
-                         f"{len(done)} step(s)")
+            run.recorder.log(context.trace_id, context.span_id, context.station.name,
+                             "warning", f"saga step {service}.{endpoint} failed ({error}); "
+                             f"compensating {len(done)} step(s)")
             break
         done.append((service, compensation))
-        sagas.set(record, steps_done=len(done))
-        _first_visible(sagas, record, env.now)
+        _step_done(sagas, record, env)
     else:
         return _finish(sagas, record, env, "completed")
     for service, compensation in reversed(done):
-        if _orchestrator_died(context):
-            raise _abandon(record, context, recorder)
         if compensation is None:
             continue
         undo = Call(context, service, compensation, payload, saga.timeout,
                     retry=saga.compensation_retry, fallback=NO_FALLBACK)
         try:
             yield from make_call(run, undo)
+        except Interrupt:  # the orchestrator crashed, now (``serve`` ends its request)
+            _abandon(sagas, record, context, f"{service}.{compensation}")
+            raise
         except CallError as error:
-            if _orchestrator_died(context):  # it died between two attempts, not the undo
-                raise _abandon(record, context, recorder)
-            recorder.log(context.trace_id, context.span_id, context.station.name, "error",
-                         f"saga stuck: compensation {service}.{compensation} failed ({error})")
+            run.recorder.log(context.trace_id, context.span_id, context.station.name, "error",
+                             f"saga stuck: compensation {service}.{compensation} failed "
+                             f"({error})")
             return _finish(sagas, record, env, "stuck")
     return _finish(sagas, record, env, "compensated")
 
@@ -125,22 +134,22 @@ def _first_visible(sagas, record, now):
         sagas.set(record, first_done=now)
 
 
+def _step_done(sagas, record, env):
+    """A step succeeded (also one that its orchestrator, crashed, will never hear of)."""
+    sagas.set(record, steps_done=sagas.get(record, "steps_done") + 1)
+    _first_visible(sagas, record, env.now)
+
+
+def _abandon(sagas, record, context, step):
+    """The orchestrator crashed during ``step``: record the saga abandoned, now."""
+    station = context.station
+    sagas.set(record, end=station.env.now, outcome="abandoned")
+    station.run.recorder.log(context.trace_id, context.span_id, station.name, "error",
+                             f"saga abandoned: {station.name} crashed during {step}, with "
+                             f"{sagas.get(record, 'steps_done')} step(s) done; nobody will "
+                             "finish or undo them")
+
+
 def _finish(sagas, record, env, outcome):
     sagas.set(record, end=env.now, outcome=outcome)
     return outcome
-
-
-def _orchestrator_died(context):
-    return context.station.epoch != context.epoch
-
-
-def _abandon(record, context, recorder):
-    """The orchestrator crashed: record the saga abandoned at that instant; return the
-    error that ends the request, as the crash ends it (see ``Context.check_alive``)."""
-    station = context.station
-    recorder.sagas.set(record, end=station.crash_times[context.epoch], outcome="abandoned")
-    steps = recorder.sagas.get(record, "steps_done")
-    recorder.log(context.trace_id, context.span_id, station.name, "error",
-                 f"saga abandoned: {station.name} crashed after {steps} step(s); "
-                 "nobody will finish or undo them")
-    return CallError("error", "saga", f"{station.name} crashed during the request")

@@ -15,6 +15,7 @@ import math
 from collections import deque
 
 from simpy.events import Event
+from simpy.exceptions import Interrupt
 
 from . import checks
 from .calls import Call
@@ -188,15 +189,18 @@ class Station:
         self.refilled = 0.0
         self.up = True
         self.crashes = 0         # crashes in progress (back-to-back ones may overlap an instant)
-        self.crash_times = []    # when each epoch ended: crash_times[e] ended epoch e
         self.epoch = 0           # +1 at each crash: requests of an older epoch died with it
         self.restarted = None    # an event while down, triggered at restart
+        self.crashable = self.name in run.crashable  # a crash is scheduled for it
+        self.serving = {}        # the chains (calls.Chain) with a request inside, in order
         self.memory = {}         # ctx.memory: the process's in-memory state, lost in a crash
         self.version = service.version  # the version running (recorded on its spans)
 
     # -- workers: a slot counter with a FIFO of waiting events (lighter than simpy.Resource)
 
-    def release(self, epoch):
+    def release(self, epoch, chain=None):
+        if chain is not None:
+            del self.serving[chain]
         if epoch != self.epoch:
             return  # the worker died in a crash; the restart gave the pool back in full
         if self.waiting:
@@ -219,7 +223,6 @@ class Station:
         if not self.up:
             return  # a second crash while down (back to back): it stays down until both end
         self.up = False
-        self.crash_times.append(self.env.now)
         self.epoch += 1
         self.memory = {}         # a crash loses what the process held in memory
         self.busy = 0
@@ -227,6 +230,10 @@ class Station:
         waiting, self.waiting = self.waiting, deque()
         for ticket in waiting:
             ticket.fail(CallError("error", self.name, f"{self.name} crashed while it waited"))
+        # The requests inside die now, mid-step, not when their step would have ended:
+        # their callers hear of it at once (see simlab.calls).
+        for chain in list(self.serving):
+            chain.stop(self.name)
 
     def restart(self):
         self.crashes -= 1
@@ -259,17 +266,19 @@ class Station:
         return ticket
 
     def serve(self, endpoint, payload, trace, parent, stack, kind="server", client_span=0,
-              message=None, group=None):
+              message=None, group=None, chain=None):
         """Generator: queue for a worker, run the handler, return its value.
 
         ``client_span``, when given, is the id of the caller's span of this call; it ends
         when this one does (a call with no network delay). ``message`` is the message a
-        consumer of consumer group ``group`` (its broker, topic and name) is handling.
+        consumer of consumer group ``group`` (its broker, topic and name) is handling. ``chain`` is
+        the process it runs in, which a crash interrupts (None in a run without crashes).
 
         The handler's events go to SimPy; its calls run inline (``yield from``), in this
-        same SimPy process: no extra process, no extra event. After every step the
-        handler takes, a crash of this service is noticed. Every failure the caller
-        should see is raised as ``CallError``.
+        same SimPy process: no extra process, no extra event (except for a service that
+        may crash: see ``simlab.calls``). A crash of this service interrupts the step the
+        request waits on, however long. Every failure the caller should see is raised as
+        ``CallError``.
         """
         env = self.env
         recorder = self.run.recorder
@@ -297,7 +306,9 @@ class Station:
             if self.epoch != epoch:  # handed a worker the instant the service crashed
                 recorder.close_span(span, "error", client_span)
                 raise CallError("error", endpoint.where, f"{self.name} crashed while it waited")
-        context = Context(self, trace, span, stack, message, group)
+        if chain is not None:
+            self.serving[chain] = None  # a crash now interrupts it (see crash)
+        context = Context(self, trace, span, stack, chain, message, group)
         handler = endpoint.fn(context, payload)
         value = error = None
         instant, steps = env.now, 0
@@ -350,20 +361,20 @@ class Station:
                                          "ctx.saga(...)")
                 except CallError as failed:
                     error = failed
-                if self.epoch != epoch:  # this service crashed while the request was inside
-                    handler.close()
+                except Interrupt:  # this service crashed while the request was inside
+                    handler.close()  # its thread is dead: the handler goes no further
                     raise CallError("error", endpoint.where,
-                                    f"{self.name} crashed during the request")
+                                    f"{self.name} crashed during the request") from None
             if self.error_rate and self.error_rng.random() < self.error_rate:
                 raise CallError("error", endpoint.where, "failed (injected error)")
         except CallError as failure:
-            self.release(epoch)
+            self.release(epoch, chain)
             if client_span and self.run.network_faults:
                 yield from self._lose_answer(span, failure.kind, client_span)
             recorder.span_event(trace, span, "exception", str(failure))
             recorder.close_span(span, failure.kind, client_span)
             raise
-        self.release(epoch)
+        self.release(epoch, chain)
         if client_span and self.run.network_faults:
             yield from self._lose_answer(span, "ok", client_span)
         recorder.close_span(span, "ok", client_span)

@@ -65,3 +65,15 @@ def examples(count):
     """Settings for a property test: ``count`` examples in the ci profile, ten times as
     many in the deep one. Everything else comes from the profile."""
     return settings(max_examples=count * (10 if PROFILE == "deep" else 1))
+
+
+def check_no_work_outlives_a_crash(result):
+    """A crash stops its service's work at that instant: every span of the crashed
+    service still open when it went down ends then (in error, if it began before)."""
+    spans = result.spans
+    for crash in result.faults[result.faults.fault == "crash"].itertuples():
+        own = spans[(spans.service == crash.target) & (spans.kind != "producer")]
+        open_then = own[(own.start < crash.start) & (own.end > crash.start)]
+        assert open_then.empty, f"work of {crash.target} outlived its crash:\n{open_then}"
+        ended = own[(own.start < crash.start) & (own.end == crash.start)]
+        assert (ended.status == "error").all(), ended

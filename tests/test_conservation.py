@@ -10,7 +10,7 @@ import random
 import warnings
 
 import pytest
-from checks import examples
+from checks import check_no_work_outlives_a_crash, examples
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,6 +25,7 @@ def test_conservation_laws_hold_in_random_models_under_random_faults(seed):
     plan = random_models.plan(random.Random(seed))
     result = random_models.build(plan).run(until=plan["until"])
     assert random_models.violations(result, plan) == [], plan
+    check_no_work_outlives_a_crash(result)  # a crash stops its service's work at once
 
 
 def test_the_random_models_reach_every_kind_of_ending():

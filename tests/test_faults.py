@@ -13,7 +13,8 @@ import warnings
 
 import numpy as np
 import pytest
-from checks import assert_binomial, examples, fails_if_it_hangs, spans_of
+from checks import (assert_binomial, check_no_work_outlives_a_crash, examples,
+                    fails_if_it_hangs, spans_of)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -605,7 +606,9 @@ def check_saga_ledger(result, stopped_early):
     completed = sagas[sagas.outcome == "completed"]
     assert (completed.steps_done == 2).all() and (completed.failed_step == "").all()
     undone = sagas[sagas.outcome.isin(["compensated", "stuck"])]
-    assert (sagas.steps_done[sagas.outcome == "abandoned"] < 2).all()
+    # (An abandoned saga may have both steps done: its orchestrator crashed while the
+    # last one was in flight, and the step, on a service that did not crash, ran on.)
+    assert (sagas.steps_done[sagas.outcome == "abandoned"] <= 2).all()
     assert (undone.steps_done < 2).all()
     assert undone.failed_step.isin(["pay.charge", "stock.reserve"]).all()
     assert (sagas.inconsistent_for >= 0).all()
@@ -625,6 +628,7 @@ def test_ledgers_hold_under_any_mix_of_faults(seed, faults, until):
     check_message_ledger(result, stopped_early)
     check_saga_ledger(result, stopped_early)
     check_outbox(result, stopped_early)
+    check_no_work_outlives_a_crash(result)
     # Every fault that began before the end is listed, in order of start (ties in the
     # order they were scheduled); it has an end if it ended.
     began = sorted((f for f in faults if until is None or f[2] < until), key=lambda f: f[2])
@@ -637,20 +641,24 @@ def test_ledgers_hold_under_any_mix_of_faults(seed, faults, until):
 
 
 def test_a_saga_whose_orchestrator_crashed_is_abandoned_not_pending():
-    """front crashes at 0.3 s while two sagas are between their steps: nobody is left to
-    finish or undo them. The run drains, and no saga is left "pending"."""
+    """front crashes at 0.3 s while two sagas wait on their first step (pay.charge):
+    nobody is left to finish or undo them. The run drains, and no saga is left "pending"."""
     world = faulty_shop(seed=0)
     world.faults.crash("front", at=0.3, duration=0.05)
     result = world.run()
     check_saga_ledger(result, stopped_early=False)
     abandoned = result.sagas[result.sagas.outcome == "abandoned"]
     assert len(abandoned) == 2 and (abandoned.end == 0.3).all()
-    assert (abandoned.steps_done == 1).all()  # pay charged, stock never reserved
+    # pay did not crash: it finishes the charge, although nobody hears its answer; stock
+    # is never reserved ...
+    assert (abandoned.steps_done == 1).all()
     # ... and the money stays taken: inconsistent from the charge to the end of the run.
     charges = spans_of(result, "pay").query("operation == 'charge'").set_index("trace_id")
     charged = charges.end[abandoned.trace_id].to_numpy()
     assert np.allclose(abandoned.inconsistent_for, result.end_time - charged)
-    said = result.logs.message.str.startswith("saga abandoned: front crashed after 1 step")
+    assert (charged > 0.3).all()
+    said = result.logs.message.str.startswith("saga abandoned: front crashed during pay.charge, "
+                                              "with 0 step(s) done")
     assert said.sum() == 2
 
 

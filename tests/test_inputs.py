@@ -184,7 +184,7 @@ PARAMETERS = {
 #: Public methods that simlab calls for itself (a model has no reason to): not checked.
 INTERNAL = {"World.validate", "World.check_service", "World.unknown_topic_message",
             "Broker.redelivery_delay_for", "Broker.get_topic", "Broker.subscribe",
-            "Faults.all", "Context.check_alive", "Context.yielded", "Context.never_yielded",
+            "Faults.all", "Faults.crash_targets", "Context.yielded", "Context.never_yielded",
             "Exponential.delay", "Retry.delay",
             "Constant.sample", "Exp.sample", "LogNormal.sample", "Uniform.sample",
             "Empirical.sample"}

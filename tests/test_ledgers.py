@@ -14,7 +14,7 @@ few seconds.
 """
 
 import pytest
-from checks import examples
+from checks import check_no_work_outlives_a_crash, examples
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -202,6 +202,7 @@ def test_nothing_is_lost_under_random_crashes(seed, schedule, until):
     stopped_early = until is not None
     check_request_ledger(result, stopped_early)
     check_message_ledger(result, stopped_early)
+    check_no_work_outlives_a_crash(result)
     # Every scheduled crash that began before the end is in the faults table.
     began = [c for c in schedule if until is None or c[1] < until]
     assert len(result.faults) == len(began)
@@ -263,5 +264,6 @@ def test_nothing_is_lost_under_crashes_and_rebalances(seed, schedule, changes, u
     stopped_early = until is not None
     check_request_ledger(result, stopped_early)
     check_message_ledger(result, stopped_early)
+    check_no_work_outlives_a_crash(result)
     # (Order per key across rebalances: see test_partitions, where messages stay in
     # hand long enough for a rebalance to catch them.)
