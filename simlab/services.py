@@ -267,118 +267,137 @@ class Station:
 
     def serve(self, endpoint, payload, trace, parent, stack, kind="server", client_span=0,
               message=None, group=None, chain=None):
-        """Generator: queue for a worker, run the handler, return its value.
+        """Generator: the life of one request (or message) in this service, in order: its
+        span opens, it takes a worker (waiting in line if all are busy), its handler runs,
+        and it answers: the worker is freed, the span closes, the handler's value is
+        returned, or a ``CallError`` raised for every failure the caller should see.
 
         ``client_span``, when given, is the id of the caller's span of this call; it ends
         when this one does (a call with no network delay). ``message`` is the message a
-        consumer of consumer group ``group`` (its broker, topic and name) is handling. ``chain`` is
-        the process it runs in, which a crash interrupts (None in a run without crashes).
-
-        The handler's events go to SimPy; its calls run inline (``yield from``), in this
-        same SimPy process: no extra process, no extra event (except for a service that
-        may crash: see ``simlab.calls``). A crash of this service interrupts the step the
-        request waits on, however long. Every failure the caller should see is raised as
-        ``CallError``.
+        consumer of consumer group ``group`` (its broker, topic and name) is handling.
+        ``chain`` is the process it runs in, which a crash interrupts (None in a run
+        without crashes).
         """
-        env = self.env
-        recorder = self.run.recorder
-        if message is None:
-            span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, self.version)
-        else:
-            broker, topic, name = group
-            span = recorder.open_span(trace, parent, self.name, endpoint.name, kind, self.version,
-                                      broker=broker, topic=topic, group=name,
-                                      message_id=message.id)
+        span = self._open_span(endpoint, trace, parent, kind, message, group)
         epoch = self.epoch
-        if self.up and self.busy < self.workers and self.limit is None:
-            self.busy += 1  # the usual case, decided here: a worker is free
-            ticket = None
-        else:
-            ticket = self._admit(endpoint, span, client_span)
+        ticket = self._take_worker(endpoint, span, client_span)
         if ticket is not None:  # every worker is busy: wait in line
-            queued = env.now
-            try:
-                yield ticket
-            except CallError:  # the service crashed while the request waited
-                recorder.close_span(span, "error", client_span)
-                raise
-            recorder.waited(span, queued)
-            if self.epoch != epoch:  # handed a worker the instant the service crashed
-                recorder.close_span(span, "error", client_span)
-                raise CallError("error", endpoint.where, f"{self.name} crashed while it waited")
+            yield from self._wait_in_line(ticket, endpoint, span, client_span, epoch)
         if chain is not None:
             self.serving[chain] = None  # a crash now interrupts it (see crash)
         context = Context(self, trace, span, stack, chain, message, group)
-        handler = endpoint.fn(context, payload)
-        value = error = None
-        instant, steps = env.now, 0
         try:
-            while True:
-                # A handler that loops without time passing (say, retrying a refused call
-                # with no backoff) would hang the run inside one event: stop it instead.
-                steps += 1
-                if steps > SPIN_LIMIT:
-                    if env.now != instant:  # time passed: a long handler, not a spin
-                        instant, steps = env.now, 0
-                    else:
-                        handler.close()
-                        raise RunLimitError(
-                            f"handler {endpoint.where} took {SPIN_LIMIT:,} steps at t={instant:.3f}"
-                            " s without time passing: a retry loop with no backoff? Wait between"
-                            " attempts (ctx.sleep) or use retry=sl.Retry(...)")
-                try:
-                    item = handler.send(value) if error is None else handler.throw(error)
-                except StopIteration as stop:
-                    value = stop.value
-                    if context.unyielded is not None:
-                        raise context.never_yielded(endpoint.where)
-                    break
-                except (CallError, SimlabError):
-                    raise
-                except ServiceError as failure:
-                    raise CallError("error", endpoint.where, str(failure) or "failed") from failure
-                except Exception as bug:
-                    raise HandlerError(f"handler {endpoint.where} raised "
-                                       f"{type(bug).__name__}: {bug}") from bug
-                value = error = None
-                if item is context.unyielded:
-                    context.unyielded = None
-                elif context.unyielded is not None:
-                    context.yielded(item)
-                try:
-                    if item.__class__ is NoWait:
-                        value = None  # work of no time: nothing to wait for
-                    elif item.__class__ is Call:
-                        value = yield from self.run.call(item)
-                    elif isinstance(item, Event):
-                        value = yield item
-                    elif item.__class__ is SagaRun:
-                        value = yield from run_saga(self.run, item)
-                    else:
-                        handler.close()
-                        raise ModelError(f"handler {endpoint.where} yielded {item!r}; yield "
-                                         "ctx.work(), ctx.sleep(...), ctx.call(...) or "
-                                         "ctx.saga(...)")
-                except CallError as failed:
-                    error = failed
-                except Interrupt:  # this service crashed while the request was inside
-                    handler.close()  # its thread is dead: the handler goes no further
-                    raise CallError("error", endpoint.where,
-                                    f"{self.name} crashed during the request") from None
+            value = yield from self._run_handler(endpoint, context, payload)
             if self.error_rate and self.error_rng.random() < self.error_rate:
                 raise CallError("error", endpoint.where, "failed (injected error)")
         except CallError as failure:
             self.release(epoch, chain)
             if client_span and self.run.network_faults:
                 yield from self._lose_answer(span, failure.kind, client_span)
-            recorder.span_event(trace, span, "exception", str(failure))
-            recorder.close_span(span, failure.kind, client_span)
+            self.run.recorder.span_event(trace, span, "exception", str(failure))
+            self.run.recorder.close_span(span, failure.kind, client_span)
             raise
         self.release(epoch, chain)
         if client_span and self.run.network_faults:
             yield from self._lose_answer(span, "ok", client_span)
-        recorder.close_span(span, "ok", client_span)
+        self.run.recorder.close_span(span, "ok", client_span)
         return value
+
+    def _open_span(self, endpoint, trace, parent, kind, message, group):
+        """The span of a request, opened now; a consumer's names what it consumes."""
+        recorder = self.run.recorder
+        if message is None:
+            return recorder.open_span(trace, parent, self.name, endpoint.name, kind,
+                                      self.version)
+        broker, topic, name = group
+        return recorder.open_span(trace, parent, self.name, endpoint.name, kind, self.version,
+                                  broker=broker, topic=topic, group=name,
+                                  message_id=message.id)
+
+    def _take_worker(self, endpoint, span, client_span):
+        """A worker now (None), or a place in line (an event to wait for)."""
+        if self.up and self.busy < self.workers and self.limit is None:
+            self.busy += 1  # the usual case, decided here: a worker is free
+            return None
+        return self._admit(endpoint, span, client_span)
+
+    def _wait_in_line(self, ticket, endpoint, span, client_span, epoch):
+        """Generator: wait for the worker ``ticket`` hands over (first come, first served)."""
+        recorder = self.run.recorder
+        queued = self.env.now
+        try:
+            yield ticket
+        except CallError:  # the service crashed while the request waited
+            recorder.close_span(span, "error", client_span)
+            raise
+        recorder.waited(span, queued)
+        if self.epoch != epoch:  # handed a worker the instant the service crashed
+            recorder.close_span(span, "error", client_span)
+            raise CallError("error", endpoint.where, f"{self.name} crashed while it waited")
+
+    def _run_handler(self, endpoint, context, payload):
+        """Generator: run the handler step by step; return its value.
+
+        Each step the handler yields is waited on here: a SimPy event goes to SimPy; a
+        call runs inline (``yield from``), in this same SimPy process (no extra process,
+        no extra event, except for a service that may crash: see ``simlab.calls``); a
+        saga runs its steps. A crash of this service interrupts the step, however long.
+        """
+        env = self.env
+        handler = endpoint.fn(context, payload)
+        value = error = None
+        instant, steps = env.now, 0
+        while True:
+            # A handler that loops without time passing (say, retrying a refused call
+            # with no backoff) would hang the run inside one event: stop it instead.
+            steps += 1
+            if steps > SPIN_LIMIT:
+                if env.now != instant:  # time passed: a long handler, not a spin
+                    instant, steps = env.now, 0
+                else:
+                    handler.close()
+                    raise RunLimitError(
+                        f"handler {endpoint.where} took {SPIN_LIMIT:,} steps at t={instant:.3f}"
+                        " s without time passing: a retry loop with no backoff? Wait between"
+                        " attempts (ctx.sleep) or use retry=sl.Retry(...)")
+            try:
+                item = handler.send(value) if error is None else handler.throw(error)
+            except StopIteration as stop:
+                if context.unyielded is not None:
+                    raise context.never_yielded(endpoint.where)
+                return stop.value
+            except (CallError, SimlabError):
+                raise
+            except ServiceError as failure:
+                raise CallError("error", endpoint.where, str(failure) or "failed") from failure
+            except Exception as bug:
+                raise HandlerError(f"handler {endpoint.where} raised "
+                                   f"{type(bug).__name__}: {bug}") from bug
+            value = error = None
+            if item is context.unyielded:
+                context.unyielded = None
+            elif context.unyielded is not None:
+                context.yielded(item)
+            try:
+                if item.__class__ is NoWait:
+                    value = None  # work of no time: nothing to wait for
+                elif item.__class__ is Call:
+                    value = yield from self.run.call(item)
+                elif isinstance(item, Event):
+                    value = yield item
+                elif item.__class__ is SagaRun:
+                    value = yield from run_saga(self.run, item)
+                else:
+                    handler.close()
+                    raise ModelError(f"handler {endpoint.where} yielded {item!r}; yield "
+                                     "ctx.work(), ctx.sleep(...), ctx.call(...) or "
+                                     "ctx.saga(...)")
+            except CallError as failed:
+                error = failed
+            except Interrupt:  # this service crashed while the request was inside
+                handler.close()  # its thread is dead: the handler goes no further
+                raise CallError("error", endpoint.where,
+                                f"{self.name} crashed during the request") from None
 
     def _lose_answer(self, span, status, client_span):
         """Generator: if a network fault that began during a fast-path call cuts the way
