@@ -8,6 +8,7 @@ from collections import deque
 from simpy.events import Event, Timeout
 
 from .calls import Chain
+from .components import Component
 from .errors import CallError
 
 
@@ -23,8 +24,9 @@ class Consumer:
         self.leaving = False   # it left the group (``bus.scale``): it stops after its message
 
 
-class GroupState:
-    """One consumer group: a queue per partition, the consumers, what is in progress."""
+class GroupState(Component):
+    """One consumer group during a run: a queue per partition, the consumers, what is in
+    progress. It is idle when every message it was given is acked or dead-lettered."""
 
     def __init__(self, run, subscription, consumers):
         self.run = run
@@ -40,11 +42,20 @@ class GroupState:
         count = subscription.topic.partitions or 1
         self.queues = [deque() for _ in range(count)]   # (message, attempt) per partition
         self.in_progress = [dict() for _ in range(count)]  # message id -> message
-        self.idle = deque()  # idle consumers, for a shared queue
+        self.resting = deque()  # consumers with nothing to do, for a shared queue
         self.consumers = []
         self.leaving = []    # consumers that left but still finish their message
         self.owner = []      # partition -> the consumer that reads it (partitioned topics)
+        self.unsettled = 0   # deliveries (messages given to the group) not yet settled
         self.rebalance(consumers)
+
+    def start(self, run):
+        station = run.stations[self.subscription.service.name]
+        for consumer in self.consumers:
+            run.start_process(consume(run, self, consumer, station))
+
+    def idle(self):
+        return not self.unsettled
 
     def rebalance(self, count):
         """Give the group ``count`` consumers; return the new ones, whose processes the
@@ -66,8 +77,8 @@ class GroupState:
         for consumer in gone:
             consumer.leaving = True
             self.leaving.append(consumer)
-            if consumer in self.idle:
-                self.idle.remove(consumer)
+            if consumer in self.resting:
+                self.resting.remove(consumer)
             self._wake(consumer)  # an idle one wakes up to leave
         if self.ordered:
             partitions = len(self.queues)
@@ -83,8 +94,8 @@ class GroupState:
         """``consumer`` has stopped. On a shared queue it may have been woken for a
         message just before it left: pass the wake-up on."""
         self.leaving.remove(consumer)
-        if not self.ordered and self.queues[0] and self.idle:
-            self._wake(self.idle.popleft())
+        if not self.ordered and self.queues[0] and self.resting:
+            self._wake(self.resting.popleft())
 
     def _wake(self, consumer):
         if consumer.wake is not None:
@@ -95,8 +106,8 @@ class GroupState:
         self.queues[message.partition].append((message, attempt))
         if self.ordered:
             self._wake(self.owner[message.partition])
-        elif self.idle:
-            self._wake(self.idle.popleft())
+        elif self.resting:
+            self._wake(self.resting.popleft())
 
     def hand_over(self, partition):
         """The consumer that read ``partition`` before a rebalance has finished with it:
@@ -126,7 +137,7 @@ class GroupState:
     def wait(self, consumer):
         consumer.wake = Event(self.run.env)
         if not self.ordered:
-            self.idle.append(consumer)
+            self.resting.append(consumer)
         return consumer.wake
 
     def waiting(self, partition):
@@ -141,7 +152,7 @@ class GroupState:
         return len(queue) + len(busy), oldest
 
     # -- the ledger of one delivery. Every message ends acked or dead-lettered (or, at
-    #    most once, lost); ``run.unsettled`` counts the deliveries not settled yet.
+    #    most once, lost); ``unsettled`` counts the deliveries not settled yet.
 
     def skip_duplicate(self, message, attempt, station):
         """Effectively-once: an idempotent consumer remembers the ids of the messages it
@@ -153,7 +164,7 @@ class GroupState:
         self.run.recorder.message("ack", self.names, message, attempt)
         self.run.recorder.log(message.trace, message.span, station.name, "info",
                               f"duplicate of message {message.id} ignored (idempotent consumer)")
-        self.run.unsettled -= 1
+        self.unsettled -= 1
         return True
 
     def deliver(self, message, attempt):
@@ -161,13 +172,13 @@ class GroupState:
         self.run.recorder.message("deliver", self.names, message, attempt)
         if self.at_most_once:  # acked on receipt: if the handler fails, the message is gone
             self.run.recorder.message("ack", self.names, message, attempt)
-            self.run.unsettled -= 1
+            self.unsettled -= 1
 
     def succeeded(self, message, attempt):
         """The handler returned: at-least-once acks now."""
         if not self.at_most_once:
             self.run.recorder.message("ack", self.names, message, attempt)
-            self.run.unsettled -= 1
+            self.unsettled -= 1
 
     def failed(self, message, attempt, station, error):
         """The handler failed: the seconds before the next delivery, or None if there
@@ -184,7 +195,7 @@ class GroupState:
             recorder.log(message.trace, message.span, station.name, "error",
                          f"dead-lettered after {attempt} attempts: {error}")
             run.dead_letters.setdefault(self.names, []).append(message)
-            run.unsettled -= 1
+            self.unsettled -= 1
             return None
         recorder.message("redeliver", self.names, message, attempt)
         return self.broker.redelivery_delay_for(attempt)
@@ -261,7 +272,7 @@ def replay(run, broker, topic, group, at):
                      f"replaying {len(letters)} dead letters of {broker}/{state.label}")
     for message in letters:
         run.recorder.message("replay", (broker, topic, group), message, 0)
-        run.unsettled += 1
+        state.unsettled += 1
         state.put(message, 1)
 
 

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from simpy.events import Process, Timeout
 
 from . import checks
+from .components import Component
 from .distributions import Distribution, Exp, as_distribution
 from .errors import SPIN_LIMIT, CallError, RunLimitError
 
@@ -84,7 +85,7 @@ class Load:
     def end(self):
         return self.start + self.duration
 
-    def generate(self, run):
+    def generate(self, run, sending):
         """Generator (a process): send requests for ``duration`` seconds."""
         station = run.stations[self.service]
         endpoint = station.endpoints[self.endpoint]
@@ -93,7 +94,7 @@ class Load:
         if self.start:
             yield Timeout(env, self.start)
         def send():
-            return run.request(self.name, station, endpoint, self.payload, self.timeout)
+            return run.request(sending, station, endpoint, self.payload, self.timeout)
 
         if isinstance(self.arrivals, Burst):
             instants = sorted(rng.uniform(0, self.arrivals.over) for _ in range(self.arrivals.size))
@@ -116,7 +117,7 @@ class Load:
             users = [Process(env, self._user(run, rng, send)) for _ in range(self.arrivals.n)]
             for user in users:
                 yield user
-        run.load_finished()
+        sending.finished = True
 
     def _user(self, run, rng, send):
         think = self.arrivals.think
@@ -139,3 +140,19 @@ class Load:
                 except CallError:
                     pass  # a failed request: its outcome is recorded; the user thinks, tries again
             yield Timeout(env, think.sample(rng))
+
+
+class Sending(Component):
+    """A load during one run: it is idle once it has sent everything and every request
+    it sent has its answer."""
+
+    def __init__(self, load):
+        self.load = load
+        self.finished = False
+        self.in_flight = 0  # requests sent, not answered yet
+
+    def start(self, run):
+        run.start_process(self.load.generate(run, self))
+
+    def idle(self):
+        return self.finished and not self.in_flight

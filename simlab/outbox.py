@@ -21,9 +21,12 @@ from collections import deque
 
 from simpy.events import Timeout
 
+from .components import Component
 
-class Outbox:
-    """One service's outbox during a run: events written but not yet published."""
+
+class Outbox(Component):
+    """One service's outbox during a run: events written but not yet published. Its
+    relay starts with the first event; it is idle when it is empty."""
 
     def __init__(self, run, station):
         self.run = run
@@ -33,7 +36,6 @@ class Outbox:
 
     def add(self, context, broker, topic, payload, key):
         self.entries.append((broker, topic, payload, key, context))
-        self.run.outboxed += 1
         if not self.relaying:
             self.relaying = True
             self.run.start_process(self._relay())
@@ -53,5 +55,7 @@ class Outbox:
                 else:
                     run.publish(context, broker, topic, payload, key)  # the broker has it
                     self.entries.popleft()
-                    run.outboxed -= 1
         self.relaying = False
+
+    def idle(self):
+        return not self.entries

@@ -4,6 +4,7 @@
 seed gives the same records, byte for byte.
 """
 
+import functools
 import math
 import time
 
@@ -13,13 +14,16 @@ from simpy.events import Process, Timeout
 from . import randomness
 from .broker import Message
 from .calls import Chain, make_call, resume, with_timeout
-from .consumers import GroupState, consume, replay, scale
+from .components import Clock, Task
+from .consumers import GroupState, replay, scale
 from .data import Store
 from .errors import CallError, ModelError, RunLimitError, SimlabError
+from .load import Sending
 from .outbox import Outbox
 from .resilience import BreakerState, BulkheadState, RetryBudget
 from .context import NoWait
 from .services import Station
+from .sampler import QueueSampler
 from .telemetry import Recorder
 
 _CHUNK = 10_000  # events between two checks of the run limits
@@ -48,9 +52,9 @@ class Run:
             if store.source is not None:
                 self.stores[store.source].followed = True
         self.topics = {}    # (broker, topic) -> (Topic, [GroupState, ...])
-        self.unsettled = 0  # deliveries (message x group) not yet acked or dead-lettered
-        self.in_flight = 0  # external requests not finished
-        self.loads_running = 0
+        self.components = []  # every long-lived part of the run (simlab.components)
+        self.loads = []       # ... of which the loads
+        self.clock = Clock(self)
         self.no_wait = NoWait(self.env)  # zero-time work: no event at all
         self._messages = 0
         self._requests = 0
@@ -60,7 +64,6 @@ class Run:
         self._streams = {}
         self.dead_letters = {}    # (broker, topic, group) -> [message, ...]
         self.outboxes = {name: Outbox(self, station) for name, station in self.stations.items()}
-        self.outboxed = 0         # events in outboxes, not yet published
         self.warnings = []        # what ``World.run`` tells the learner when it returns
 
     def stream(self, name):
@@ -101,9 +104,9 @@ class Run:
 
     # -- external requests
 
-    def request(self, load, station, endpoint, make_payload, timeout):
-        """Start one external request from a client of ``load``; return its process, or
-        None if it was answered at once.
+    def request(self, sending, station, endpoint, make_payload, timeout):
+        """Start one external request from a client of a load (``sending``: its
+        ``load.Sending``); return its process, or None if it was answered at once.
 
         The request is the entry service's ``serve``. It runs at once, inside the load's
         own step, up to its first wait; only then does it become a SimPy process of its
@@ -116,10 +119,11 @@ class Run:
         payload = make_payload(self._requests)
         trace = recorder.new_trace()
         record = recorder.requests.add(
-            request_id=self._requests, trace_id=trace, load=load, service=station.name,
+            request_id=self._requests, trace_id=trace, load=sending.load.name,
+            service=station.name,
             endpoint=endpoint.name, start=self.env.now, end=math.nan, outcome="in_flight",
             reason="")
-        self.in_flight += 1
+        sending.in_flight += 1
         chain = Chain() if self.crashes else None
         serve = station.serve(endpoint, payload, trace, 0, (station.name,), chain=chain)
         if timeout is not None:
@@ -128,10 +132,10 @@ class Run:
         try:
             event = serve.send(None)  # up to its first wait
         except StopIteration as answer:
-            self._answered(record, True, answer.value)
+            self._answered(record, sending, True, answer.value)
             return None
         except CallError as error:
-            self._answered(record, False, error)
+            self._answered(record, sending, False, error)
             return None
         process = Process(self.env, resume(serve, event))
         if chain is not None:
@@ -140,12 +144,12 @@ class Run:
         def answered(process):
             if not process.ok and isinstance(process.value, CallError):
                 process.defused = True  # a failed request is an outcome, not a crash of the run
-            self._answered(record, process.ok, process.value)
+            self._answered(record, sending, process.ok, process.value)
 
         process.callbacks.append(answered)
         return process
 
-    def _answered(self, record, ok, value):
+    def _answered(self, record, sending, ok, value):
         """Record how the request in row ``record`` ended, now."""
         if ok:
             outcome, reason = "ok", ""
@@ -154,7 +158,7 @@ class Run:
         else:
             return  # a mistake in the model: let it stop the run
         self.recorder.requests.set(record, end=self.env.now, outcome=outcome, reason=reason)
-        self.in_flight -= 1
+        sending.in_flight -= 1
 
     # -- messages
 
@@ -197,8 +201,8 @@ class Run:
         message = Message(self._messages, topic, key, declared.partition_of(key, self._messages),
                           payload, context.trace_id, span, self.env.now, writes)
         self.recorder.message("publish", declared.names, message, 0)
-        self.unsettled += len(groups)
         for group in groups:
+            group.unsettled += 1
             group.put(message, 1)
 
     def group_state(self, broker, topic, group):
@@ -212,46 +216,51 @@ class Run:
     # -- running
 
     def start(self, until=None):
-        """Start every part of the model: consumers, loads, replays, scalings, faults."""
+        """Start every component of the model, in this order: consumer groups, loads,
+        replays and scalings, faults, outboxes, the queue sampler."""
         world = self.world
         for broker in world.brokers.values():
             for topic in broker.topics.values():
                 groups = []
                 self.topics[(broker.name, topic.name)] = (topic, groups)
                 for sub in topic.groups.values():
-                    station = self.stations[sub.service.name]
                     group = GroupState(self, sub, sub.consumers or sub.service.workers or 1)
                     if sub.idempotent:
-                        self.stores[station.name].remembering.add(group.names)
+                        self.stores[sub.service.name].remembering.add(group.names)
                     groups.append(group)
-                    for consumer in group.consumers:
-                        Process(self.env, consume(self, group, consumer, station))
-        for load in world.loads:
-            self.loads_running += 1
-            Process(self.env, load.generate(self))
+                    self.components.append(group)
+        self.loads = [Sending(load) for load in world.loads]
+        self.components += self.loads
         for broker in world.brokers.values():
-            for topic, group, at in broker.replays:
-                Process(self.env, replay(self, broker.name, topic, group, at))
-            for topic, group, consumers, at in broker.scalings:
-                Process(self.env, scale(self, broker.name, topic, group, consumers, at))
+            self.components += [Task(functools.partial(replay, broker=broker.name, topic=t,
+                                                       group=g, at=at))
+                                for t, g, at in broker.replays]
+            self.components += [Task(functools.partial(scale, broker=broker.name, topic=t,
+                                                       group=g, consumers=c, at=at))
+                                for t, g, c, at in broker.scalings]
         for fault in world.faults.all(self):
             if until is not None and fault.at >= until:
                 self.warn(str(fault.target), f"run(until={until:g}): {fault!r} would begin "
                           "after the run stops, so it never happens; run longer, or move it")
             else:
-                Process(self.env, fault.inject(self))
+                self.components.append(Task(fault.inject))
+        self.components += self.outboxes.values()
         if world.sample_every:
-            Process(self.env, self._sample(world.sample_every))
-
-    def load_finished(self):
-        self.loads_running -= 1
+            self.components.append(QueueSampler(self, world.sample_every))
+        self.components += [make(self) for make in world.extensions]
+        for component in self.components:
+            component.start(self)
 
     @property
     def drained(self):
-        """Nothing left to do: all load sent, every request answered, every message
-        settled, every outbox empty."""
-        return not self.loads_running and not self.in_flight and not self.unsettled \
-            and not self.outboxed
+        """Nothing left to do: every component is idle (all load sent, every request
+        answered, every message settled, every outbox empty...)."""
+        return all(component.idle() for component in self.components)
+
+    @property
+    def in_flight(self):
+        """External requests not answered yet."""
+        return sum(sending.in_flight for sending in self.loads)
 
     def warn(self, service, message):
         """Tell the learner something they may not expect, without stopping the run: a
@@ -259,33 +268,6 @@ class Run:
         when ``World.run`` returns."""
         self.recorder.log(None, None, service, "warning", message)
         self.warnings.append(message)
-
-    def _sample(self, every):
-        """Generator: record queue lengths and backlogs every ``every`` seconds until drained."""
-        env = self.env
-        sample = self.recorder.queues.add
-        lag = self.recorder.lag.add
-        groups = [g for _, gs in self.topics.values() for g in gs]
-        while True:
-            now = env.now
-            for station in self.stations.values():
-                sample(time=now, kind="service", service=station.name, broker="", topic="",
-                       group="", queued=len(station.waiting), busy=station.busy)
-            for group in groups:
-                broker, topic, name = group.names
-                sample(time=now, kind="group", service="",
-                       broker=broker, topic=topic, group=name,
-                       queued=sum(len(q) for q in group.queues),
-                       busy=sum(len(b) for b in group.in_progress))
-                for partition in range(len(group.queues)):
-                    count, oldest = group.waiting(partition)
-                    lag(time=now, broker=broker, topic=topic, group=name, partition=partition,
-                        messages=count, seconds=0.0 if oldest is None else now - oldest)
-            if self.drained:
-                return
-            if env.peek() == math.inf:
-                return  # nothing else will ever happen: what is left is stuck (a deadlock)
-            yield Timeout(env, every)
 
     def execute(self, until, max_events, max_seconds, max_records):
         """Run to ``until`` (or until nothing is left to do) within the limits."""

@@ -61,6 +61,7 @@ class World:
         self.brokers = {}
         self.loads = []
         self.faults = Faults(self)
+        self.extensions = []  # functions run -> Component (see add_component)
 
     def __repr__(self):
         return (f"World(seed={self.seed}, services={list(self.services)}, "
@@ -85,6 +86,15 @@ class World:
         broker = self.brokers[name] = Broker(self, name, topics, max_attempts, redelivery_delay,
                                              delivery)
         return broker
+
+    def add_component(self, make):
+        """Add a part of your own to every run: ``make(run)`` returns a
+        ``simlab.components.Component`` (or ``Periodic``), which the run starts after
+        the others and waits for until it is idle. Nothing else needs to change."""
+        if not callable(make):
+            checks.refuse("World.add_component", "make", "a function of the run that "
+                          "returns a simlab.components.Component", make)
+        self.extensions.append(make)
 
     def load(self, arrivals, target, duration=None, start=0.0, payload=None, timeout=None,
              name=None):
