@@ -77,6 +77,7 @@ PARAMETERS = {
     "World.service": {"name": None, "workers": OPTIONAL_COUNT, "work": DISTRIBUTION,
                       "queue": "count>=0|None", "error_rate": PROBABILITY,
                       "rate_limit": None, "relay_delay": POSITIVE_SECONDS, "version": None},
+    "World.add_component": {"make": None},
     "World.broker": {"name": None, "topics": None, "max_attempts": COUNT,
                      "redelivery_delay": SECONDS, "delivery": None},
     "World.load": {"arrivals": None, "target": None, "duration": POSITIVE_SECONDS,
