@@ -27,6 +27,7 @@ batch consumers, where one span handles many messages. Here each message is hand
 its own, so child-of is the clearer picture.)
 """
 
+import functools
 import hashlib
 import math
 
@@ -78,8 +79,16 @@ class Topic:
         # partitions as if at random (as Kafka's murmur2 does), so a Poisson stream of
         # keys splits into Poisson streams. (CRC32 would not: consecutive ids map to
         # partitions in a regular pattern, and queues would look better than theory.)
-        digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big") % self.partitions
+        if key.__class__ is int or key.__class__ is str:  # the usual keys: remembered
+            return _stable_hash(key) % self.partitions
+        return _stable_hash.__wrapped__(key) % self.partitions
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _stable_hash(key):
+    """A 64-bit hash of ``repr(key)``, the same in every process. Remembered for the
+    keys seen most recently: a key usually comes back (that is what keys are for)."""
+    return int.from_bytes(hashlib.blake2b(repr(key).encode(), digest_size=8).digest(), "big")
 
 
 class Broker:

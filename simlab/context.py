@@ -201,13 +201,16 @@ class Context:
             fallback: a value, or a function of the final ``CallError``, returned
                 instead of raising when the call fails.
         """
-        where = f"ctx.call({service!r}, {endpoint!r})"
-        if timeout is not None:
-            checks.seconds(where, "timeout", timeout, positive=True, none="no timeout")
-        for name, value, kind in (("retry", retry, Retry), ("breaker", breaker, CircuitBreaker),
-                                  ("bulkhead", bulkhead, Bulkhead)):
-            if value is not None and not isinstance(value, kind):
-                checks.refuse(where, name, f"an sl.{kind.__name__}(...)", value)
+        if timeout is not None or retry is not None or breaker is not None \
+                or bulkhead is not None:  # (a plain call, the usual one, has nothing to check)
+            where = f"ctx.call({service!r}, {endpoint!r})"
+            if timeout is not None:
+                checks.seconds(where, "timeout", timeout, positive=True, none="no timeout")
+            for name, value, kind in (("retry", retry, Retry),
+                                      ("breaker", breaker, CircuitBreaker),
+                                      ("bulkhead", bulkhead, Bulkhead)):
+                if value is not None and not isinstance(value, kind):
+                    checks.refuse(where, name, f"an sl.{kind.__name__}(...)", value)
         step = Call(self, service, endpoint, payload, timeout, retry, breaker, bulkhead, fallback)
         if self.unyielded is None:  # (what _made does, inline: this is the hot path)
             self.unyielded = step
