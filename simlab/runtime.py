@@ -2,6 +2,20 @@
 
 ``World.run()`` makes a fresh ``Run`` each time, so runs never share state: the same
 seed gives the same records, byte for byte.
+
+To follow one request, read in this order: ``World.run`` makes the run and calls
+``Run.start``, which starts each component; a load's (``load.Sending.start``) runs
+``Load.generate``, which calls ``Run.request`` for each arrival: its row of
+``result.requests`` is added there, and the entry service's ``Station.serve`` begins
+(``_open_span``, ``_take_worker``, ``_run_handler``: its calls go through
+``calls.make_call`` to the callee's ``serve``). When the answer comes,
+``Run._answered`` writes the row's end and outcome.
+
+To follow one message: ``Context.publish`` calls ``Run.publish``, which records the
+"publish" row of ``result.messages`` and gives the message to each consumer group
+(``GroupState.put``); a consumer (``consumers.consume``) takes it, records "deliver"
+(``GroupState.deliver``), runs the handler through ``Station.serve``, and records "ack"
+(``GroupState.succeeded``), or "redeliver" or "dead_letter" (``GroupState.failed``).
 """
 
 import functools
