@@ -82,7 +82,7 @@ REQUESTS = Table(
 SPANS = Table(
     "spans", "span: a unit of work of one service within one trace",
     Field("trace_id", "trace_id", "the request (trace) this span belongs to"),
-    Field("span_id", "span_id", "this span"),
+    Field("span_id", "span_id", "this span (its number, from 1, in hex)", derived=True),
     Field("parent_id", "span_id", "the span that caused it ('' for the root); a consumer span's "
       "parent is its producer span, so one business flow is one trace"),
     Field("service", "str", "the service that did the work (for a client span: the caller)"),

@@ -120,7 +120,9 @@ class Result:
 
     @cached_property
     def spans(self):
-        return self._table("spans", duration=lambda c: c["end"] - c["start"])
+        return self._table("spans", duration=lambda c: c["end"] - c["start"],
+                           span_id=lambda c: _hex(np.arange(1, len(self._records.spans) + 1),
+                                                  HEX_WIDTH["span_id"]))
 
     @cached_property
     def span_events(self):

@@ -101,7 +101,7 @@ class Recorder:
                   broker="", topic="", group="", message_id=0):
         """Start a span now; return its id. Close it with ``close_span``."""
         return self.spans.add(
-            trace_id=trace, span_id=len(self.spans) + 1, parent_id=parent, service=service,
+            trace_id=trace, parent_id=parent, service=service,
             operation=operation, kind=kind, start=self.env.now, end=math.nan,
             status="in_flight", wait=0.0, attempt=attempt, fallback=False, version=version,
             broker=broker, topic=topic, group=group, message_id=message_id) + 1
