@@ -11,6 +11,7 @@ strings in the DataFrames (trace: 32 digits, span: 16); "" means "none" (a root 
 no parent; a fault's log line no trace).
 """
 
+import math
 from array import array
 from dataclasses import dataclass
 
@@ -24,19 +25,30 @@ PANDAS_DTYPE = {"float": "float64", "int": "int64", "bool": "bool", "trace_id": 
 HEX_WIDTH = {"trace_id": 32, "span_id": 16}
 
 
+_DEFAULT = {"float": math.nan, "int": 0, "bool": False, "str": ""}
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
     dtype: str
     doc: str
     derived: bool = False  # computed when the table is built, not recorded
+    sparse: bool = False   # recorded only where it is not the default (0, False, "")
 
     def __post_init__(self):
         if self.dtype not in PANDAS_DTYPE:
             raise ValueError(f"field {self.name}: unknown dtype {self.dtype!r}")
 
+    @property
+    def default(self):
+        return _DEFAULT.get(self.dtype)
+
     def new_column(self):
-        """An empty column for the recorder."""
+        """An empty column for the recorder: a dict {row: value} for a sparse field,
+        which most rows leave at its default, else an array or a list."""
+        if self.sparse:
+            return {}
         code = _STORAGE.get(self.dtype)
         return [] if code is None else array(code)
 
@@ -53,8 +65,11 @@ class Table:
     def __iter__(self):
         return (field.name for field in self.fields)
 
+    def field(self, name):
+        return next(f for f in self.fields if f.name == name)
+
     def __getitem__(self, name):
-        return next(f for f in self.fields if f.name == name).doc
+        return self.field(name).doc
 
     def __len__(self):
         return len(self.fields)
@@ -76,7 +91,8 @@ REQUESTS = Table(
     Field("end", "float", "when the client got its answer (NaN while in flight)"),
     Field("latency", "float", "end - start (NaN while in flight)", derived=True),
     Field("outcome", "str", STATUS),
-    Field("reason", "str", "for a failure, where and why (e.g. 'payments.charge: payments is down')"),
+    Field("reason", "str", "for a failure, where and why (e.g. 'payments.charge: payments "
+          "is down')"),
 )
 
 SPANS = Table(
@@ -89,18 +105,24 @@ SPANS = Table(
     Field("operation", "str", "endpoint (server), 'callee.endpoint' (client), 'publish T' / "
       "'consume T'"),
     Field("kind", "str", "server | client | producer | consumer | internal"),
-    Field("start", "float", "start time (a server span starts when the request reaches the service)"),
+    Field("start", "float", "start time (a server span starts when the request reaches the "
+          "service)"),
     Field("end", "float", "end time (NaN if still open when the run stopped)"),
     Field("duration", "float", "end - start", derived=True),
     Field("status", "str", STATUS),
     Field("wait", "float", "time spent waiting for a worker (server and consumer spans; else 0)"),
-    Field("attempt", "int", "a client span's attempt number, from 1 (0 for other kinds)"),
-    Field("fallback", "bool", "a client span whose failure the caller's fallback answered"),
+    Field("attempt", "int", "a client span's attempt number, from 1 (0 for other kinds)",
+          sparse=True),
+    Field("fallback", "bool", "a client span whose failure the caller's fallback answered",
+          sparse=True),
     Field("version", "str", "the version of the service that did the work"),
-    Field("broker", "str", "producer and consumer spans: the broker ('' otherwise)"),
-    Field("topic", "str", "producer and consumer spans: the topic ('' otherwise)"),
-    Field("group", "str", "consumer spans: the consumer group ('' otherwise)"),
-    Field("message_id", "int", "producer and consumer spans: the message (0 otherwise)"),
+    Field("broker", "str", "producer and consumer spans: the broker ('' otherwise)",
+          sparse=True),
+    Field("topic", "str", "producer and consumer spans: the topic ('' otherwise)",
+          sparse=True),
+    Field("group", "str", "consumer spans: the consumer group ('' otherwise)", sparse=True),
+    Field("message_id", "int", "producer and consumer spans: the message (0 otherwise)",
+          sparse=True),
 )
 
 SPAN_EVENTS = Table(

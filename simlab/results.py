@@ -32,8 +32,13 @@ def _hex(ids, width):
     return text
 
 
-def _column(field, values):
-    """A recorded column as the values of its DataFrame column."""
+def _column(field, values, length):
+    """A recorded column as the values of its DataFrame column (``length`` rows)."""
+    if field.sparse:
+        full = np.full(length, field.default, dtype=PANDAS_DTYPE[field.dtype])
+        if values:
+            full[np.fromiter(values.keys(), np.int64, len(values))] = list(values.values())
+        return full
     if field.dtype in HEX_WIDTH:
         return _hex(np.frombuffer(values, dtype=np.int64), HEX_WIDTH[field.dtype])
     if field.dtype in ("str", "object"):
@@ -53,7 +58,7 @@ def _frame(table, rows=None, **derived):
                 np.empty(0, PANDAS_DTYPE[field.dtype])
         else:
             values = rows.columns[field.name] if rows is not None else field.new_column()
-            data[field.name] = _column(field, values)
+            data[field.name] = _column(field, values, len(rows) if rows is not None else 0)
     frame = pd.DataFrame(data, columns=list(table))
     mismatched = {f.name: PANDAS_DTYPE[f.dtype] for f in table.fields
                   if frame[f.name].dtype != PANDAS_DTYPE[f.dtype]}

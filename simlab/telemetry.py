@@ -33,11 +33,17 @@ def _writer(table, columns):
     classes, so that the fields are listed in one place and fast to write: a row with a
     field missing or unknown is a ``TypeError`` at the line that writes it."""
     names = [field.name for field in table.recorded]
-    lines = [f"def add(*, {', '.join(names)}):"]
-    lines += [f"    _append_{name}({name})" for name in names]
-    lines.append("    return len(_rows) - 1")
-    namespace = {f"_append_{name}": columns[name].append for name in names}
-    namespace["_rows"] = columns[names[0]]
+    dense = [field.name for field in table.recorded if not field.sparse]
+    lines = [f"def add(*, {', '.join(names)}):", "    row = len(_rows)"]
+    lines += [f"    _append_{name}({name})" for name in dense]
+    for field in table.recorded:
+        if field.sparse:  # kept only where it is not the default
+            lines += [f"    if {field.name} != {field.default!r}:",
+                      f"        _{field.name}[row] = {field.name}"]
+    lines.append("    return row")
+    namespace = {f"_append_{name}": columns[name].append for name in dense}
+    namespace.update({f"_{f.name}": columns[f.name] for f in table.recorded if f.sparse})
+    namespace["_rows"] = columns[dense[0]]
     exec("\n".join(lines), namespace)
     add = namespace["add"]
     add.__qualname__ = f"{table.name}.add"
@@ -51,9 +57,10 @@ class Rows:
         self.table = table
         self.columns = {field.name: field.new_column() for field in table.recorded}
         self.add = _writer(table, self.columns)
+        self.first = next(f.name for f in table.recorded if not f.sparse)
 
     def __len__(self):
-        return len(self.columns[self.table.recorded[0].name])
+        return len(self.columns[self.first])
 
     def set(self, row, **fields):
         """Change fields of a row written before (a request answered, a fault ended)."""
@@ -61,11 +68,16 @@ class Rows:
             self.columns[name][row] = value
 
     def get(self, row, field):
-        return self.columns[field][row]
+        column = self.columns[field]
+        return column.get(row, self.table.field(field).default) if isinstance(column, dict) \
+            else column[row]
 
     def clear(self):
         for column in self.columns.values():
-            del column[:]
+            if isinstance(column, dict):
+                column.clear()
+            else:
+                del column[:]
 
 
 class Recorder:

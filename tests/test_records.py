@@ -88,6 +88,21 @@ def test_a_row_is_written_by_field_name_whatever_the_order_of_the_definition():
         assert (rows.get(0, "a"), rows.get(0, "b"), rows.get(0, "c")) == (1, 4.0, "x")
 
 
+def test_a_sparse_field_keeps_only_what_is_not_its_default():
+    from simlab.results import _frame
+
+    table = Table("t", "row", Field("a", "int", "a"), Field("b", "str", "b", sparse=True),
+                  Field("c", "int", "c", sparse=True))
+    rows = Rows(table)
+    for a, b, c in ((1, "", 0), (2, "x", 0), (3, "", 7)):
+        rows.add(a=a, b=b, c=c)
+    assert rows.columns["b"] == {1: "x"} and rows.columns["c"] == {2: 7}
+    assert [rows.get(row, "c") for row in range(3)] == [0, 0, 7]
+    frame = _frame(table, rows)
+    assert frame.b.tolist() == ["", "x", ""] and frame.c.tolist() == [0, 0, 7]
+    assert str(frame.c.dtype) == "int64"
+
+
 def test_a_row_with_a_field_missing_or_unknown_is_refused_where_it_is_written():
     rows = Rows(Table("t", "row", Field("a", "int", "a"), Field("b", "float", "b")))
     with pytest.raises(TypeError, match="'b'"):
