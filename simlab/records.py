@@ -11,7 +11,6 @@ strings in the DataFrames (trace: 32 digits, span: 16); "" means "none" (a root 
 no parent; a fault's log line no trace).
 """
 
-import math
 from array import array
 from dataclasses import dataclass
 
@@ -25,7 +24,7 @@ PANDAS_DTYPE = {"float": "float64", "int": "int64", "bool": "bool", "trace_id": 
 HEX_WIDTH = {"trace_id": 32, "span_id": 16}
 
 
-_DEFAULT = {"float": math.nan, "int": 0, "bool": False, "str": ""}
+_DEFAULT = {"int": 0, "bool": False, "str": ""}  # of the dtypes a sparse field may have
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,8 @@ class Field:
     def __post_init__(self):
         if self.dtype not in PANDAS_DTYPE:
             raise ValueError(f"field {self.name}: unknown dtype {self.dtype!r}")
+        if self.sparse and self.dtype not in _DEFAULT:
+            raise ValueError(f"field {self.name}: only an int, bool or str field can be sparse")
 
     @property
     def default(self):
