@@ -11,15 +11,19 @@ learner uses, so its source is worth reading.
   contain it; the arithmetic of retries (lesson 04).
 * ``billing_world(...)``, ``delivery(...)``, ``dual_write(...)``, ``checkout_saga(...)`` —
   async error handling (lesson 05).
+* ``mystery(name, fixed=False)``, ``dispatch(...)`` — a ride-hailing service in the style of
+  Jaeger's HotROD with a planted performance problem, to find with traces and logs
+  (lesson 06); ``MYSTERIES`` says where each is and which knob fixes it.
 """
 
 from .backlogs import address_book, flash_sale
 from .consistency import REMEDIES, read_your_writes
 from .failures import cascade, flaky_world
 from .messaging import billing_world, checkout_saga, delivery, dual_write
+from .mysteries import MYSTERIES, Ride, dispatch, mystery
 from .shop import FLOW, SERVICES, TRACKING_WORK, WORK, WORKERS, Order, shop
 
 __all__ = ["shop", "Order", "flash_sale", "address_book", "read_your_writes", "REMEDIES",
            "cascade", "flaky_world", "billing_world", "delivery",
            "dual_write", "checkout_saga", "SERVICES", "WORK", "WORKERS", "FLOW",
-           "TRACKING_WORK"]
+           "TRACKING_WORK", "mystery", "dispatch", "MYSTERIES", "Ride"]
