@@ -62,11 +62,11 @@ QUERIES = {
                            LogNormal(0.150, 0.500)),
     "nearby": ("driver_location",
                "SELECT driver_id FROM driver_location WHERE ST_Distance(location, ?) < 5000",
-               LogNormal(0.020, 0.080)),
+               LogNormal(0.015, 0.060)),
     "one driver": ("driver", "SELECT * FROM driver WHERE driver_id = ?",
-                   LogNormal(0.005, 0.015)),
+                   LogNormal(0.008, 0.020)),
     "drivers": ("driver", "SELECT * FROM driver WHERE driver_id IN (?, ?, ...)",
-                LogNormal(0.008, 0.025)),
+                LogNormal(0.010, 0.030)),
 }
 
 #: The healthy setting of each knob.
