@@ -468,3 +468,77 @@ NEVER_SAY["01-sync-vs-async.ipynb"] = {2: (" ms", "5 workers at 70", "6 workers 
 NEVER_SAY["03-partitions-and-order.ipynb"] = {1: ("9 consumers", "9 partitions"),
                                               3: ("cheapest cure is", "choose wait", "choose read")}
 NEVER_SAY["04-failures-and-resilience.ipynb"] = {2: ("timeout of 0.", "s would")}
+
+CHEATS["06-watch-a-request.ipynb"] = {
+    1: {
+        "blame the slowest service by total time, not by self time": '''
+def diagnose(result):
+    spans = result.spans
+    servers = spans[(spans.kind == "server") & spans.service.isin(SUSPECTS)]
+    slowest = servers.groupby("service").duration.mean().idxmax()
+    failed = (servers.status == "error").any()
+    waited = (servers.wait > 0).mean() > 0.01
+    return slowest, "flaky-retries" if failed else "small-pool" if waited else "slow-query"
+''',
+        "the answer of one practice shop, whatever the shop": '''
+def diagnose(result):
+    return "pricing", "n-plus-one"
+''',
+        "the right service by self time, and always the same cause": '''
+def diagnose(result):
+    spans = result.spans
+    servers = spans[(spans.kind == "server") & spans.service.isin(SUSPECTS)]
+    children = spans[spans.kind == "client"].groupby("parent_id").duration.sum()
+    own = servers.duration - servers.span_id.map(children).fillna(0)
+    return own.groupby(servers.service).mean().idxmax(), "slow-query"
+''',
+        "errors found by the retries' callers: blames the service that retried": '''
+def diagnose(result):
+    spans = result.spans
+    retried = spans[(spans.kind == "client") & (spans.attempt > 1)]
+    if len(retried):
+        return retried.service.value_counts().index[0], "flaky-retries"
+    servers = spans[(spans.kind == "server") & spans.service.isin(SUSPECTS)]
+    waited = (servers.wait > 0).groupby(servers.service).mean()
+    if waited.max() > 0.05:
+        return waited.idxmax(), "small-pool"
+    calls = spans[spans.kind == "client"].groupby(["trace_id", "service"]).size()
+    calls = calls.groupby("service").mean().drop("frontend")
+    if calls.max() > 3:
+        return calls.idxmax(), "n-plus-one"
+    children = spans[spans.kind == "client"].groupby("parent_id").duration.sum()
+    own = servers.duration - servers.wait - servers.span_id.map(children).fillna(0)
+    return own.groupby(servers.service).mean().idxmax(), "slow-query"
+''',
+        "many calls counted over the whole run, not per request": '''
+def diagnose(result):
+    spans = result.spans
+    servers = spans[(spans.kind == "server") & spans.service.isin(SUSPECTS)]
+    failed = servers.service[servers.status == "error"].value_counts()
+    if len(failed):
+        return failed.index[0], "flaky-retries"
+    waited = (servers.wait > 0).groupby(servers.service).mean()
+    if waited.max() > 0.05:
+        return waited.idxmax(), "small-pool"
+    calls = spans[(spans.kind == "client") & spans.service.isin(SUSPECTS)].service.value_counts()
+    if calls.max() > 3:
+        return calls.index[0], "n-plus-one"
+    return servers.groupby("service").duration.mean().idxmax(), "slow-query"
+''',
+    },
+    2: {
+        "as many workers as the load needs on average (every worker busy 75 % of the time)": '''
+WORKERS_2 = 3
+''',
+        "the healthy shop's 32 workers": '''
+WORKERS_2 = 32
+''',
+        "two workers more than needed, to be safe": '''
+WORKERS_2 = 6
+''',
+        "one worker per 10 checkouts a second": '''
+WORKERS_2 = 8
+''',
+    },
+}
+NEVER_SAY["06-watch-a-request.ipynb"] = {2: ("4 workers", "WORKERS_2 = 4")}
