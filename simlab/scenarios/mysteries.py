@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 from .. import checks
 from ..distributions import Exp, LogNormal
-from ..errors import ModelError, ServiceError
+from ..errors import CallError, ModelError, ServiceError
 from ..load import Poisson
 from ..resilience import Exponential, Retry
 from ..world import World
@@ -154,8 +154,13 @@ def dispatch(rate=RATE, duration=DURATION, seed=1, index=True, batch=CANDIDATES,
     def dispatch_ride(ctx, ride):
         yield ctx.work()
         ctx.log("dispatch requested", ride=ride.id, customer=ride.customer)
-        pickup = yield ctx.call("customer", "get", ride,
-                                retry=Retry(attempts=4, backoff=Exponential(0.05)))
+        try:
+            pickup = yield ctx.call("customer", "get", ride,
+                                    retry=Retry(attempts=4, backoff=Exponential(0.05)))
+        except CallError as failure:
+            ctx.log("dispatch failed", level="error", ride=ride.id, customer=ride.customer,
+                    reason=str(failure))
+            raise
         drivers = yield ctx.call("driver", "find", pickup)
         eta = yield ctx.call("route", "find", (drivers[0], pickup))
         ctx.publish(bus, "ride-dispatched", ride, key=ride.id)
