@@ -107,7 +107,9 @@ def test_flaky_retries_fail_customer_and_retry_from_frontend():
     retried = spans[(spans.kind == "client") & (spans.attempt > 1)]
     assert set(retried.operation) == {"customer.get"}
     errors = result.logs[result.logs.level == "error"]
-    assert set(errors.service) == {"customer"} and (errors.trace_id != "").all()
+    assert set(errors.service) == {"customer", "frontend"} and (errors.trace_id != "").all()
+    failed = result.requests.trace_id[result.requests.outcome == "error"]
+    assert sorted(errors.trace_id[errors.service == "frontend"]) == sorted(failed)
     # Retries hide most failures: a request fails only if all four attempts do.
     assert result.summary().error_rate < 0.3 ** 4 + 3.3 * math.sqrt(0.3 ** 4 / len(result.requests))
 
