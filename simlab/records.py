@@ -163,6 +163,8 @@ MESSAGES = Table(
     Field("attempt", "int", "delivery attempt, from 1 (0 for publish)"),
     Field("trace_id", "trace_id", "trace the message belongs to"),
     Field("span_id", "span_id", "the producer span"),
+    Field("traceparent", "str", "the W3C trace context the message carries, "
+          "00-<trace_id>-<span_id>-01 ('' if published with propagate=False)", derived=True),
 )
 
 QUEUES = Table(
