@@ -214,8 +214,9 @@ class Context:
                                       ("bulkhead", bulkhead, Bulkhead)):
                 if value is not None and not isinstance(value, kind):
                     checks.refuse(where, name, f"an sl.{kind.__name__}(...)", value)
+        # (late=None, propagate: by position, which is faster than by keyword)
         step = Call(self, service, endpoint, payload, timeout, retry, breaker, bulkhead, fallback,
-                    propagate=propagate)
+                    None, propagate)
         if self.unyielded is None:  # (what _made does, inline: this is the hot path)
             self.unyielded = step
         else:

@@ -310,6 +310,10 @@ def red(result, window=1.0, by=("service", "operation")):
     for column in by:
         _known("column to group by", column, spans.columns, " (of result.spans)")
     spans = spans[spans.kind.isin(["server", "consumer"]) & spans.end.notna()]
+    columns = ["time", *by, "rate", "errors", "error_rate", "p50", "p99"]
+    if spans.empty:
+        return pd.DataFrame({name: pd.Series(dtype=object if name in by else float)
+                             for name in columns})
     spans = spans.assign(window=np.floor(spans.end / window).astype("int64"),
                          failed=spans.status.isin(_FAILED))
     grouped = spans.groupby([*by, "window"], sort=True)
@@ -328,7 +332,7 @@ def red(result, window=1.0, by=("service", "operation")):
     table["rate"] = table.pop("count") / window
     table["errors"] = table.pop("failed") / window
     table["error_rate"] = (table.errors / table.rate).where(table.rate > 0)
-    return table[["time", *by, "rate", "errors", "error_rate", "p50", "p99"]]
+    return table[columns]
 
 
 # -- search

@@ -254,6 +254,11 @@ def test_with_propagation_the_flow_is_one_trace():
     producer = result.spans.set_index("span_id").loc[messages.span_id.iloc[0]]
     assert messages.traceparent.iloc[0] == sl.traces.traceparent(producer.trace_id,
                                                                  messages.span_id.iloc[0])
+    servers = result.spans[result.spans.kind.isin(["server", "consumer"])
+                           & (result.spans.parent_id != "")]
+    received = result.span_attributes(servers)
+    assert [a["simlab.traceparent"] for a in received] == [
+        sl.traces.traceparent(t, p) for t, p in zip(servers.trace_id, servers.parent_id)]
     assert_ledgers_hold(result)
 
 
@@ -276,6 +281,10 @@ def test_a_hop_that_does_not_propagate_splits_the_flow_in_two_traces(hop):
     assert graph[caller][downstream]["state"] == "unseen"
     published = result.messages[result.messages.event == "publish"]
     assert (published.traceparent == "").all() == (hop == "publish")
+    received = result.span_attributes(new_roots)
+    assert not any("simlab.traceparent" in attributes for attributes in received)
+    if hop != "call":
+        assert result.span_links().empty, "a consumer with no context links to nothing"
     assert_ledgers_hold(result)
 
 
