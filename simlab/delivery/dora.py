@@ -27,6 +27,7 @@ minutes, frequency per day.
 import numpy as np
 import pandas as pd
 
+from .. import checks
 from .stages import DAY
 
 NO_DEPLOYER = ("no deployer in this run: nothing watched production, so no failure could "
@@ -67,7 +68,8 @@ def _recovered(deployments, incidents):
 def dora(result, window=None):
     """The DORA metrics of ``result`` over ``window`` = ``(start, end)`` (default: the
     whole run), as a DataFrame indexed by metric, with columns value, unit and note."""
-    start, end = (0.0, result.end_time) if window is None else window
+    start, end = (0.0, result.end_time) if window is None else \
+        checks.pair_of_seconds("dora", "window", window)
     days = (end - start) / DAY
     rows = {}
     changes = result.changes

@@ -32,7 +32,7 @@ from simpy.resources.resource import Resource
 
 from .. import checks
 from ..components import Component
-from ..errors import ModelError
+from ..errors import ModelError, ModelTypeError
 from ..load import Poisson
 from .changes import DEFAULT_MIX, Change, Version, check_mix, draw_defect
 from .stages import MergeQueue, check_batching, check_stages, default_stages
@@ -46,13 +46,16 @@ class Pipeline:
                  batching="continuous", runners=2, stages=None, flaky=0.0, reruns=0,
                  strategy=None, duration=None, start=0.0):
         owner = f"pipeline of {service!r}"
-        world.check_service(service, "pipeline")
+        if not isinstance(service, str) or service not in world.services:
+            raise ModelError(f"pipeline: unknown service {service!r}; known services: "
+                             f"{sorted(world.services)}. Add the service with "
+                             "world.service(...) before its pipeline")
         if not isinstance(commits, Poisson):
             checks.refuse(owner, "commits", "sl.Poisson(rate=...) (changes per minute)",
                           commits)
         if duration is None:
-            raise ModelError(f"{owner}: duration is missing: for how many minutes do the "
-                             "teams commit? (e.g. duration=sl.delivery.WEEK)")
+            raise ModelTypeError(f"{owner}: duration is missing (got None): for how many "
+                                 "minutes do the teams commit? (e.g. duration=sl.delivery.WEEK)")
         self.service = service
         self.commits = commits
         self.defect_rate = checks.probability(owner, "defect_rate", defect_rate)

@@ -152,5 +152,8 @@ def check_batching(owner, batching):
         return MergeQueue()
     if batching == "continuous" or isinstance(batching, (Schedule, MergeQueue)):
         return batching
+    hint = "; for a nightly train, write sl.Schedule(every=sl.delivery.DAY)" \
+        if isinstance(batching, str) else ""
     return checks.refuse(owner, "batching", "'continuous', 'merge-queue', "
-                         "sl.delivery.MergeQueue(group=...) or sl.Schedule(every=...)", batching)
+                         "sl.delivery.MergeQueue(group=...) or sl.Schedule(every=...)", batching,
+                         hint)
