@@ -35,7 +35,7 @@ from ..components import Component
 from ..errors import ModelError, ModelTypeError
 from ..load import Poisson
 from .changes import DEFAULT_MIX, Change, Version, check_mix, draw_defect
-from .stages import MergeQueue, check_batching, check_stages, default_stages
+from .stages import MergeQueue, Schedule, check_batching, check_stages, default_stages
 
 
 class Pipeline:
@@ -131,9 +131,10 @@ class PipelineRun(Component):
     def start(self, run):
         run.start_process(self._commit())
         batching = self.pipeline.batching
-        if batching != "continuous":
-            run.start_process(self._schedule(batching.every) if hasattr(batching, "every")
-                              else self._merge_queue(batching.group))
+        if isinstance(batching, Schedule):
+            run.start_process(self._schedule(batching.every))
+        elif isinstance(batching, MergeQueue):
+            run.start_process(self._merge_queue(batching.group))
 
     def idle(self):
         return not self.committing and self.in_flight == 0
