@@ -117,6 +117,21 @@ def test_a_row_with_a_field_missing_or_unknown_is_refused_where_it_is_written():
     assert len(rows) == 0
 
 
+def test_a_hot_writer_names_every_field_once_and_writes_what_add_writes():
+    table = Table("t", "row", Field("a", "int", "a"), Field("b", "float", "b"),
+                  Field("c", "str", "c", sparse=True))
+    by_name, by_position = Rows(table), Rows(table)
+    write = by_position.writer("c", "a", "b")  # any order: the names say which is which
+    for a, b, c in ((1, 2.5, ""), (2, 0.5, "x")):
+        by_name.add(a=a, b=b, c=c)
+        write(c, a, b)
+    assert [[rows.get(row, f) for f in "abc"] for rows in (by_name, by_position)
+            for row in range(2)] == [[1, 2.5, ""], [2, 0.5, "x"]] * 2
+    for order in (("a", "b"), ("a", "b", "c", "c"), ("a", "b", "z")):
+        with pytest.raises(ValueError, match="each of its fields once"):
+            by_position.writer(*order)
+
+
 def test_no_record_is_patched_by_position_anywhere_in_simlab():
     """``record[6] = ...``, ``span[1]``: the old positional records. Only names now."""
     culprits = []
