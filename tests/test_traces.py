@@ -10,6 +10,7 @@ from checks import assert_binomial
 
 import simlab as sl
 from simlab.calls import Call
+from simlab.records import OUTCOMES
 from simlab.scenarios import shop
 from simlab.traces import _covered
 
@@ -343,3 +344,41 @@ def test_traceparent_format():
     assert sl.traces.traceparent(255, 1, sampled=False) == \
         "00-000000000000000000000000000000ff-0000000000000001-00"
     assert sl.traces.traceparent("ab" * 16, "cd" * 8) == f"00-{'ab' * 16}-{'cd' * 8}-01"
+
+
+def test_ledgers_hold_when_hops_without_context_meet_crashes_and_retries():
+    world = sl.World(seed=5)
+    front = world.service("front", workers=2, work=sl.Exp(mean=0.005))
+    back = world.service("back", workers=2, work=sl.Exp(mean=0.01))
+    sink = world.service("sink", workers=2, work=sl.Exp(mean=0.01))
+    bus = world.broker("bus", topics=["done"], max_attempts=3, redelivery_delay=0.1)
+
+    @front.endpoint("go")
+    def go(ctx, payload):
+        yield ctx.work()
+        yield ctx.call("back", "do", payload, timeout=0.2, propagate=False,
+                       retry=sl.Retry(attempts=3, backoff=sl.Exponential(0.01)))
+        ctx.publish(bus, "done", payload, propagate=False)
+
+    @back.endpoint("do")
+    def do(ctx, payload):
+        yield ctx.work()
+
+    @sink.consumer(bus, "done", propagate=False)
+    def absorb(ctx, payload):
+        yield ctx.work()
+
+    world.faults.crash("back", at=2, duration=1)
+    world.faults.crash("sink", at=3, duration=1)
+    world.load(sl.Poisson(rate=40), target=("front", "go"), duration=6)
+    result = world.run()
+    requests = result.requests
+    assert requests.request_id.is_unique and requests.outcome.isin(OUTCOMES).all()
+    assert (requests.outcome != "ok").any() and (requests.outcome == "ok").any()
+    ledger = result.message_ledger()
+    assert len(ledger) == (result.messages.event == "publish").sum()
+    assert ledger.state.isin(["acked", "dead_lettered", "pending"]).all()
+    spans = result.spans
+    downstream = spans[spans.kind.isin(["server", "consumer"]) & (spans.service != "front")]
+    assert (downstream.parent_id == "").all(), "no hop carried the context"
+    assert not set(downstream.trace_id) & set(requests.trace_id)
