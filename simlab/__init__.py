@@ -4,6 +4,7 @@ Start with ``sl.World``; everything else hangs off it. All times are simulated s
 """
 
 from . import metrics, plot, scenarios, schema, theory
+from .delivery import BlueGreen, BurnRateAlert, Canary, Defect, Recreate, Rolling
 from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
 from .errors import (
                      CallCycleError,
@@ -31,6 +32,8 @@ __all__ = [
     "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson", "Burst", "Users",
     # resilience
     "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Saga",
+    # delivery
+    "Recreate", "Rolling", "BlueGreen", "Canary", "Defect", "BurnRateAlert",
     # errors
     "SimlabError", "ModelError", "ModelTypeError", "CallCycleError", "HandlerError",
     "RunLimitError", "CallError", "ServiceError", "SimlabWarning",
