@@ -288,6 +288,24 @@ def test_the_deployer_is_a_component_a_pipeline_can_call():
     assert result.deployments.previous.tolist() == ["1.0", "1.0"]
 
 
+# -- figures
+
+def test_the_canary_figure_draws_each_version_and_each_verdict_and_marks_deployments():
+    world = api_world(duration=40)
+    world.deploy("api", "2.0", at=5, defect=sl.Defect("errors", rate=0.5),
+                 strategy=sl.Canary(steps=(0.1, 0.5, 1.0), interval=5, failure_limit=2))
+    result = world.run()
+    ax = sl.plot.canary(result, "api")
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ["version 1.0", "version 2.0", "check: fail"]
+    new = ax.get_lines()[1]
+    assert max(new.get_ydata()) == pytest.approx(10)  # never past its first step
+    assert [t.get_text() for t in ax.texts] == [" 2.0"]
+    over_time = sl.plot.latency_over_time(result)
+    assert [t.get_text() for t in over_time.texts] == [" api 2.0"]
+    assert not sl.plot.latency_over_time(result, deployments=False).texts
+
+
 # -- bad input
 
 @pytest.mark.parametrize("make, culprit", [
