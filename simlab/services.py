@@ -12,9 +12,10 @@ Poisson load, is therefore an M/M/c queue with c = ``workers``.
 **Versions.** A station runs one version of its code (``version="1.0"``), named on every
 span. During a deployment (``simlab.delivery``) it may serve from several versions at
 once, each with a share of the traffic: each request picks one by weight, from the
-service's own seeded stream, and that version serves it. A version may carry defects
-(``sl.Defect``) that change how it serves. With one version and no defect (the usual
-case) no draw is made and a request costs what it did before versions existed.
+service's own seeded stream, and that version (``simlab.delivery.versions.Version``)
+serves it. A version may carry defects (``sl.Defect``) that change how it serves. With
+one version and no defect (the usual case) no draw is made and a request costs what it
+did before versions existed.
 """
 
 import inspect
@@ -233,7 +234,9 @@ class Station:
         """Serve new requests from ``shares``, a list of ``(Version, weight)`` whose weights
         sum to 1; a version at weight 0 gets no new request (its requests in progress
         finish). An empty list: no version runs, and requests are turned away. One
-        version without defects goes back to the fast path: the station serves as it."""
+        version without defects goes back to the fast path: the station serves as it.
+        (A request that began before the deployment, on the fast path, and is still in
+        progress then, names that version on the calls it makes afterwards.)"""
         live = [(version, weight) for version, weight in shares if weight > 0]
         if len(live) == 1 and live[0][0].clean:
             self.version = live[0][0].version
@@ -466,47 +469,3 @@ class Station:
             run.recorder.close_span(span, status)
             yield Event(self.env)  # never triggered: the answer is gone
 
-
-class Version:
-    """One version of a service during a run, serving a share of its traffic.
-
-    A handler's context holds the version that serves its request, where it would
-    otherwise hold the station: so what a version changes is read here (its name, on
-    the spans and log lines of the request and of the calls it makes; the work time a
-    "slow" defect multiplies; the error rate an "errors" defect adds to), and everything
-    else (the workers, the store, the random streams) is the station's, looked up on it
-    by ``__getattr__``. Made by the deployer (``simlab.delivery.deploy``).
-
-    Args:
-        slow: factor on every ``ctx.work()`` (on top of a slowdown fault).
-        errors: probability added to the service's error rate (a request fails after
-            its handler ran).
-        broken: probability that a request fails at once, before its handler runs.
-    """
-
-    def __init__(self, station, name, slow=1.0, errors=0.0, broken=0.0):
-        self.station = station
-        self.version = name
-        self.slow, self.errors, self.broken = slow, errors, broken
-        self.clean = slow == 1.0 and errors == 0.0 and broken == 0.0
-        self.broken_rng = station.run.stream(f"broken:{station.name}:{name}")
-
-    def __repr__(self):
-        return f"Version({self.station.name!r}, {self.version!r})"
-
-    def __getattr__(self, attribute):
-        if attribute == "station":  # not set yet (a copy in the making): no recursion
-            raise AttributeError(attribute)
-        return getattr(self.station, attribute)
-
-    @property
-    def slowdown(self):
-        return self.station.slowdown * self.slow
-
-    @property
-    def error_rate(self):
-        return min(1.0, self.station.error_rate + self.errors)
-
-    def fails(self):
-        """Does the broken part of this version fail the request now?"""
-        return self.broken_rng.random() < self.broken

@@ -25,72 +25,8 @@ from simpy.exceptions import Interrupt
 
 from .. import checks
 from ..components import Component
-from ..errors import ModelError
-from ..services import Version
 from .strategies import Strategy
-
-_DEFECTS = {"errors": "rate", "slow": "factor", "broken": "share"}
-
-
-@dataclass(frozen=True)
-class Defect:
-    """What is wrong with a version: it changes how the version serves.
-
-    * ``Defect("errors", rate=0.2)`` — adds 0.2 to the service's error rate: a request
-      fails after its handler ran;
-    * ``Defect("slow", factor=3)`` — every ``ctx.work()`` takes 3 times longer;
-    * ``Defect("broken", share=0.5)`` — half the requests fail at once, before their
-      handler runs.
-
-    A version with several defects has all of them.
-    """
-
-    kind: str
-    rate: float = None
-    factor: float = None
-    share: float = None
-
-    def __post_init__(self):
-        checks.one_of("Defect", "kind", self.kind, tuple(_DEFECTS))
-        needed = _DEFECTS[self.kind]
-        for name in _DEFECTS.values():
-            value = getattr(self, name)
-            if name != needed and value is not None:
-                raise ModelError(f"Defect({self.kind!r}) takes {needed}=..., not {name}="
-                                 f"{value!r}")
-        value = getattr(self, needed)
-        if value is None:
-            raise ModelError(f"Defect({self.kind!r}) needs {needed}=..., such as "
-                             f"Defect({self.kind!r}, {needed}={0.2 if needed != 'factor' else 3})")
-        if self.kind == "slow":
-            checks.positive("Defect('slow')", "factor", value, least=1)
-        else:
-            checks.probability(f"Defect({self.kind!r})", needed, value)
-
-
-def as_defects(defect, owner="deploy"):
-    """``defect`` (None, one Defect, or a list of them) as a tuple of Defects."""
-    if defect is None:
-        return ()
-    many = tuple(defect) if isinstance(defect, (list, tuple)) else (defect,)
-    for one in many:
-        if not isinstance(one, Defect):
-            checks.refuse(owner, "defect", "None, an sl.Defect(...) or a list of them", one)
-    return many
-
-
-def make_version(station, name, defects):
-    """The live ``Version`` of ``station`` named ``name``, with all of ``defects``."""
-    slow, errors, fine = 1.0, 0.0, 1.0
-    for defect in defects:
-        if defect.kind == "slow":
-            slow *= defect.factor
-        elif defect.kind == "errors":
-            errors += defect.rate
-        else:
-            fine *= 1.0 - defect.share  # a request gets through every broken part
-    return Version(station, name, slow=slow, errors=min(errors, 1.0), broken=1.0 - fine)
-
+from .versions import Defect, Version, as_defects, make_version
 
 class Deployment:
     """One deployment under way: the moves a strategy makes (see ``strategies``)."""

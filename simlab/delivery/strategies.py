@@ -15,12 +15,12 @@ a ``Deployment`` (``simlab.delivery.deploy``) through a handful of moves:
 failed (the deployer then calls ``roll_back(d)``). An incident opened by an alert
 during a rollout interrupts it, and the deployer calls ``roll_back(d)`` as well.
 
-| strategy | capacity during the rollout | users who meet the new version | rollback |
+| strategy | capacity while it rolls | who meets the new version | rollback |
 |---|---|---|---|
-| ``Recreate(downtime)`` | none for ``downtime`` s | all, at once | another recreate |
-| ``Rolling(instances, ...)`` | less if ``max_unavailable`` > 0 | a growing share | rolling back |
-| ``BlueGreen(ready_after, ...)`` | full (twice the machines) | all, at once | instant, while blue is kept |
-| ``Canary(steps, ...)`` | full | a few first, then more | instant |
+| ``Recreate`` | none for ``downtime`` s | all, at once | another recreate |
+| ``Rolling`` | less if ``max_unavailable`` > 0 | a growing share | rolling back |
+| ``BlueGreen`` | full (twice the machines) | all, at once | instant, while blue runs |
+| ``Canary`` | full | a few first, then more | instant |
 
 ``Recreate(downtime=0)`` is the big-bang switch: no downtime, every user at once.
 """
@@ -118,6 +118,8 @@ class Rolling(Strategy):
 
     def roll_back(self, d):
         yield from self._roll(d, round(d.weight * self.instances), 0)
+        d.capacity(1.0)  # (stopped in its first step, it had not moved: all back now)
+        d.shift(0.0)
 
     def _roll(self, d, new, goal):
         """Move from ``new`` instances of the new version to ``goal``, step by step."""
