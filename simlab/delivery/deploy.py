@@ -138,7 +138,7 @@ class Deployer(Component):
     def __init__(self, run):
         self.run = run
         self.history = {}      # service -> the versions that were promoted, oldest first
-        self.strategies = {}   # version -> the strategy that deployed it
+        self.strategies = {}   # (service, version) -> the strategy that deployed it
         self.last = {}         # service -> the process of its latest deployment
         self.under_way = {}    # service -> (Deployment, process) in progress
         self.incidents = {}    # service -> the row of its open incident
@@ -178,11 +178,15 @@ class Deployer(Component):
         return self.run.start_process(self._deploy(service, version, strategy, defects, count,
                                                    unplanned))
 
-    def _deploy(self, service, version, strategy, defects, changes, unplanned):
+    def _wait_turn(self, service):
+        """Generator: wait until the deployment of ``service`` before this one ended."""
         before = self.last.get(service)
         self.last[service] = self.run.env.active_process
         if before is not None and before.is_alive:
             yield before  # one deployment of a service at a time
+
+    def _deploy(self, service, version, strategy, defects, changes, unplanned):
+        yield from self._wait_turn(service)
         station = self.run.stations[service]
         new = make_version(station, version, defects)
         return (yield from self._roll(service, self.current(service), new, strategy,
@@ -282,12 +286,14 @@ class Deployer(Component):
     def _remediate(self, service, how, after, hotfix):
         yield Timeout(self.run.env, after)
         history = self.history[service]
-        bad, good = history[-1], history[-2]
         if how == "rollback":  # a deployment of the good version, the way bad came in
+            yield from self._wait_turn(service)
+            bad, good = history[-1], history[-2]
             outcome = yield from self._roll(service, good, bad,
                                             self.strategies[(service, bad.version)],
                                             "rollback", 0, True, rollback=True)
         else:
+            bad = history[-1]
             outcome = yield (hotfix or default_hotfix)(self, service)
             if outcome == "succeeded" and bad in history:
                 history.remove(bad)  # a later rollback goes back past it
