@@ -207,6 +207,22 @@ def test_a_canary_exposes_fewer_requests_to_a_bad_version_than_all_at_once():
     assert low_mean + low_half < high_mean - high_half
 
 
+@pytest.mark.parametrize("inconclusive, defect, outcome", [
+    ("pass", sl.Defect("broken", share=1.0), "succeeded"),  # a false promotion
+    ("fail", None, "rolled_back"),                          # a false rollback
+])
+def test_too_few_requests_make_every_check_inconclusive_and_the_canary_decides_blind(
+        inconclusive, defect, outcome):
+    world = api_world(rate=2.0, duration=60)
+    world.deploy("api", "2.0", at=5, defect=defect,
+                 strategy=sl.Canary(steps=(0.05, 0.5), interval=5, min_requests=20,
+                                    failure_limit=2, inconclusive=inconclusive))
+    result = world.run()
+    assert (result.canary_checks.verdict == "inconclusive").all()
+    assert (result.canary_checks.requests < 20).all()
+    assert result.deployments.outcome.tolist() == [outcome]
+
+
 def test_same_seed_same_tables():
     def run():
         world = api_world(seed=4, duration=40)
@@ -240,6 +256,22 @@ def test_an_alert_rolls_back_a_promoted_bad_version_with_an_unplanned_deployment
     # Blue is gone after 2 s: the rollback starts it again, ready_after later.
     assert rollback.end == incident.resolved == incident.opened + 1
     assert set(result.spans.version[result.spans.start >= rollback.end]) == {"1.0"}
+
+
+def test_an_alert_during_a_rollout_stops_it_and_rolls_it_back():
+    world = api_world(duration=60)
+    world.deploy("api", "2.0", at=10, strategy=sl.Rolling(instances=4, ready_after=5),
+                 defect=sl.Defect("errors", rate=0.8))
+    world.alert("api", sl.BurnRateAlert(slo=0.99, window=5, burn_rate=10, every=1))
+    result = world.run()
+    deployment, incident = result.deployments.iloc[0], result.incidents.iloc[0]
+    assert deployment.outcome == "rolled_back" and len(result.deployments) == 1
+    assert (incident.detected_by, incident.remediation) == ("alert", "rollback")
+    assert 15 < incident.opened < 20  # in the first step the new version gets a quarter
+    # Rolling back the one new instance takes a step: ready_after.
+    assert deployment.end == incident.resolved == incident.opened + 5
+    assert result.traffic.weight[result.traffic.version == "2.0"].iloc[-1] == 0
+    assert set(result.spans.version[result.spans.start >= deployment.end]) == {"1.0"}
 
 
 def test_a_hotfix_is_a_new_unplanned_version_with_the_good_content():
