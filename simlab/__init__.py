@@ -3,8 +3,8 @@
 Start with ``sl.World``; everything else hangs off it. All times are simulated seconds.
 """
 
-from . import metrics, plot, scenarios, schema, theory
-from .delivery import BlueGreen, BurnRateAlert, Canary, Defect, Recreate, Rolling
+from . import delivery, metrics, plot, scenarios, schema, theory
+from .delivery import BlueGreen, BurnRateAlert, Canary, Defect, Recreate, Rolling, Schedule
 from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
 from .errors import (
                      CallCycleError,
@@ -30,10 +30,11 @@ __all__ = [
     "World", "Result", "Payload",
     # distributions and load
     "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson", "Burst", "Users",
+    # delivery: pipelines, deployments, alerts
+    "Schedule", "delivery", "Recreate", "Rolling", "BlueGreen", "Canary", "Defect",
+    "BurnRateAlert",
     # resilience
     "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Saga",
-    # delivery
-    "Recreate", "Rolling", "BlueGreen", "Canary", "Defect", "BurnRateAlert",
     # errors
     "SimlabError", "ModelError", "ModelTypeError", "CallCycleError", "HandlerError",
     "RunLimitError", "CallError", "ServiceError", "SimlabWarning",

@@ -58,6 +58,9 @@ class Run:
         self.seed = seed
         self.env = Environment()
         self.recorder = Recorder(self.env)
+        self._add_request = self.recorder.requests.writer(  # by position: once per request
+            "request_id", "trace_id", "load", "service", "endpoint", "start", "end", "outcome",
+            "reason")
         self.latency = world.latency
         # The services a crash is scheduled for: their requests need a Chain, for the
         # crash to interrupt (see simlab.calls). A run without crashes pays nothing.
@@ -82,7 +85,9 @@ class Run:
         self.dead_letters = {}    # (broker, topic, group) -> [message, ...]
         self.outboxes = {name: Outbox(self, station) for name, station in self.stations.items()}
         self.warnings = []        # what ``World.run`` tells the learner when it returns
-        self.deployer = Deployer(self)  # deploys versions (simlab.delivery)
+        # The deployment side (simlab.delivery), if the world deploys with a strategy:
+        # without one, a pipeline's production stage is a timed stage of its own.
+        self.deployer = Deployer(self) if Deployer.needed(world) else None
 
     def stream(self, name):
         """A fresh seeded random stream for component ``name``."""
@@ -136,11 +141,8 @@ class Run:
         self._requests += 1
         payload = make_payload(self._requests)
         trace = recorder.new_trace()
-        record = recorder.requests.add(
-            request_id=self._requests, trace_id=trace, load=sending.load.name,
-            service=station.name,
-            endpoint=endpoint.name, start=self.env.now, end=math.nan, outcome="in_flight",
-            reason="")
+        record = self._add_request(self._requests, trace, sending.load.name, station.name,
+                                   endpoint.name, self.env.now, math.nan, "in_flight", "")
         sending.in_flight += 1
         chain = Chain() if self.crashes else None
         serve = station.serve(endpoint, payload, trace, 0, (station.name,), chain=chain)
@@ -266,7 +268,8 @@ class Run:
         self.components += self.outboxes.values()
         if world.sample_every:
             self.components.append(QueueSampler(self, world.sample_every))
-        self.components.append(self.deployer)
+        if self.deployer is not None:
+            self.components.append(self.deployer)
         self.components += [AlertWatch(self, service, alert) for service, alert in world.alerts]
         self.components += [make(self) for make in world.extensions]
         for component in self.components:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import simlab as sl
-from simlab.components import Task
+from simlab.components import Component
 
 RATE = 100.0  # requests per second
 
@@ -298,27 +298,39 @@ def test_an_alert_on_a_service_with_nothing_to_undo_ends_when_it_clears():
     assert 15 < incidents.resolved.iloc[0] <= 21
 
 
-def test_the_deployer_is_a_component_a_pipeline_can_call():
-    outcomes = []
-
-    class Pipeline(Task):
-        def __init__(self):
-            super().__init__(self.stages)
-
-        def stages(self, run):
-            yield run.env.timeout(5)
-            outcome = yield run.deployer.deploy(
-                "api", "7", sl.Canary(steps=(0.5, 1.0), interval=5, failure_limit=1),
-                changes=["a", "b"], defect=[sl.Defect("broken", share=1.0)])
-            outcomes.append(outcome)
-            outcomes.append((yield run.deployer.deploy("api", "8", sl.Recreate(downtime=0))))
-
-    world = api_world(duration=30)
-    world.add_component(lambda run: Pipeline())
+def test_a_pipeline_deploys_through_the_deployer_and_its_canary_catches_the_defects():
+    world = api_world(rate=50, duration=300)
+    world.pipeline("api", commits=sl.Poisson(rate=0.05), defect_rate=0.5, duration=250,
+                   stages=[sl.delivery.Stage("build", 1.0), sl.delivery.Production()],
+                   strategy=sl.Canary(steps=(0.2, 1.0), interval=5, failure_limit=1,
+                                      max_p99=0.1))
     result = world.run()
-    assert outcomes == ["rolled_back", "succeeded"]
-    assert result.deployments.changes.tolist() == [2, 0]
-    assert result.deployments.previous.tolist() == ["1.0", "1.0"]
+    changes, deployments = result.changes, result.deployments
+    defective = set(changes.version[changes.defective])
+    assert len(deployments) > 5 and defective
+    for row in deployments.itertuples():
+        assert row.strategy == "canary" and not row.unplanned
+        assert row.outcome == ("rolled_back" if row.version in defective else "succeeded")
+        assert row.changes == (changes.version == row.version).sum()
+    assert set(result.incidents.detected_by) == {"canary"}
+    assert len(result.incidents) == (deployments.outcome == "rolled_back").sum()
+
+
+def test_a_deployer_only_where_the_world_deploys_with_a_strategy():
+    seen = []
+
+    def look(run):
+        seen.append(run.deployer)
+        return Component()
+
+    plain = api_world(duration=1)
+    plain.add_component(look)
+    plain.run()
+    alerted = api_world(duration=1)
+    alerted.alert("api", sl.BurnRateAlert())
+    alerted.add_component(look)
+    alerted.run()
+    assert seen[0] is None and seen[1] is not None
 
 
 # -- figures
@@ -371,6 +383,6 @@ def test_bad_deployments_are_refused_when_the_model_is_built():
     with pytest.raises(sl.ModelError, match="multiple of instances"):
         world.deploy("api", "2.0", at=1, strategy=sl.Rolling(instances=4))
     with pytest.raises(sl.ModelError, match="defect"):
-        world.deploy("api", "2.0", at=1, defect="errors")
+        world.deploy("api", "2.0", at=1, defect="typo")
     with pytest.raises(sl.ModelError, match="unknown service"):
         world.alert("nope", sl.BurnRateAlert())

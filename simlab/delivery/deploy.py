@@ -25,7 +25,7 @@ from simpy.exceptions import Interrupt
 
 from .. import checks
 from ..components import Component
-from .strategies import Strategy
+from .strategies import Recreate, Strategy
 from .versions import Defect, Version, as_defects, make_version
 
 class Deployment:
@@ -146,6 +146,13 @@ class Deployer(Component):
         self._incidents = 0
         self.remediation = run.world.remediation_policy
 
+    @staticmethod
+    def needed(world):
+        """Does ``world`` deploy with a strategy (``world.deploy``, an alert, or a
+        pipeline given an ``sl`` strategy)? A run of it has a deployer."""
+        return bool(world.planned_deployments or world.alerts or any(
+            isinstance(getattr(p, "strategy", None), Strategy) for p in world.pipelines))
+
     def start(self, run):
         for planned in run.world.planned_deployments:
             run.start_process(self._scheduled(planned))
@@ -167,16 +174,24 @@ class Deployer(Component):
         return history[-1]
 
     def deploy(self, service, version, strategy, changes=(), unplanned=False, defect=None):
-        """Deploy ``version`` (a name) of ``service`` with ``strategy``; return a SimPy
+        """Deploy ``version`` (a name) of ``service`` with ``strategy`` (None: the big-bang
+        ``Recreate(downtime=0)``, as for ``world.deploy``); return a SimPy
         event whose value is "succeeded" or "rolled_back". ``changes``: what it ships (a
-        count or a list); ``defect``: None, an ``sl.Defect`` or a list of them."""
+        count or a list); ``defect``: None, an ``sl.Defect``, a kind, or a list of them.
+
+        A pipeline's version (``simlab.delivery.changes.Version``) names the defects of
+        its changes as ``(change, kind)`` pairs: without ``defect``, those kinds are its
+        defects, each of typical size (``versions.TYPICAL``)."""
         self.run.world.check_service(service, "deploy")
         checks.name("version", version)
+        strategy = Recreate(downtime=0.0) if strategy is None else strategy
         check_strategy(strategy, self.run.world.services[service])
+        if defect is None:
+            defect = [kind for _, kind in getattr(version, "defects", ())]
         defects = as_defects(defect)
         count = changes if isinstance(changes, int) else len(changes)
-        return self.run.start_process(self._deploy(service, version, strategy, defects, count,
-                                                   unplanned))
+        return self.run.start_process(self._deploy(service, str(version), strategy, defects,
+                                                   count, unplanned))
 
     def _wait_turn(self, service):
         """Generator: wait until the deployment of ``service`` before this one ended."""
