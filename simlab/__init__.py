@@ -3,7 +3,7 @@
 Start with ``sl.World``; everything else hangs off it. All times are simulated seconds.
 """
 
-from . import metrics, plot, scenarios, schema, theory
+from . import export, metrics, plot, scenarios, schema, theory
 from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
 from .errors import (
                      CallCycleError,
@@ -36,5 +36,5 @@ __all__ = [
     "RunLimitError", "CallError", "ServiceError", "SimlabWarning",
     # experiments and the parts a lesson uses
     "compare", "mean_ci", "replicate", "sweep", "Swept", "metrics", "plot", "scenarios", "schema",
-    "theory",
+    "theory", "export",
 ]
