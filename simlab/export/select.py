@@ -77,10 +77,11 @@ def _trace_ids(result, trace_ids):
     if isinstance(trace_ids, (str, numbers.Integral)):
         trace_ids = [trace_ids]  # one id on its own
     try:
-        wanted = [_trace_id(value) for value in trace_ids]
+        trace_ids = list(trace_ids)
     except TypeError:
         raise ModelTypeError(f"export: trace_ids must be a list of trace ids, got "
                              f"{trace_ids!r}") from None
+    wanted = [_trace_id(value) for value in trace_ids]
     known = set(result.spans.trace_id)
     missing = [trace for trace in wanted if trace not in known]
     if missing:
@@ -179,7 +180,6 @@ class Selection:
         """For each failed span, what went wrong: its last exception's message if it
         recorded one, else its status word ("timeout" ...); "" for the others."""
         exceptions = self.events[self.events.name == "exception"]
-        detail = exceptions.drop_duplicates("span_id", keep="last").set_index("span_id").detail
-        spans = self.spans
-        said = spans.span_id.map(detail).fillna(spans.status)
-        return said.where(spans.status.isin(FAILED), "").tolist()
+        said = dict(zip(exceptions.span_id, exceptions.detail))  # the last one stays
+        return [said.get(span, status) if status in FAILED else ""
+                for span, status in zip(self.spans.span_id, self.spans.status)]
