@@ -83,15 +83,17 @@ def export(result, folder, formats=tuple(FORMATS), trace_ids=None, errors_only=F
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in formats:
-        for filename, make in FORMATS[name].items():
-            with no_cycle_hunt():
+    with no_cycle_hunt():
+        for name in formats:
+            for filename, make in FORMATS[name].items():
                 content = make(selection)
                 data = logs.text(content) if filename.endswith(".jsonl") \
                     else orjson.dumps(content)
-            path = folder / filename
-            path.write_bytes(data)
-            paths.append(path)
+                del content  # freed now, so the collector has nothing to look at after
+                path = folder / filename
+                path.write_bytes(data)
+                paths.append(path)
+        del selection
     return paths
 
 

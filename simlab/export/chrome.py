@@ -117,14 +117,17 @@ def _flows(spans, parent, pid, tids, starts):
     """An arrow from each client span to its server span, each producer to its consumers."""
     kinds = spans.kind.to_numpy()
     caused = np.flatnonzero((parent >= 0) & np.isin(kinds, ["server", "consumer"]))
+    causes = parent[caused]
     flows = []
-    for number, (child, cause) in enumerate(zip(caused.tolist(), parent[caused].tolist()),
-                                            start=1):
-        name = "message" if kinds[child] == "consumer" else "call"
-        flows += [{"name": name, "cat": "flow", "ph": "s", "id": number, "ts": int(starts[cause]),
-                   "pid": int(pid[cause]), "tid": int(tids[cause])},
+    # The arrow leaves the cause when it starts and lands on the span it caused.
+    for number, (name, sent, from_pid, from_tid, landed, to_pid, to_tid) in enumerate(zip(
+            np.where(kinds[caused] == "consumer", "message", "call").tolist(),
+            starts[causes].tolist(), pid[causes].tolist(), tids[causes].tolist(),
+            starts[caused].tolist(), pid[caused].tolist(), tids[caused].tolist()), start=1):
+        flows += [{"name": name, "cat": "flow", "ph": "s", "id": number, "ts": sent,
+                   "pid": from_pid, "tid": from_tid},
                   {"name": name, "cat": "flow", "ph": "f", "bp": "e", "id": number,
-                   "ts": int(starts[child]), "pid": int(pid[child]), "tid": int(tids[child])}]
+                   "ts": landed, "pid": to_pid, "tid": to_tid}]
     return flows
 
 
