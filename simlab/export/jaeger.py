@@ -42,20 +42,21 @@ def tag(key, python):
 
 def _logs(selection):
     """Span events and log lines as Jaeger logs, by span id, in time order."""
-    by_span = {}
+    by_span, made = {}, {}  # made: the fields already built, shared (see otlp.attributes)
     events = selection.events
     for span, time, name, detail in zip(events.span_id, selection.micros(events.time).tolist(),
                                         events.name, events.detail):
-        fields = [tag("event", name)] + ([tag("message", detail)] if detail else [])
-        by_span.setdefault(span, []).append({"timestamp": time, "fields": fields})
+        fields = {"event": name, "message": detail} if detail else {"event": name}
+        by_span.setdefault(span, []).append(
+            {"timestamp": time, "fields": otlp.attributes(fields, made, encode=tag)})
     logs = selection.logs
     for span, time, level, message, attributes in zip(
             logs.span_id, selection.micros(logs.time).tolist(), logs.level, logs.message,
             logs.attributes):
         if span:
-            fields = [tag("event", "log"), tag("level", level), tag("message", message)]
-            fields += [tag(key, value) for key, value in attributes.items()]
-            by_span.setdefault(span, []).append({"timestamp": time, "fields": fields})
+            fields = {"event": "log", "level": level, "message": message, **attributes}
+            by_span.setdefault(span, []).append(
+                {"timestamp": time, "fields": otlp.attributes(fields, made, encode=tag)})
     for found in by_span.values():
         found.sort(key=lambda log: log["timestamp"])  # stable: events first at a tie
     return by_span
