@@ -40,7 +40,8 @@ def _lanes(starts, ends, parents, order):
     lanes = 0
     for i in order.tolist():
         start, end, parent = starts[i], ends[i], parents[i]
-        if parent >= 0:  # nest in the parent's lane if the parent is its innermost slice
+        # Nest in the parent's lane when the parent is the innermost open slice there.
+        if parent >= 0 and lane[parent]:
             stack = stacks[lane[parent]]
             while len(stack) > 1 and ends[stack[-1]] <= start:
                 stack.pop()  # ended (the outermost goes when the lane is freed)
