@@ -22,7 +22,8 @@ the same seed gives the same bytes).
 
 Example:
     >>> result = sl.scenarios.shop(style="async", duration=10).run(seed=1)
-    >>> paths = result.export("traces/", formats=("jaeger", "chrome"), errors_only=False)
+    >>> paths = result.export("traces/", formats=("jaeger", "chrome"))
+    >>> failed = sl.export.jaeger_traces(result, errors_only=True)   # a dict, no file
 """
 
 from pathlib import Path

@@ -104,7 +104,7 @@ def _events(selection):
 
 
 def spans(selection):
-    """The chosen spans as OTLP span dicts, each with its (service, version)."""
+    """The chosen spans as OTLP span dicts, in the order of the table."""
     table = selection.spans
     events = _events(selection)
     rows = zip(table.trace_id, table.span_id, table.parent_id, table.operation, table.kind,

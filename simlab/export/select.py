@@ -22,7 +22,7 @@ Simulated time starts at 0; an export places it on ``epoch`` (default ``EPOCH``,
 import gc
 import numbers
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 
 import numpy as np
@@ -33,6 +33,7 @@ from ..semconv import FAILED
 
 #: Where simulated time 0 lands when an export is not told otherwise.
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+_UNIX = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def epoch_nanos(epoch):
@@ -49,12 +50,8 @@ def epoch_nanos(epoch):
     if epoch.tzinfo is None:
         raise ModelError(f"export: epoch {epoch.isoformat()} has no time zone, so it could be "
                          "any instant; give one, e.g. datetime(2026, 1, 1, tzinfo=timezone.utc)")
-    # Whole microseconds from 1970, exactly (a float timestamp would round).
-    micros = (epoch - datetime(1970, 1, 1, tzinfo=timezone.utc)) // _MICROSECOND
-    return micros * 1000
-
-
-_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1) - datetime(1970, 1, 1)
+    # Whole microseconds since 1970, counted exactly (a float timestamp would round).
+    return (epoch - _UNIX) // timedelta(microseconds=1) * 1000
 
 
 def _trace_id(value):
