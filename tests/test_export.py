@@ -125,6 +125,12 @@ def otlp_spans(document):
             for scope in rs["scopeSpans"] for span in scope["spans"]}
 
 
+def decoded(value):
+    """An OTLP/JSON AnyValue as the Python value it holds."""
+    ((kind, held),) = value.items()
+    return {"intValue": int, "doubleValue": float}.get(kind, lambda same: same)(held)
+
+
 def test_an_otlp_span_says_what_its_row_says(result):
     spans = otlp_spans(sl.export.otlp_traces(result))
     table = result.spans
@@ -142,8 +148,8 @@ def test_an_otlp_span_says_what_its_row_says(result):
         code = {"ok": 1, "in_flight": 0}.get(row.status, 2)
         assert span["status"]["code"] == code
         assert bool(span["status"].get("message")) == (row.status in FAILED)
-        keys = [a["key"] for a in span["attributes"]]
-        assert keys == [k for k in expected if not k.startswith("service.")]
+        assert [(a["key"], decoded(a["value"])) for a in span["attributes"]] == \
+            [(k, v) for k, v in expected.items() if not k.startswith("service.")]
         assert len(span.get("events", [])) == (events.span_id == row.span_id).sum()
         links = span.get("links", [])
         assert links == ([{"traceId": row.trace_id, "spanId": row.parent_id}]

@@ -64,14 +64,13 @@ def _logs(selection):
 
 def _tags(kind, status, attributes, message, made):
     """A span's tags; ``made`` keeps the tags already built (as in ``otlp.attributes``)."""
-    tags = otlp.attributes(attributes, made, encode=tag)
-    tags.append(tag("span.kind", kind))
+    more = {"span.kind": kind}
     if message:  # a failed span
-        tags += [tag("error", True), tag("otel.status_code", "ERROR"),
-                 tag("otel.status_description", message)]
+        more.update({"error": True, "otel.status_code": "ERROR",
+                     "otel.status_description": message})
     elif status == "ok":
-        tags.append(tag("otel.status_code", "OK"))
-    return tags
+        more["otel.status_code"] = "OK"
+    return otlp.attributes(attributes, made, encode=tag) + otlp.attributes(more, made, tag)
 
 
 def traces(selection):
