@@ -406,6 +406,11 @@ def test_bad_input_is_a_model_error_naming_the_culprit(broker_run, tmp_path, opt
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
+def test_a_folder_that_is_not_a_path_is_refused(broker_run):
+    with pytest.raises(sl.ModelTypeError, match="folder must be a path such as 'traces/', got 3"):
+        broker_run.export(3)
+
+
 def test_the_same_seed_exports_the_same_bytes(tmp_path):
     def files(folder):
         result = sl.scenarios.shop(style="async", duration=2, outage=("inventory", 0.5, 0.5),

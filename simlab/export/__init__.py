@@ -26,6 +26,7 @@ Example:
     >>> failed = sl.export.jaeger_traces(result, errors_only=True)   # a dict, no file
 """
 
+import os
 from pathlib import Path
 
 import orjson
@@ -79,6 +80,8 @@ def export(result, folder, formats=tuple(FORMATS), trace_ids=None, errors_only=F
         epoch: where simulated time 0 lands (an aware ``datetime`` or ISO 8601 string).
     """
     formats = _formats(formats)  # every argument is checked before anything is written
+    if not isinstance(folder, (str, os.PathLike)):
+        raise ModelTypeError(f"export: folder must be a path such as 'traces/', got {folder!r}")
     selection = Selection(result, trace_ids=trace_ids, errors_only=errors_only, window=window,
                           epoch=epoch)
     folder = Path(folder)
