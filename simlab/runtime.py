@@ -56,6 +56,9 @@ class Run:
         self.seed = seed
         self.env = Environment()
         self.recorder = Recorder(self.env)
+        self._add_request = self.recorder.requests.writer(  # by position: once per request
+            "request_id", "trace_id", "load", "service", "endpoint", "start", "end", "outcome",
+            "reason")
         self.latency = world.latency
         # The services a crash is scheduled for: their requests need a Chain, for the
         # crash to interrupt (see simlab.calls). A run without crashes pays nothing.
@@ -133,11 +136,8 @@ class Run:
         self._requests += 1
         payload = make_payload(self._requests)
         trace = recorder.new_trace()
-        record = recorder.requests.add(
-            request_id=self._requests, trace_id=trace, load=sending.load.name,
-            service=station.name,
-            endpoint=endpoint.name, start=self.env.now, end=math.nan, outcome="in_flight",
-            reason="")
+        record = self._add_request(self._requests, trace, sending.load.name, station.name,
+                                   endpoint.name, self.env.now, math.nan, "in_flight", "")
         sending.in_flight += 1
         chain = Chain() if self.crashes else None
         serve = station.serve(endpoint, payload, trace, 0, (station.name,), chain=chain)
