@@ -11,7 +11,9 @@ The run is the event-driven shop of the lessons (``sl.scenarios.shop(style="asyn
   format is measured on a fresh Result);
 * ``all``: ``result.export(folder)``, every format at once, on a fresh Result.
 
-Each figure is the best of the rounds, in seconds; sizes are in MB.
+Each figure is the best of the rounds, in CPU seconds of this process
+(``time.process_time``, so that other work on a shared machine counts less); sizes are
+in MB.
 
 Run:  python benchmarks/export.py [--rounds 3] [--duration 60] [--style async]
 """
@@ -67,7 +69,7 @@ def main():
             for name, value in seconds.items():
                 best[name] = min(best.get(name, value), value)
     print(f"shop ({args.style}), {args.duration:g} s of load, {spans:,} spans; "
-          f"best of {args.rounds} rounds, seconds")
+          f"best of {args.rounds} rounds, CPU seconds")
     print("  ".join(f"{name:>9s}" for name in best))
     print("  ".join(f"{value:9.3f}" for value in best.values()))
     print("size (MB): " + ", ".join(f"{name} {mb:.1f}" for name, mb in sizes.items()))
