@@ -8,12 +8,14 @@ import base64
 import json
 from datetime import datetime, timezone
 
+import numpy as np
 import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 import simlab as sl
+from simlab.export.chrome import _lanes
 from simlab.semconv import FAILED
 
 EPOCH_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z, the default epoch
@@ -418,3 +420,12 @@ def test_the_same_seed_exports_the_same_bytes(tmp_path):
         return {path.name: path.read_bytes() for path in result.export(tmp_path / folder)}
 
     assert files("a") == files("b")
+
+
+def test_lanes_nest_children_in_their_parent_and_give_overlaps_a_lane_of_their_own():
+    #          parent  child   sibling overlapping  later child  other span  after all
+    starts = [0,       1,      2,                   6,           3,          13]
+    ends = [10,        5,      4,                   8,           12,         14]
+    parents = [-1,     0,      0,                   0,           -1,         -1]
+    lanes = _lanes(starts, ends, parents, np.lexsort((np.arange(6), -np.array(ends), starts)))
+    assert lanes == [1, 1, 2, 1, 3, 1]
