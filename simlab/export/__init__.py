@@ -37,7 +37,8 @@ from .chrome import chrome_trace
 from .jaeger import jaeger_traces
 from .logs import log_lines
 from .otlp import otlp_logs, otlp_traces
-from .select import EPOCH, Selection, no_cycle_hunt
+from ..telemetry import rare_collections
+from .select import EPOCH, Selection
 
 #: Each format and the files it writes, with the function that makes each file's content.
 FORMATS = {
@@ -87,7 +88,7 @@ def export(result, folder, formats=tuple(FORMATS), trace_ids=None, errors_only=F
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    with no_cycle_hunt():
+    with rare_collections():
         for name in formats:
             for filename, make in FORMATS[name].items():
                 content = make(selection)

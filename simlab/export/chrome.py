@@ -23,7 +23,8 @@ import heapq
 
 import numpy as np
 
-from .select import Selection, no_cycle_hunt
+from ..telemetry import rare_collections
+from .select import Selection
 
 
 def _lanes(starts, ends, parents, order):
@@ -146,5 +147,5 @@ def _counters(queues, pids):
 def chrome_trace(result, **subset):
     """The run as a Chrome/Perfetto trace (a dict); ``subset`` as in
     ``simlab.export.select`` (``trace_ids``, ``errors_only``, ``window``)."""
-    with no_cycle_hunt():
+    with rare_collections():
         return trace(Selection(result, **subset))

@@ -24,7 +24,8 @@ A process is a (service, version).
 import numbers
 
 from . import otlp
-from .select import Selection, no_cycle_hunt
+from ..telemetry import rare_collections
+from .select import Selection
 
 
 def tag(key, python):
@@ -107,5 +108,5 @@ def traces(selection):
 def jaeger_traces(result, **subset):
     """The run's traces as Jaeger UI JSON (a dict); ``subset`` as in
     ``simlab.export.select`` (``trace_ids``, ``errors_only``, ``window``, ``epoch``)."""
-    with no_cycle_hunt():
+    with rare_collections():
         return traces(Selection(result, **subset))

@@ -18,7 +18,8 @@ can load it.
 import orjson
 
 from .otlp import log_versions
-from .select import Selection, no_cycle_hunt
+from ..telemetry import rare_collections
+from .select import Selection
 
 
 def records(selection):
@@ -59,5 +60,5 @@ def text(records):
 def log_lines(result, **subset):
     """The run's log lines as a list of dicts in the log data model (the lines of
     ``logs.jsonl``); ``subset`` as in ``simlab.export.select``."""
-    with no_cycle_hunt():
+    with rare_collections():
         return records(Selection(result, **subset))

@@ -32,7 +32,8 @@ it right by parsing every export into the official protobuf messages (openteleme
 
 import numbers
 
-from .select import Selection, no_cycle_hunt
+from ..telemetry import rare_collections
+from .select import Selection
 
 SPAN_KIND = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 STATUS_CODE = {"in_flight": 0, "ok": 1, "error": 2, "timeout": 2, "rejected": 2}
@@ -194,11 +195,11 @@ def otlp_traces(result, **subset):
         >>> request = sl.export.otlp_traces(result, errors_only=True)
         >>> first = request["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     """
-    with no_cycle_hunt():
+    with rare_collections():
         return traces_request(Selection(result, **subset))
 
 
 def otlp_logs(result, **subset):
     """The run's log lines as an OTLP/JSON ``ExportLogsServiceRequest`` (a dict)."""
-    with no_cycle_hunt():
+    with rare_collections():
         return logs_request(Selection(result, **subset))

@@ -19,9 +19,7 @@ Simulated time starts at 0; an export places it on ``epoch`` (default ``EPOCH``,
 2026-01-01T00:00:00Z), so the same run always exports the same bytes.
 """
 
-import gc
 import numbers
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 
@@ -97,23 +95,6 @@ def _window(window):
         raise ModelError(f"export: window ({t0:g}, {t1:g}) ends before it starts; give "
                          f"(t0, t1) with t0 <= t1, e.g. ({t1:g}, {t0:g})")
     return t0, t1
-
-
-@contextmanager
-def no_cycle_hunt():
-    """Build an export without the cyclic garbage collector.
-
-    An export makes hundreds of thousands of small dicts and lists; CPython would stop to
-    look for reference cycles among them every 700 allocations, which took half the time.
-    They form no cycles (a tree of dicts), so reference counting frees them all anyway.
-    """
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 class Selection:
