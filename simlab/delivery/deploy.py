@@ -343,8 +343,8 @@ def default_hotfix(deployer, service):
                            defect=defects)
 
 
-def check_strategy(strategy, service):
+def check_strategy(strategy, service, owner="deploy"):
     if not isinstance(strategy, Strategy):
-        checks.refuse("deploy", "strategy", "sl.Recreate(...), sl.Rolling(...), "
+        checks.refuse(owner, "strategy", "sl.Recreate(...), sl.Rolling(...), "
                       "sl.BlueGreen(...) or sl.Canary(...)", strategy)
     strategy.check_service(service)
