@@ -111,9 +111,9 @@ class Result:
     Tables (columns in ``simlab.schema``): ``requests``, ``spans``, ``span_events``,
     ``logs``, ``messages``,
     ``queues``, ``lag``, ``faults``, ``breakers``, ``sagas``, ``writes``, ``reads``,
-    ``consistency``, ``changes``, ``pipeline_runs``. Summaries: ``summary()``,
-    ``traces()``, ``message_ledger()``, ``delivery_report()``, ``slowest_trace()``,
-    ``dora()``.
+    ``consistency``, ``changes``, ``pipeline_runs``, ``deployments``, ``incidents``,
+    ``traffic``, ``canary_checks``. Summaries: ``summary()``, ``traces()``,
+    ``message_ledger()``, ``delivery_report()``, ``slowest_trace()``, ``dora()``.
     """
 
     def __init__(self, world, run, seed, wall_seconds):
@@ -178,7 +178,14 @@ class Result:
     @cached_property
     def logs(self):
         return self._table("logs", severity_number=lambda c: np.array(
-            [SEVERITY_NUMBER[level] for level in c["level"]], dtype=np.int64))
+            [SEVERITY_NUMBER[level] for level in c["level"]], dtype=np.int64),
+            version=lambda c: self._log_versions())
+
+    def _log_versions(self):
+        """Each log line's version: the version on its span ("" for a system line)."""
+        spans = np.frombuffer(self._records.logs.columns["span_id"], dtype=np.int64)
+        versions = np.array([""] + list(self._records.spans.columns["version"]), dtype=object)
+        return versions[spans]
 
     @cached_property
     def messages(self):
@@ -217,6 +224,26 @@ class Result:
     @cached_property
     def faults(self):
         return self._table("faults")
+
+    @cached_property
+    def deployments(self):
+        """One row per deployment: its strategy, when it began and ended, its outcome."""
+        return self._table("deployments")
+
+    @cached_property
+    def incidents(self):
+        """One row per incident: what detected it, when, and how it was remediated."""
+        return self._table("incidents")
+
+    @cached_property
+    def traffic(self):
+        """Each change of the traffic weight of a version (a canary's steps, say)."""
+        return self._table("traffic")
+
+    @cached_property
+    def canary_checks(self):
+        """Each canary analysis: requests, error rate, p99 and the verdict."""
+        return self._table("canary_checks")
 
     @cached_property
     def writes(self):
@@ -259,6 +286,19 @@ class Result:
     def dora(self, window=None):
         """The DORA metrics of the run's delivery; see ``simlab.delivery.dora``."""
         return delivery.dora(self, window)
+
+    def export(self, folder, formats=("otlp", "jaeger", "chrome", "logs"), trace_ids=None,
+               errors_only=False, window=None, epoch=None):
+        """Write the run's traces and logs into ``folder`` in formats tracing tools open
+        (OTLP/JSON, Jaeger UI JSON, Chrome/Perfetto trace, JSON lines) and return the
+        paths. ``trace_ids``, ``errors_only`` and ``window=(t0, t1)`` pick a subset;
+        ``epoch`` is the date and time of simulated time 0 (default 2026-01-01T00:00Z).
+        See ``simlab.export``."""
+        from . import export
+
+        return export.export(self, folder, formats, trace_ids=trace_ids,
+                             errors_only=errors_only, window=window,
+                             epoch=export.EPOCH if epoch is None else epoch)
 
     # -- summaries
 
