@@ -3,7 +3,8 @@
 Start with ``sl.World``; everything else hangs off it. All times are simulated seconds.
 """
 
-from . import metrics, plot, scenarios, schema, theory
+from . import delivery, export, metrics, plot, scenarios, schema, theory, traces
+from .delivery import BlueGreen, BurnRateAlert, Canary, Defect, Recreate, Rolling, Schedule
 from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
 from .errors import (
                      CallCycleError,
@@ -29,6 +30,9 @@ __all__ = [
     "World", "Result", "Payload",
     # distributions and load
     "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson", "Burst", "Users",
+    # delivery: pipelines, deployments, alerts
+    "Schedule", "delivery", "Recreate", "Rolling", "BlueGreen", "Canary", "Defect",
+    "BurnRateAlert",
     # resilience
     "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Saga",
     # errors
@@ -36,5 +40,5 @@ __all__ = [
     "RunLimitError", "CallError", "ServiceError", "SimlabWarning",
     # experiments and the parts a lesson uses
     "compare", "mean_ci", "replicate", "sweep", "Swept", "metrics", "plot", "scenarios", "schema",
-    "theory",
+    "theory", "export", "traces",
 ]

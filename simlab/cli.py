@@ -3,6 +3,7 @@
 Examples:
     simlab run shop --style async --seed 1 --duration 60
     simlab run shop --style sync --outage payments 20 10 --out results/
+    simlab run shop --style async --out results/ --traces otlp,jaeger,chrome,logs
     simlab compare shop --seeds 5
 
 Everything the command is told is checked before it simulates anything: a mistake ends
@@ -29,6 +30,9 @@ RUN_EXAMPLES = """\
   simlab run shop --outage payments 20 10 --out results/
                                           payments down from 20 s to 30 s; tables (CSV)
                                           and figures (PNG) written to results/
+  simlab run shop --style async --out results/ --traces otlp,jaeger,chrome,logs
+                                          also the traces and logs, for Jaeger UI,
+                                          ui.perfetto.dev or an OpenTelemetry Collector
 """
 
 COMPARE_EXAMPLES = """\
@@ -69,6 +73,12 @@ def _parser():
     run.add_argument("--out", type=Path, metavar="FOLDER",
                      help="write the tables (CSV) and figures (PNG) to FOLDER, made if "
                           "missing (checked before the run)")
+    run.add_argument("--traces", metavar="FORMATS",
+                     help="also write the traces and logs to FOLDER (needs --out), in any of "
+                          "these formats, comma-separated: otlp (traces.otlp.json and "
+                          "logs.otlp.json, for an OpenTelemetry Collector), jaeger "
+                          "(traces.jaeger.json, for Jaeger UI), chrome (trace.chrome.json, "
+                          "for ui.perfetto.dev), logs (logs.jsonl, JSON lines)")
     compare = commands.add_parser(
         "compare", help="compare sync and async on the same seeds, with confidence intervals",
         epilog="examples:\n" + COMPARE_EXAMPLES,
@@ -108,6 +118,25 @@ def _outage(parser, args):
     return service, at, seconds
 
 
+def _trace_formats(parser, args):
+    """``--traces`` as a list of export formats (empty if not given), or a usage error."""
+    if args.command != "run" or args.traces is None:
+        return []
+    from .export import FORMATS
+
+    formats = [name.strip() for name in args.traces.split(",") if name.strip()]
+    unknown = [name for name in formats if name not in FORMATS]
+    if unknown:
+        parser.error(f"--traces {args.traces}: unknown format {unknown[0]!r}; choose from "
+                     f"{','.join(FORMATS)}, e.g. --traces otlp,jaeger")
+    if not formats:
+        parser.error(f"--traces {args.traces!r}: name one format or more from "
+                     f"{','.join(FORMATS)}, e.g. --traces otlp,jaeger")
+    if args.out is None:
+        parser.error(f"--traces {args.traces}: say where to write them with --out FOLDER")
+    return list(dict.fromkeys(formats))
+
+
 def _writable(folder):
     """Make ``folder`` and check that files can be written there; an error message if not."""
     try:
@@ -136,6 +165,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     command = parser.commands[args.command]  # its mistakes are shown with its own usage
     outage = _outage(command, args)
+    traces = _trace_formats(command, args)
     if args.command == "compare" and args.seeds < 2:
         command.error(f"--seeds {args.seeds}: a confidence interval needs 2 seeds or more; "
                      "for a single seed, use simlab run")
@@ -167,6 +197,10 @@ def main(argv=None):
                        title=f"shop ({args.style}), seed {args.seed}, {args.rate:g} orders/s: "
                              f"{fault}")
                 print(f"\ntables (CSV) and figures (PNG) written to {args.out}/")
+            if traces:
+                paths = result.export(args.out, formats=traces)
+                print(f"traces and logs ({', '.join(traces)}) written to {args.out}/: "
+                      f"{', '.join(path.name for path in paths)}")
         else:
             from .experiments import compare
             table = compare({style: (lambda style=style: shop(style))

@@ -29,6 +29,10 @@ class Store:
         self.run = run
         self.env = run.env
         self.records = run.recorder.writes
+        # Written on every write, so by position in the order named here (see Rows.writer).
+        self._add_write = self.records.writer(
+            "time", "service", "key", "version", "source", "broker", "topic", "group",
+            "message_id", "trace_id", "span_id")
         self.reads = run.recorder.reads
         self.service = service
         self.source = source   # the service this store is a read model of, or None
@@ -58,10 +62,9 @@ class Store:
         if message is not None and self.remembering and context.group in self.remembering:
             self.applied.add((context.group, message.id))
         broker, topic, group = context.group or ("", "", "")
-        self.records.add(time=now, service=self.service, key=key, version=version,
-                         source=self.source or "", broker=broker, topic=topic, group=group,
-                         message_id=0 if message is None else message.id,
-                         trace_id=context.trace_id, span_id=context.span_id)
+        self._add_write(now, self.service, key, version, self.source or "", broker, topic,
+                        group, 0 if message is None else message.id, context.trace_id,
+                        context.span_id)
         if context.writes is None:
             context.writes = [(self.service, key, version)]
         else:

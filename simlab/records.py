@@ -101,7 +101,8 @@ SPANS = Table(
     Field("trace_id", "trace_id", "the request (trace) this span belongs to"),
     Field("span_id", "span_id", "this span (its number, from 1, in hex)", derived=True),
     Field("parent_id", "span_id", "the span that caused it ('' for the root); a consumer span's "
-      "parent is its producer span, so one business flow is one trace"),
+      "parent is its producer span, so one business flow is one trace (unless a hop had "
+      "propagate=False: then the work after it is the root of a new trace)"),
     Field("service", "str", "the service that did the work (for a client span: the caller)"),
     Field("operation", "str", "endpoint (server), 'callee.endpoint' (client), 'publish T' / "
       "'consume T'"),
@@ -143,6 +144,8 @@ LOGS = Table(
       "as faults)"),
     Field("span_id", "span_id", "span that wrote it"),
     Field("service", "str", "service that wrote it"),
+    Field("version", "str", "the version of the service that wrote it: its span's ('' for "
+          "system lines)", derived=True),
     Field("level", "str", "info | warning | error: the severity text"),
     Field("severity_number", "int", "OpenTelemetry's severity scale: 9 info, 13 warning, 17 "
           "error", derived=True),
@@ -163,6 +166,8 @@ MESSAGES = Table(
     Field("attempt", "int", "delivery attempt, from 1 (0 for publish)"),
     Field("trace_id", "trace_id", "trace the message belongs to"),
     Field("span_id", "span_id", "the producer span"),
+    Field("traceparent", "str", "the W3C trace context the message carries, "
+          "00-<trace_id>-<span_id>-01 ('' if published with propagate=False)", derived=True),
 )
 
 QUEUES = Table(
@@ -273,9 +278,100 @@ CONSISTENCY = Table(
     Field("trace_id", "trace_id", "trace of the request that wrote the source", derived=True),
 )
 
+CHANGES = Table(
+    "changes", "change committed to a delivery pipeline (simlab.delivery)",
+    Field("change_id", "int", "number of the change, from 1, in order of commit"),
+    Field("service", "str", "the service the change is for (its pipeline's)"),
+    Field("commit", "float", "when it was committed"),
+    Field("defective", "bool", "True if it carries a defect"),
+    Field("defect", "str", "errors | slow | broken: what the defect does once live ('' if none)"),
+    Field("caught", "str", "the stage that caught its defect ('' if none did)"),
+    Field("batch", "int", "the last batch it joined (0: never batched)"),
+    Field("version", "str", "the version that took it to production ('' if none)"),
+    Field("outcome", "str", "live | caught | rolled_back | waiting (passed, waiting for a batch) | "
+          "in_pipeline (still in a stage when the run stopped)"),
+    Field("left", "float", "when it left the pipeline: went live, was caught or rolled back "
+          "(NaN while in the pipeline)"),
+    Field("live", "float", "when it started running in production (NaN if never)"),
+    Field("lead_time", "float", "live - commit: the change lead time (NaN if never live)",
+          derived=True),
+)
+
+PIPELINE_RUNS = Table(
+    "pipeline_runs", "attempt of one stage of a delivery pipeline, for a change or a batch",
+    Field("service", "str", "the pipeline's service"),
+    Field("stage", "str", "build | unit | integration | staging | performance | production "
+          "(or a stage of your own)"),
+    Field("change_id", "int", "the change, for a stage run per change (0 for a batch stage)"),
+    Field("batch", "int", "the batch, for a stage run per batch (0 for a change stage)"),
+    Field("attempt", "int", "1 for the first run, 2 for the first automatic re-run..."),
+    Field("requested", "float", "when it asked for a runner (or, for production, to deploy)"),
+    Field("wait", "float", "time spent waiting for a free runner (production: for the deploy "
+          "before it to end)"),
+    Field("start", "float", "when it began running"),
+    Field("end", "float", "when it ended"),
+    Field("result", "str", "pass | fail (it caught a defect; production: rolled back) | "
+          "flaky (a spurious failure)"),
+    Field("caught", "str", "the defects it caught, as 'change:kind' separated by spaces ('' if "
+          "none)"),
+    Field("version", "str", "production: the version it deployed ('' for other stages)"),
+)
+
+DEPLOYMENTS = Table(
+    "deployments", "deployment of a version of a service (a rollback after it was done is one "
+    "too, unplanned)",
+    Field("deployment_id", "int", "number of the deployment, from 1, in order of start"),
+    Field("service", "str", "the service deployed"),
+    Field("version", "str", "the version deployed"),
+    Field("previous", "str", "the version it replaces (the one a rollback goes back to)"),
+    Field("strategy", "str", "recreate | rolling | blue_green | canary | rollback"),
+    Field("start", "float", "when it began"),
+    Field("end", "float", "when it ended: promoted, or rolled back (NaN while in progress)"),
+    Field("outcome", "str", "succeeded | rolled_back | in_progress"),
+    Field("unplanned", "bool", "a remediation (rollback or hotfix), not a planned change"),
+    Field("changes", "int", "how many changes it ships (0 for a rollback)"),
+)
+
+INCIDENTS = Table(
+    "incidents", "incident: a bad version (or an unhealthy service) detected in production",
+    Field("incident_id", "int", "number of the incident, from 1"),
+    Field("service", "str", "the service"),
+    Field("version", "str", "the version serving (the new one, during a deployment) when it "
+          "was detected"),
+    Field("opened", "float", "when it was detected"),
+    Field("detected_by", "str", "alert (a burn-rate alert fired) | canary (the canary analysis "
+          "failed)"),
+    Field("resolved", "float", "when the remediation was done (NaN if not by the end of the run)"),
+    Field("remediation", "str", "rollback | hotfix | '' (no deployment to undo: resolved when "
+          "the alert clears)"),
+)
+
+TRAFFIC = Table(
+    "traffic", "change of the share of a service's traffic that a version gets",
+    Field("time", "float", "when the weight changed"),
+    Field("service", "str", "the service"),
+    Field("version", "str", "the version"),
+    Field("weight", "float", "its share of new requests from then on, 0 to 1"),
+)
+
+CANARY_CHECKS = Table(
+    "canary_checks", "analysis of a canary at the end of one hold",
+    Field("time", "float", "when the check ran"),
+    Field("service", "str", "the service"),
+    Field("version", "str", "the canary version"),
+    Field("weight", "float", "the canary's traffic weight during the hold"),
+    Field("requests", "int", "requests the canary finished in the hold (its server spans)"),
+    Field("error_rate", "float", "share of them that failed (NaN if none)"),
+    Field("p99", "float", "99th percentile of the duration of the successful ones (NaN if "
+          "none)"),
+    Field("verdict", "str", "pass | fail | inconclusive (fewer than min_requests; counted as "
+          "the canary's `inconclusive` says)"),
+)
+
 TABLES = {table.name: table for table in (
     REQUESTS, SPANS, SPAN_EVENTS, LOGS, MESSAGES, QUEUES, LAG, FAULTS, BREAKERS, SAGAS,
-    WRITES, READS, CONSISTENCY)}
+    WRITES, READS, CONSISTENCY, CHANGES, PIPELINE_RUNS, DEPLOYMENTS, INCIDENTS, TRAFFIC,
+    CANARY_CHECKS)}
 RECORDED = tuple(table for table in TABLES.values() if table.recorded)
 
 OUTCOMES = ("ok", "error", "timeout", "rejected", "in_flight")

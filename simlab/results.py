@@ -10,7 +10,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from . import metrics, records, semconv
+from . import delivery, metrics, records, semconv
 from .records import HEX_WIDTH, PANDAS_DTYPE, SEVERITY_NUMBER
 
 
@@ -32,7 +32,23 @@ def _hex(ids, width):
     return text
 
 
-def _column(field, values, length):
+class _IdText:
+    """The hex text of trace and span ids, each id's string made once per Result and shared
+    by every row and every table that holds it: a string per row costs 70-80 bytes, and
+    a trace's id sits on all its spans, span events and log lines."""
+
+    def __init__(self):
+        self.text = {"trace_id": _hex([], 32), "span_id": _hex([], 16)}
+
+    def __call__(self, dtype, ids):
+        ids = np.asarray(ids, dtype=np.int64)
+        text = self.text[dtype]
+        if len(ids) and ids.max() >= len(text):  # ids are counters: format 0..max once
+            text = self.text[dtype] = _hex(np.arange(ids.max() + 1), HEX_WIDTH[dtype])
+        return text[ids]
+
+
+def _column(field, values, length, ids):
     """A recorded column as the values of its DataFrame column (``length`` rows)."""
     if field.sparse:
         full = np.full(length, field.default, dtype=PANDAS_DTYPE[field.dtype])
@@ -40,17 +56,19 @@ def _column(field, values, length):
             full[np.fromiter(values.keys(), np.int64, len(values))] = list(values.values())
         return full
     if field.dtype in HEX_WIDTH:
-        return _hex(np.frombuffer(values, dtype=np.int64), HEX_WIDTH[field.dtype])
+        return ids(field.dtype, np.frombuffer(values, dtype=np.int64))
     if field.dtype in ("str", "object"):
         return values  # a list: pandas keeps tuples (a composite key) as they are
     numbers = np.frombuffer(values, dtype=np.dtype(values.typecode))
     return numbers.astype(PANDAS_DTYPE[field.dtype])  # a copy: the Result owns it
 
 
-def _frame(table, rows=None, **derived):
+def _frame(table, rows=None, ids=None, **derived):
     """The DataFrame of ``table`` (a ``simlab.records.Table``) from its recorded ``rows``:
     every column in order, with its dtype, even when there are no rows. ``derived``
-    gives the columns computed from the others, as functions of the recorded columns."""
+    gives the columns computed from the others, as functions of the recorded columns;
+    ``ids`` formats trace and span ids (a ``_IdText``)."""
+    ids = ids or _IdText()
     data = {}
     for field in table.fields:
         if field.derived:
@@ -58,7 +76,8 @@ def _frame(table, rows=None, **derived):
                 np.empty(0, PANDAS_DTYPE[field.dtype])
         else:
             values = rows.columns[field.name] if rows is not None else field.new_column()
-            data[field.name] = _column(field, values, len(rows) if rows is not None else 0)
+            data[field.name] = _column(field, values, len(rows) if rows is not None else 0,
+                                       ids)
     frame = pd.DataFrame(data, columns=list(table))
     mismatched = {f.name: PANDAS_DTYPE[f.dtype] for f in table.fields
                   if frame[f.name].dtype != PANDAS_DTYPE[f.dtype]}
@@ -92,8 +111,9 @@ class Result:
     Tables (columns in ``simlab.schema``): ``requests``, ``spans``, ``span_events``,
     ``logs``, ``messages``,
     ``queues``, ``lag``, ``faults``, ``breakers``, ``sagas``, ``writes``, ``reads``,
-    ``consistency``. Summaries: ``summary()``, ``traces()``, ``message_ledger()``,
-    ``delivery_report()``, ``slowest_trace()``.
+    ``consistency``, ``changes``, ``pipeline_runs``, ``deployments``, ``incidents``,
+    ``traffic``, ``canary_checks``. Summaries: ``summary()``, ``traces()``,
+    ``message_ledger()``, ``delivery_report()``, ``slowest_trace()``, ``dora()``.
     """
 
     def __init__(self, world, run, seed, wall_seconds):
@@ -104,6 +124,7 @@ class Result:
         # The time the loads were sending: from the first start to the last end.
         self.duration = world.load_end - min((load.start for load in world.loads), default=0.0)
         self._records = run.recorder
+        self._ids = _IdText()
         # The static shape of the model, for topology plots and ledgers.
         self.services = list(world.services)
         self.subscriptions = {(b.name, t.name): list(t.groups) for b in world.brokers.values()
@@ -117,7 +138,7 @@ class Result:
                 f"spans={len(self._records.spans)} end={self.end_time:.3f}s>")
 
     def _table(self, name, **derived):
-        return _frame(records.TABLES[name], self._records.tables[name], **derived)
+        return _frame(records.TABLES[name], self._records.tables[name], self._ids, **derived)
 
     @cached_property
     def requests(self):
@@ -126,8 +147,8 @@ class Result:
     @cached_property
     def spans(self):
         return self._table("spans", duration=lambda c: c["end"] - c["start"],
-                           span_id=lambda c: _hex(np.arange(1, len(self._records.spans) + 1),
-                                                  HEX_WIDTH["span_id"]))
+                           span_id=lambda c: self._ids(
+                               "span_id", np.arange(1, len(self._records.spans) + 1)))
 
     @cached_property
     def span_events(self):
@@ -157,11 +178,22 @@ class Result:
     @cached_property
     def logs(self):
         return self._table("logs", severity_number=lambda c: np.array(
-            [SEVERITY_NUMBER[level] for level in c["level"]], dtype=np.int64))
+            [SEVERITY_NUMBER[level] for level in c["level"]], dtype=np.int64),
+            version=lambda c: self._log_versions())
+
+    def _log_versions(self):
+        """Each log line's version: the version on its span ("" for a system line)."""
+        spans = np.frombuffer(self._records.logs.columns["span_id"], dtype=np.int64)
+        versions = np.array([""] + list(self._records.spans.columns["version"]), dtype=object)
+        return versions[spans]
 
     @cached_property
     def messages(self):
-        return self._table("messages")
+        def traceparent(c):  # the header as the consumer receives it (sampled: all recorded)
+            trace, span = c["trace_id"], c["span_id"]
+            return np.where(trace == "", "", "00-" + trace + "-" + span + "-01").astype(object)
+
+        return self._table("messages", traceparent=traceparent)
 
     @cached_property
     def queues(self):
@@ -194,6 +226,26 @@ class Result:
         return self._table("faults")
 
     @cached_property
+    def deployments(self):
+        """One row per deployment: its strategy, when it began and ended, its outcome."""
+        return self._table("deployments")
+
+    @cached_property
+    def incidents(self):
+        """One row per incident: what detected it, when, and how it was remediated."""
+        return self._table("incidents")
+
+    @cached_property
+    def traffic(self):
+        """Each change of the traffic weight of a version (a canary's steps, say)."""
+        return self._table("traffic")
+
+    @cached_property
+    def canary_checks(self):
+        """Each canary analysis: requests, error rate, p99 and the verdict."""
+        return self._table("canary_checks")
+
+    @cached_property
     def writes(self):
         return self._table("writes")
 
@@ -220,6 +272,33 @@ class Result:
         frame["lag"] = frame.visible - frame.written
         frame["state"] = np.where(frame.visible.isna(), "pending", "visible")
         return frame[columns]
+
+    @cached_property
+    def changes(self):
+        """One row per change committed to a delivery pipeline (``simlab.delivery``)."""
+        return self._table("changes", lead_time=lambda c: c["live"] - c["commit"])
+
+    @cached_property
+    def pipeline_runs(self):
+        """One row per run of a pipeline stage, re-runs included."""
+        return self._table("pipeline_runs")
+
+    def dora(self, window=None):
+        """The DORA metrics of the run's delivery; see ``simlab.delivery.dora``."""
+        return delivery.dora(self, window)
+
+    def export(self, folder, formats=("otlp", "jaeger", "chrome", "logs"), trace_ids=None,
+               errors_only=False, window=None, epoch=None):
+        """Write the run's traces and logs into ``folder`` in formats tracing tools open
+        (OTLP/JSON, Jaeger UI JSON, Chrome/Perfetto trace, JSON lines) and return the
+        paths. ``trace_ids``, ``errors_only`` and ``window=(t0, t1)`` pick a subset;
+        ``epoch`` is the date and time of simulated time 0 (default 2026-01-01T00:00Z).
+        See ``simlab.export``."""
+        from . import export
+
+        return export.export(self, folder, formats, trace_ids=trace_ids,
+                             errors_only=errors_only, window=window,
+                             epoch=export.EPOCH if epoch is None else epoch)
 
     # -- summaries
 

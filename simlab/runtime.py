@@ -19,7 +19,6 @@ To follow one message: ``Context.publish`` calls ``Run.publish``, which records 
 """
 
 import functools
-import gc
 import math
 import time
 
@@ -32,6 +31,8 @@ from .calls import Chain, make_call, resume, with_timeout
 from .components import Clock, Task
 from .consumers import GroupState, replay, scale
 from .data import Store
+from .delivery.alerts import AlertWatch
+from .delivery.deploy import Deployer
 from .errors import CallError, ModelError, RunLimitError, SimlabError
 from .load import Sending
 from .outbox import Outbox
@@ -39,7 +40,7 @@ from .resilience import BreakerState, BulkheadState, RetryBudget
 from .context import NoWait
 from .services import Station
 from .sampler import QueueSampler
-from .telemetry import Recorder
+from .telemetry import Recorder, rare_collections
 
 _CHUNK = 10_000  # events between two checks of the run limits
 
@@ -56,6 +57,9 @@ class Run:
         self.seed = seed
         self.env = Environment()
         self.recorder = Recorder(self.env)
+        self._add_request = self.recorder.requests.writer(  # by position: once per request
+            "request_id", "trace_id", "load", "service", "endpoint", "start", "end", "outcome",
+            "reason")
         self.latency = world.latency
         # The services a crash is scheduled for: their requests need a Chain, for the
         # crash to interrupt (see simlab.calls). A run without crashes pays nothing.
@@ -80,6 +84,9 @@ class Run:
         self.dead_letters = {}    # (broker, topic, group) -> [message, ...]
         self.outboxes = {name: Outbox(self, station) for name, station in self.stations.items()}
         self.warnings = []        # what ``World.run`` tells the learner when it returns
+        # The deployment side (simlab.delivery), if the world deploys with a strategy:
+        # without one, a pipeline's production stage is a timed stage of its own.
+        self.deployer = Deployer(self) if Deployer.needed(world) else None
 
     def stream(self, name):
         """A fresh seeded random stream for component ``name``."""
@@ -133,11 +140,8 @@ class Run:
         self._requests += 1
         payload = make_payload(self._requests)
         trace = recorder.new_trace()
-        record = recorder.requests.add(
-            request_id=self._requests, trace_id=trace, load=sending.load.name,
-            service=station.name,
-            endpoint=endpoint.name, start=self.env.now, end=math.nan, outcome="in_flight",
-            reason="")
+        record = self._add_request(self._requests, trace, sending.load.name, station.name,
+                                   endpoint.name, self.env.now, math.nan, "in_flight", "")
         sending.in_flight += 1
         chain = Chain() if self.crashes else None
         serve = station.serve(endpoint, payload, trace, 0, (station.name,), chain=chain)
@@ -177,7 +181,7 @@ class Run:
 
     # -- messages
 
-    def publish(self, context, broker, topic, payload, key):
+    def publish(self, context, broker, topic, payload, key, propagate=True):
         name = getattr(broker, "name", broker)
         entry = self.topics.get((name, topic))
         if entry is None:
@@ -200,7 +204,8 @@ class Run:
                                   "warning", f"broker {name} is down: publish to {topic} refused")
                 raise CallError("error", f"publish {topic}", f"broker {name} is down")
             outage.held.append((context.station.name,
-                                lambda: self.publish(context, broker, topic, payload, key)))
+                                lambda: self.publish(context, broker, topic, payload, key,
+                                                    propagate)))
             self.recorder.log(context.trace_id, context.span_id, context.station.name, "warning",
                               f"broker {name} is down: publish to {topic} held until it is back")
             return
@@ -213,8 +218,10 @@ class Run:
         # by the message that handler consumed: lineage flows down an event chain.
         carried = context.message.writes if context.message is not None else ()
         writes = carried + tuple(context.writes) if context.writes else carried
+        # Without propagation the message carries no trace context (trace and span 0).
+        trace, parent = (context.trace_id, span) if propagate else (0, 0)
         message = Message(self._messages, topic, key, declared.partition_of(key, self._messages),
-                          payload, context.trace_id, span, self.env.now, writes)
+                          payload, trace, parent, self.env.now, writes)
         self.recorder.message("publish", declared.names, message, 0)
         for group in groups:
             group.unsettled += 1
@@ -232,7 +239,8 @@ class Run:
 
     def start(self, until=None):
         """Start every component of the model, in this order: consumer groups, loads,
-        replays and scalings, faults, outboxes, the queue sampler."""
+        replays and scalings, faults, outboxes, the queue sampler, the deployer and its
+        alerts, and the world's own components."""
         world = self.world
         for broker in world.brokers.values():
             for topic in broker.topics.values():
@@ -262,6 +270,9 @@ class Run:
         self.components += self.outboxes.values()
         if world.sample_every:
             self.components.append(QueueSampler(self, world.sample_every))
+        if self.deployer is not None:
+            self.components.append(self.deployer)
+        self.components += [AlertWatch(self, service, alert) for service, alert in world.alerts]
         self.components += [make(self) for make in world.extensions]
         for component in self.components:
             component.start(self)
@@ -293,33 +304,26 @@ class Run:
         step = env.step
         started = time.perf_counter()
         events = 0
-        # A run allocates millions of short-lived objects (events, generators, contexts).
-        # CPython looks for cycles among young objects every 700 allocations; every
-        # 100,000 is enough here, and measured 15 % faster on a broker pipeline. The
-        # collector still runs: a cycle someone adds is freed, not leaked for the run.
-        thresholds = gc.get_threshold()
-        gc.set_threshold(100_000, 50, 100)
-        try:
-            while True:
-                for _ in range(_CHUNK):
-                    step()
-                events += _CHUNK
-                self._check_limits(events, max_events, time.perf_counter() - started,
-                                   max_seconds, max_records)
-        except (StopSimulation, EmptySchedule):
-            pass
-        except SimlabError as error:
-            # No Result will hold the records: let them go now, not whenever the
-            # traceback (kept by a notebook, say) is dropped.
-            self.recorder.drop()
-            # SimPy re-raises a copy of a process's exception; raise the original, whose
-            # traceback points at the model's own line.
-            original = error
-            while type(original.__cause__) is type(original):
-                original = original.__cause__
-            raise original from original.__cause__
-        finally:
-            gc.set_threshold(*thresholds)
+        with rare_collections():  # see simlab.telemetry: a run makes no cycles of its own
+            try:
+                while True:
+                    for _ in range(_CHUNK):
+                        step()
+                    events += _CHUNK
+                    self._check_limits(events, max_events, time.perf_counter() - started,
+                                       max_seconds, max_records)
+            except (StopSimulation, EmptySchedule):
+                pass
+            except SimlabError as error:
+                # No Result will hold the records: let them go now, not whenever the
+                # traceback (kept by a notebook, say) is dropped.
+                self.recorder.drop()
+                # SimPy re-raises a copy of a process's exception; raise the original, whose
+                # traceback points at the model's own line.
+                original = error
+                while type(original.__cause__) is type(original):
+                    original = original.__cause__
+                raise original from original.__cause__
         return time.perf_counter() - started
 
     def _check_limits(self, events, max_events, wall, max_seconds, max_records):

@@ -17,7 +17,7 @@ SIMLAB = Path(sl.__file__).parent
 
 def busy_world(seed=3):
     """A bit of everything: calls with retries, a breaker and a fallback, a broker with
-    a consumer that writes, a saga, a log line with fields, a crash."""
+    a consumer that writes, a saga, a log line with fields, a crash, a pipeline, a deployment."""
     world = sl.World(seed=seed, sample_every=0.5)
     bus = world.broker("bus", topics=["orders"])
     front = world.service("front", workers=2, work=sl.Exp(mean=0.01), version="2.1")
@@ -47,6 +47,16 @@ def busy_world(seed=3):
 
     world.load(sl.Poisson(rate=30), target=("front", "go"), duration=3)
     world.faults.crash("sink", at=1.0, duration=0.3)
+    # A delivery pipeline: a few changes, some caught by the build, the rest deployed.
+    world.pipeline("back", commits=sl.Poisson(rate=5), defect_rate=0.5, duration=3,
+                   stages=[sl.delivery.Stage("build", 0.1, {"errors": 0.5, "slow": 0.5,
+                                                            "broken": 0.5}),
+                           sl.delivery.Production(0.2)])
+    # A broken version of the sink, caught by its canary: a deployment, its traffic
+    # weights, a canary check and an incident.
+    world.deploy("sink", "1.1", at=1.5, defect=sl.Defect("broken", share=1.0),
+                 strategy=sl.Canary(steps=(0.5, 1.0), interval=0.5, failure_limit=1,
+                                    min_requests=1))
     return world
 
 
@@ -112,6 +122,21 @@ def test_a_row_with_a_field_missing_or_unknown_is_refused_where_it_is_written():
     assert len(rows) == 0
 
 
+def test_a_hot_writer_names_every_field_once_and_writes_what_add_writes():
+    table = Table("t", "row", Field("a", "int", "a"), Field("b", "float", "b"),
+                  Field("c", "str", "c", sparse=True))
+    by_name, by_position = Rows(table), Rows(table)
+    write = by_position.writer("c", "a", "b")  # any order: the names say which is which
+    for a, b, c in ((1, 2.5, ""), (2, 0.5, "x")):
+        by_name.add(a=a, b=b, c=c)
+        write(c, a, b)
+    assert [[rows.get(row, f) for f in "abc"] for rows in (by_name, by_position)
+            for row in range(2)] == [[1, 2.5, ""], [2, 0.5, "x"]] * 2
+    for order in (("a", "b"), ("a", "b", "c", "c"), ("a", "b", "z")):
+        with pytest.raises(ValueError, match="each of its fields once"):
+            by_position.writer(*order)
+
+
 def test_no_record_is_patched_by_position_anywhere_in_simlab():
     """``record[6] = ...``, ``span[1]``: the old positional records. Only names now."""
     culprits = []
@@ -134,6 +159,17 @@ def test_ids_are_hex_of_the_w3c_widths_and_none_is_empty(result):
     assert spans.parent_id[~roots].isin(set(spans.span_id)).all()
     assert (result.logs.trace_id == "").any()  # the crash's lines belong to no trace
     assert int(spans.span_id.iloc[-1], 16) == len(spans)
+
+
+def test_an_id_is_one_string_shared_by_every_row_and_table_that_holds_it(result):
+    spans, logs = result.spans, result.logs
+    first = spans[spans.trace_id == spans.trace_id.iloc[0]]
+    assert len(first) > 1 and len({id(text) for text in first.trace_id}) == 1
+    child = spans[spans.parent_id != ""].iloc[0]
+    parent = spans[spans.span_id == child.parent_id].iloc[0]
+    assert child.parent_id is parent.span_id
+    line = logs[logs.trace_id != ""].iloc[0]
+    assert line.trace_id is spans[spans.trace_id == line.trace_id].trace_id.iloc[0]
 
 
 def test_spans_carry_kind_version_attempts_and_the_fallback(result):
