@@ -8,7 +8,8 @@ A ride-hailing service in the style of Jaeger's HotROD demo. A customer asks for
    loads the ``CANDIDATES`` drivers it found (one query for all of them);
 3. ``route.find`` computes the route from the best driver to the pickup;
 4. the frontend publishes ``ride-dispatched`` on the broker, and ``notifications``
-   texts the driver (a consumer: the business flow goes on after the answer).
+   texts the driver (a consumer: the business flow goes on after the answer; with
+   ``propagate=False`` it is a legacy consumer that drops the trace context).
 
 Six services; ``mysql`` is the database, its workers the connections of its pool, shared
 by every service that queries it. Every service logs what it does, with attributes
@@ -120,7 +121,7 @@ def _query(name, rows=1):
 
 
 def dispatch(rate=RATE, duration=DURATION, seed=1, index=True, batch=CANDIDATES,
-             route_workers=8, customer_errors=0.0, pool=8):
+             route_workers=8, customer_errors=0.0, pool=8, propagate=True):
     """The ride-hailing world with every knob (the defaults are healthy).
 
     Args:
@@ -131,6 +132,8 @@ def dispatch(rate=RATE, duration=DURATION, seed=1, index=True, batch=CANDIDATES,
         customer_errors: probability that ``customer.get`` fails (the frontend retries
             it up to 4 times, with a backoff of 50 ms, doubling).
         pool: connections of ``mysql`` (its workers), shared by all its callers.
+        propagate: whether ``notifications`` reads the trace context a message carries
+            (False: a legacy consumer, whose spans and log lines start traces of their own).
 
     Returns:
         A ``World``; call ``.run()`` on it.
@@ -201,7 +204,7 @@ def dispatch(rate=RATE, duration=DURATION, seed=1, index=True, batch=CANDIDATES,
         ctx.log("query", table=query.table, sql=query.sql, rows=query.rows)
         return query.rows
 
-    @notifications.consumer(bus, "ride-dispatched")
+    @notifications.consumer(bus, "ride-dispatched", propagate=propagate)
     def text_driver(ctx, ride):
         yield ctx.work()
         ctx.log("driver notified", ride=ride.id)
