@@ -9,23 +9,24 @@ point at the service and endpoint the mystery names, and not elsewhere.
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import simlab as sl
 from simlab.experiments import t95
 from simlab.scenarios import MYSTERIES, dispatch, mystery
+from simlab.scenarios.mysteries import CANDIDATES
 
 SEEDS = (1, 2, 3)
 SHORT = 10.0      # s of load: enough riders for a p99, quick enough for three seeds
 
 
 def own_time(result):
-    """Per server span: its duration less its wait for a worker and its calls (self time),
-    as a Series indexed like ``result.spans``."""
-    spans = result.spans
-    calls = spans[spans.kind == "client"].groupby("parent_id").duration.sum()
+    """Per server span: its self time less its wait for a worker (the work it did), as a
+    Series indexed like ``result.spans``."""
+    spans = sl.traces.self_time(result)
     servers = spans[spans.kind == "server"]
-    return servers.duration - servers.wait - servers.span_id.map(calls).fillna(0.0)
+    return servers.self_time - servers.wait
 
 
 def by_endpoint(result, column):
@@ -128,3 +129,34 @@ def test_unknown_mystery_and_bad_knob_are_refused():
         mystery("slow")
     with pytest.raises(sl.ModelError, match="batch=20"):
         dispatch(batch=20)
+
+
+@pytest.mark.parametrize("name", ["slow-query", "small-pool", "shared-pool"])
+def test_critical_paths_lead_to_the_named_endpoint(name):
+    result = mystery(name, duration=SHORT).run()
+    rides = result.requests.trace_id.iloc[::10]          # every tenth ride
+    paths = pd.concat([sl.traces.critical_path(result, ride) for ride in rides])
+    waited_on = paths.groupby(["service", "operation"]).on_path.sum()
+    found = MYSTERIES[name]
+    assert waited_on.idxmax() == (found.service, found.operation)
+    assert waited_on.max() > 0.4 * paths.on_path.sum()
+
+
+def test_the_n_plus_one_queries_are_all_on_the_critical_path():
+    result = mystery("n-plus-one", duration=SHORT).run()
+    ride = result.requests.trace_id.iloc[0]
+    path = sl.traces.critical_path(result, ride)
+    queries = path[(path.service == "mysql") & (path.operation == "query")]
+    assert len(queries) == 1 + 1 + CANDIDATES                # customer's, the geo query, ten
+    driver = path[(path.service == "driver") & (path.kind == "client")]
+    assert len(driver) == 1 + CANDIDATES
+
+
+def test_self_time_by_endpoint_grows_where_the_mystery_is():
+    for name in ("slow-query", "small-pool", "shared-pool"):
+        broken = sl.traces.time_by_endpoint(mystery(name, duration=SHORT).run())
+        fixed = sl.traces.time_by_endpoint(mystery(name, fixed=True, duration=SHORT).run())
+        grew = (broken.set_index(["service", "operation"]).self_total
+                - fixed.set_index(["service", "operation"]).self_total)
+        found = MYSTERIES[name]
+        assert grew.idxmax() == (found.service, found.operation), name
