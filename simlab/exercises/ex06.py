@@ -56,6 +56,10 @@ def incident(seed=1, problem=None, rate=RATE, duration=DURATION, workers=None):
     if service is not None and (service not in SUSPECTS or kind not in KINDS):
         raise sl.ModelError(f"incident: problem must be (service, kind) with a service in "
                             f"{SUSPECTS} and a kind in {KINDS}; got {problem!r}")
+    unknown = sorted(set(workers or {}) - set(SUSPECTS))
+    if unknown:
+        raise sl.ModelError(f"incident: workers names {unknown}; only the workers of "
+                            f"{SUSPECTS} can be set")
     world = sl.World(seed=seed, latency=0.001)
     frontend = world.service("frontend", workers=64, work=sl.Exp(mean=0.001))
     cache = world.service("cache", workers=None, work=sl.Exp(mean=0.0005))

@@ -143,6 +143,9 @@ def dispatch(rate=RATE, duration=DURATION, seed=1, index=True, batch=CANDIDATES,
         raise ModelError(f"dispatch: batch={batch}, but driver.find loads {CANDIDATES} "
                          f"drivers; use 1 to {CANDIDATES}")
     checks.probability("dispatch", "customer_errors", customer_errors)
+    # Passed on under another name (workers), so checked here under their own.
+    checks.count("dispatch", "route_workers", route_workers, none="unlimited workers")
+    checks.count("dispatch", "pool", pool, none="unlimited connections")
     world = World(seed=seed, latency=LATENCY)
     frontend = world.service("frontend", workers=64, work=Exp(mean=0.001))
     customer = world.service("customer", workers=16, work=Exp(mean=0.001))
