@@ -160,3 +160,21 @@ def test_self_time_by_endpoint_grows_where_the_mystery_is():
                 - fixed.set_index(["service", "operation"]).self_total)
         found = MYSTERIES[name]
         assert grew.idxmax() == (found.service, found.operation), name
+
+
+def test_exercise_06_checks_every_kind_twice_and_every_suspect():
+    from simlab.exercises import ex06
+
+    planted = [ex06._planted(seed) for seed in ex06.CHECK_SEEDS]
+    kinds = [kind for _, kind in planted]
+    assert all(kinds.count(kind) >= 2 for kind in ex06.KINDS)
+    assert {service for service, _ in planted} == set(ex06.SUSPECTS)
+    # A slow query deep in the chain: blaming the slowest service by total time fails there.
+    assert ("pricing", "slow-query") in planted or ("stock", "slow-query") in planted
+
+
+def test_exercise_06_healthy_shop_waits_for_nobody_and_fails_nothing():
+    from simlab.exercises.ex06 import incident
+
+    spans = incident(1, problem=(), duration=5).run().spans
+    assert (spans.status == "ok").all() and (spans.wait == 0).all()

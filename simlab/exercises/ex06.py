@@ -120,7 +120,7 @@ HINTS = {
                "slow service looks slow too. Compare what each service spends itself (its "
                "self time), the time its requests wait for a worker, its failures and how "
                "many calls it makes.",
-    "slow-query": "Where does the time go: in the service's own work, in waiting for a "
+    "cause": "Where does the time go: in the service's own work, in waiting for a "
                   "worker, in retries, or in many small calls?",
 }
 
@@ -142,7 +142,7 @@ def task1(diagnose):
                 + HINTS["service"] + " Practise with incident(seed, problem=(service, kind)).")
         require(cause == truth[1],
                 f"on seed {seed}, diagnose found the right service but not the cause. "
-                + HINTS["slow-query"] + " Practise with incident(seed, problem=(service, kind)).")
+                + HINTS["cause"] + " Practise with incident(seed, problem=(service, kind)).")
     return (f"right on {len(CHECK_SEEDS)} shops you had not seen, every kind of problem "
             "among them.")
 
