@@ -3,7 +3,8 @@
 Start with ``sl.World``; everything else hangs off it. All times are simulated seconds.
 """
 
-from . import metrics, plot, scenarios, schema, theory
+from . import delivery, metrics, plot, scenarios, schema, theory
+from .delivery import Schedule
 from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
 from .errors import (
                      CallCycleError,
@@ -29,6 +30,8 @@ __all__ = [
     "World", "Result", "Payload",
     # distributions and load
     "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson", "Burst", "Users",
+    # delivery
+    "Schedule", "delivery",
     # resilience
     "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Saga",
     # errors

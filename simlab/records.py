@@ -273,9 +273,48 @@ CONSISTENCY = Table(
     Field("trace_id", "trace_id", "trace of the request that wrote the source", derived=True),
 )
 
+CHANGES = Table(
+    "changes", "change committed to a delivery pipeline (simlab.delivery)",
+    Field("change_id", "int", "number of the change, from 1, in order of commit"),
+    Field("service", "str", "the service the change is for (its pipeline's)"),
+    Field("commit", "float", "when it was committed"),
+    Field("defective", "bool", "True if it carries a defect"),
+    Field("defect", "str", "errors | slow | broken: what the defect does once live ('' if none)"),
+    Field("caught", "str", "the stage that caught its defect ('' if none did)"),
+    Field("batch", "int", "the last batch it joined (0: never batched)"),
+    Field("version", "str", "the version that took it to production ('' if none)"),
+    Field("outcome", "str", "live | caught | rolled_back | waiting (passed, waiting for a batch) | "
+          "in_pipeline (still in a stage when the run stopped)"),
+    Field("left", "float", "when it left the pipeline: went live, was caught or rolled back "
+          "(NaN while in the pipeline)"),
+    Field("live", "float", "when it started running in production (NaN if never)"),
+    Field("lead_time", "float", "live - commit: the change lead time (NaN if never live)",
+          derived=True),
+)
+
+PIPELINE_RUNS = Table(
+    "pipeline_runs", "attempt of one stage of a delivery pipeline, for a change or a batch",
+    Field("service", "str", "the pipeline's service"),
+    Field("stage", "str", "build | unit | integration | staging | performance | production "
+          "(or a stage of your own)"),
+    Field("change_id", "int", "the change, for a stage run per change (0 for a batch stage)"),
+    Field("batch", "int", "the batch, for a stage run per batch (0 for a change stage)"),
+    Field("attempt", "int", "1 for the first run, 2 for the first automatic re-run..."),
+    Field("requested", "float", "when it asked for a runner (or, for production, to deploy)"),
+    Field("wait", "float", "time spent waiting for a free runner (production: for the deploy "
+          "before it to end)"),
+    Field("start", "float", "when it began running"),
+    Field("end", "float", "when it ended"),
+    Field("result", "str", "pass | fail (it caught a defect; production: rolled back) | "
+          "flaky (a spurious failure)"),
+    Field("caught", "str", "the defects it caught, as 'change:kind' separated by spaces ('' if "
+          "none)"),
+    Field("version", "str", "production: the version it deployed ('' for other stages)"),
+)
+
 TABLES = {table.name: table for table in (
     REQUESTS, SPANS, SPAN_EVENTS, LOGS, MESSAGES, QUEUES, LAG, FAULTS, BREAKERS, SAGAS,
-    WRITES, READS, CONSISTENCY)}
+    WRITES, READS, CONSISTENCY, CHANGES, PIPELINE_RUNS)}
 RECORDED = tuple(table for table in TABLES.values() if table.recorded)
 
 OUTCOMES = ("ok", "error", "timeout", "rejected", "in_flight")

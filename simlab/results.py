@@ -10,7 +10,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from . import metrics, records, semconv
+from . import delivery, metrics, records, semconv
 from .records import HEX_WIDTH, PANDAS_DTYPE, SEVERITY_NUMBER
 
 
@@ -92,8 +92,9 @@ class Result:
     Tables (columns in ``simlab.schema``): ``requests``, ``spans``, ``span_events``,
     ``logs``, ``messages``,
     ``queues``, ``lag``, ``faults``, ``breakers``, ``sagas``, ``writes``, ``reads``,
-    ``consistency``. Summaries: ``summary()``, ``traces()``, ``message_ledger()``,
-    ``delivery_report()``, ``slowest_trace()``.
+    ``consistency``, ``changes``, ``pipeline_runs``. Summaries: ``summary()``,
+    ``traces()``, ``message_ledger()``, ``delivery_report()``, ``slowest_trace()``,
+    ``dora()``.
     """
 
     def __init__(self, world, run, seed, wall_seconds):
@@ -220,6 +221,20 @@ class Result:
         frame["lag"] = frame.visible - frame.written
         frame["state"] = np.where(frame.visible.isna(), "pending", "visible")
         return frame[columns]
+
+    @cached_property
+    def changes(self):
+        """One row per change committed to a delivery pipeline (``simlab.delivery``)."""
+        return self._table("changes", lead_time=lambda c: c["live"] - c["commit"])
+
+    @cached_property
+    def pipeline_runs(self):
+        """One row per run of a pipeline stage, re-runs included."""
+        return self._table("pipeline_runs")
+
+    def dora(self, window=None):
+        """The DORA metrics of the run's delivery; see ``simlab.delivery.dora``."""
+        return delivery.dora(self, window)
 
     # -- summaries
 

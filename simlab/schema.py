@@ -22,5 +22,7 @@ SAGAS = TABLES["sagas"]
 WRITES = TABLES["writes"]
 READS = TABLES["reads"]
 CONSISTENCY = TABLES["consistency"]
+CHANGES = TABLES["changes"]
+PIPELINE_RUNS = TABLES["pipeline_runs"]
 
 __all__ = ["TABLES", "OUTCOMES", *(name.upper() for name in _TABLES)]

@@ -21,6 +21,7 @@ from . import checks
 from .broker import Broker
 from .distributions import as_distribution
 from .errors import ModelError, ModelTypeError, SimlabWarning
+from .delivery.pipeline import Pipeline
 from .faults import Faults
 from .load import Burst, Load, Poisson, Users
 from .results import Result
@@ -43,7 +44,8 @@ class World:
             1 GB once every table of its Result is built (a Binder pod has about 2 GB).
         max_seconds: ... or after this many seconds of wall-clock time.
         sample_every: seconds between two samples of queue lengths and backlogs
-            (default: a 400th of the time until the last load ends).
+            (default: a 400th of the time until the last load ends, or the last
+            commit of a pipeline).
     """
 
     def __init__(self, seed=0, latency=0.0, max_events=20_000_000, max_seconds=60.0,
@@ -60,6 +62,7 @@ class World:
         self.services = {}
         self.brokers = {}
         self.loads = []
+        self.pipelines = []  # simlab.delivery: one CI/CD pipeline per service at most
         self.faults = Faults(self)
         self.extensions = []  # functions run -> Component (see add_component)
 
@@ -95,6 +98,35 @@ class World:
             checks.refuse("World.add_component", "make", "a function of the run that "
                           "returns a simlab.components.Component", make)
         self.extensions.append(make)
+
+    def pipeline(self, service, commits, defect_rate=0.1, defects=None, batching="continuous",
+                 runners=2, stages=None, flaky=0.0, reruns=0, strategy=None, duration=None,
+                 start=0.0):
+        """Add a CI/CD pipeline that delivers changes to ``service`` (read the clock as
+        minutes here: ``sl.delivery.DAY`` is 1440). See ``simlab.delivery``.
+
+        Args:
+            commits: ``sl.Poisson(rate=...)``: changes committed per minute.
+            defect_rate: the probability that a change carries a defect.
+            defects: the mix of defect kinds, e.g. ``{"errors": 0.5, "slow": 0.3,
+                "broken": 0.2}`` (the default).
+            batching: ``"continuous"``, ``"merge-queue"``, ``sl.delivery.MergeQueue(group=3)``
+                or ``sl.Schedule(every=sl.delivery.DAY)``.
+            runners: CI runners shared by the stages.
+            stages: a list of ``sl.delivery.Stage`` ending with ``sl.delivery.Production()``
+                (default: ``sl.delivery.default_stages()``).
+            flaky: the probability that a run of a stage fails for no reason.
+            reruns: automatic re-runs of a failed stage run.
+            strategy: how production deploys (used when the run has a deployer).
+            duration: minutes during which the teams commit; start: when they begin.
+        """
+        if any(p.service == service for p in self.pipelines):
+            raise ModelError(f"service {service!r} already has a pipeline; a service has one")
+        pipeline = Pipeline(self, service, commits, defect_rate, defects, batching, runners,
+                            stages, flaky, reruns, strategy, duration, start)
+        self.pipelines.append(pipeline)
+        self.add_component(pipeline.component)
+        return pipeline
 
     def load(self, arrivals, target, duration=None, start=0.0, payload=None, timeout=None,
              name=None):
@@ -150,7 +182,7 @@ class World:
 
     def validate(self):
         """Check the whole model before a run; raises ``ModelError`` naming the culprit."""
-        if not self.loads:
+        if not self.loads and not self.pipelines:
             raise ModelError("the world has no load; add one with world.load(sl.Poisson(rate=...),"
                              " target=(service, endpoint), duration=...)")
         for load in self.loads:
@@ -183,7 +215,8 @@ class World:
 
     @property
     def sample_every(self):
-        return self._sample_every or max(self.load_end, 1.0) / 400
+        busy = max([self.load_end, 1.0] + [pipeline.end for pipeline in self.pipelines])
+        return self._sample_every or busy / 400
 
     # -- running
 

@@ -83,6 +83,11 @@ PARAMETERS = {
     "World.load": {"arrivals": None, "target": None, "duration": POSITIVE_SECONDS,
                    "start": SECONDS, "payload": None, "timeout": TIMEOUT, "name": None},
     "World.run": {"seed": "seed|None", "until": TIMEOUT},
+    "World.pipeline": {"service": None, "commits": None, "defect_rate": PROBABILITY,
+                       "defects": None, "batching": None, "runners": COUNT, "stages": None,
+                       "flaky": PROBABILITY, "reruns": COUNT0, "strategy": None,
+                       "duration": POSITIVE_SECONDS, "start": SECONDS},
+    "Schedule": {"every": POSITIVE_SECONDS},
     "Broker.topic": {"name": None, "partitions": OPTIONAL_COUNT, "key": None},
     "Broker.replay": {"topic": None, "group": None, "at": SECONDS},
     "Broker.scale": {"topic": None, "group": None, "consumers": COUNT, "at": SECONDS},
@@ -301,6 +306,10 @@ TRY = {  # callable -> how to try one bad keyword argument on it
     "World.broker": lambda kw: tiny(broker=kw),
     "World.load": lambda kw: tiny(load=kw),
     "World.run": lambda kw: tiny(run=kw),
+    "World.pipeline": lambda kw: tiny(then=lambda w: w.pipeline("back", **{
+        "commits": sl.Poisson(rate=1), "duration": 2, **kw})),
+    "Schedule": lambda kw: tiny(then=lambda w: w.pipeline(
+        "back", commits=sl.Poisson(rate=1), duration=2, batching=sl.Schedule(**kw))),
     "Broker.topic": lambda kw: tiny(topic=kw),
     "Broker.replay": lambda kw: tiny(then=lambda w: w.brokers["bus"].replay(
         "orders", "back", **{"at": 0.5, **kw})),

@@ -17,7 +17,7 @@ SIMLAB = Path(sl.__file__).parent
 
 def busy_world(seed=3):
     """A bit of everything: calls with retries, a breaker and a fallback, a broker with
-    a consumer that writes, a saga, a log line with fields, a crash."""
+    a consumer that writes, a saga, a log line with fields, a crash, a pipeline."""
     world = sl.World(seed=seed, sample_every=0.5)
     bus = world.broker("bus", topics=["orders"])
     front = world.service("front", workers=2, work=sl.Exp(mean=0.01), version="2.1")
@@ -47,6 +47,11 @@ def busy_world(seed=3):
 
     world.load(sl.Poisson(rate=30), target=("front", "go"), duration=3)
     world.faults.crash("sink", at=1.0, duration=0.3)
+    # A delivery pipeline: a few changes, some caught by the build, the rest deployed.
+    world.pipeline("back", commits=sl.Poisson(rate=5), defect_rate=0.5, duration=3,
+                   stages=[sl.delivery.Stage("build", 0.1, {"errors": 0.5, "slow": 0.5,
+                                                            "broken": 0.5}),
+                           sl.delivery.Production(0.2)])
     return world
 
 

@@ -1,0 +1,23 @@
+"""Delivery: CI/CD pipelines in the simulated world, and the DORA metrics of a run.
+
+A pipeline (``world.pipeline(service, commits=sl.Poisson(rate=...), ...)``) turns commits
+into versions of a service: changes go through test stages on shared CI runners, are
+batched, and deployed to production. ``result.changes`` and ``result.pipeline_runs``
+record it all; ``result.dora()`` sums it up as the DORA metrics.
+
+**Time.** The delivery side reads the world's clock as *minutes*: one simulated second
+stands for one minute, so ``DAY`` is 1440 and a week of commits simulates in a blink.
+Rates are per minute (``sl.Poisson(rate=0.05)``: a change every 20 minutes on average).
+
+Modules: ``changes`` (changes, defects, versions), ``stages`` (stages and batching),
+``pipeline`` (the pipeline during a run), ``dora`` (the metrics).
+"""
+
+from .changes import DEFECT_KINDS, Version
+from .dora import dora
+from .pipeline import Pipeline
+from .stages import DAY, HOUR, MINUTE, WEEK, MergeQueue, Production, Schedule, Stage, \
+    default_stages
+
+__all__ = ["DEFECT_KINDS", "Version", "dora", "Pipeline", "DAY", "HOUR", "MINUTE", "WEEK",
+           "MergeQueue", "Production", "Schedule", "Stage", "default_stages"]

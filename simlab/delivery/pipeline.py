@@ -1,0 +1,283 @@
+"""A CI/CD pipeline: changes flow from commit, through test stages on shared CI runners,
+to production, in batches.
+
+Build one with ``world.pipeline("orders", commits=sl.Poisson(rate=0.05), ...)``. During
+a run each change goes:
+
+1. through the **per-change stages** (build, unit tests), each waiting for one of the
+   pipeline's ``runners`` (a SimPy ``Resource``: the wait is part of the lead time);
+2. into a **pool** of changes that passed, until the batching takes it (at once, at the
+   next tick of a ``Schedule``, or when its turn in a merge queue comes);
+3. with its batch through the **per-batch stages** (integration, staging, ...), and
+4. to **production**: a new version, deployed one batch at a time (``deploy`` below).
+
+**Failures.** A run of a stage fails when it catches a defect (each defect, each run,
+with the stage's probability for its kind) or, with probability ``flaky``, for no reason
+at all. A failed run is re-run automatically up to ``reruns`` times, on a runner again;
+if a re-run passes, the stage passes, and an intermittent defect the first run caught
+slips through. When every run failed: the changes whose defects the last run caught are
+**caught** (they leave the pipeline: their authors fix them); the others go on: a change
+whose own stage failed only spuriously runs it again (someone presses "re-run"), and a
+batch's other changes try again at once as a new batch (in a merge queue: at the front
+of the queue).
+
+Every change's story is a row of ``result.changes``; every run of a stage, a row of
+``result.pipeline_runs``.
+"""
+
+import math
+
+from simpy.events import Event, Timeout
+from simpy.resources.resource import Resource
+
+from .. import checks
+from ..components import Component
+from ..errors import ModelError, ModelTypeError
+from ..load import Poisson
+from .changes import DEFAULT_MIX, Change, Version, check_mix, draw_defect
+from .stages import MergeQueue, check_batching, check_stages, default_stages
+
+
+class Pipeline:
+    """The description of one service's pipeline; see ``World.pipeline`` for the
+    arguments. Each run makes its own ``PipelineRun`` from it (``component(run)``)."""
+
+    def __init__(self, world, service, commits, defect_rate=0.1, defects=None,
+                 batching="continuous", runners=2, stages=None, flaky=0.0, reruns=0,
+                 strategy=None, duration=None, start=0.0):
+        owner = f"pipeline of {service!r}"
+        if not isinstance(service, str) or service not in world.services:
+            raise ModelError(f"pipeline: unknown service {service!r}; known services: "
+                             f"{sorted(world.services)}. Add the service with "
+                             "world.service(...) before its pipeline")
+        if not isinstance(commits, Poisson):
+            checks.refuse(owner, "commits", "sl.Poisson(rate=...) (changes per minute)",
+                          commits)
+        if duration is None:
+            raise ModelTypeError(f"{owner}: duration is missing (got None): for how many "
+                                 "minutes do the teams commit? (e.g. duration=sl.delivery.WEEK)")
+        self.service = service
+        self.commits = commits
+        self.defect_rate = checks.probability(owner, "defect_rate", defect_rate)
+        self.defects = check_mix(owner, DEFAULT_MIX if defects is None else defects)
+        self.batching = check_batching(owner, batching)
+        self.runners = checks.count(owner, "runners", runners)
+        self.stages = check_stages(owner, default_stages() if stages is None else stages)
+        self.flaky = checks.probability(owner, "flaky", flaky)
+        if self.flaky == 1:
+            raise ModelError(f"{owner}: flaky=1 means every run fails and nothing ever ships; "
+                             "use a probability below 1")
+        self.reruns = checks.count(owner, "reruns", reruns, least=0)
+        self.strategy = strategy
+        self.duration = checks.seconds(owner, "duration", duration, positive=True)
+        self.start = checks.seconds(owner, "start", start)
+
+    def __repr__(self):
+        return (f"Pipeline({self.service!r}, commits={self.commits!r}, "
+                f"batching={self.batching!r}, runners={self.runners})")
+
+    @property
+    def end(self):
+        """When the last commit may come."""
+        return self.start + self.duration
+
+    def component(self, run):
+        return PipelineRun(run, self)
+
+
+def deploy(run, pipeline, version, rng):
+    """The production stage: deploy ``version`` of the pipeline's service, and return
+    its outcome, ``"succeeded"`` or ``"rolled_back"`` (a generator: use ``yield from``).
+
+    The one place where the pipeline meets the deployment side. A run that has a
+    deployer (``run.deployer``) deploys with the pipeline's strategy, which may roll the
+    version back; without one, a deployment takes the production stage's own duration
+    and always succeeds.
+    """
+    deployer = getattr(run, "deployer", None)
+    if deployer is None:
+        yield Timeout(run.env, pipeline.stages[-1].duration.sample(rng))
+        return "succeeded"
+    outcome = yield deployer.deploy(pipeline.service, version, pipeline.strategy,
+                                    changes=version.changes, unplanned=False)
+    return outcome
+
+
+class PipelineRun(Component):
+    """One pipeline during one run. Idle once no more commits will come and no change is
+    in the pipeline (in a stage, in the pool, or being deployed)."""
+
+    def __init__(self, run, pipeline):
+        self.run = run
+        self.env = run.env
+        self.pipeline = pipeline
+        self.runners = Resource(run.env, capacity=pipeline.runners)
+        self.lane = Resource(run.env, capacity=1)  # one deployment at a time
+        name = f"pipeline:{pipeline.service}"
+        self.rng_changes = run.stream(f"{name}:changes")  # arrivals and defects
+        self.rng_times = run.stream(f"{name}:durations")
+        self.rng_tests = run.stream(f"{name}:tests")      # catches and flakes
+        self.changes = run.recorder.changes
+        self.runs = run.recorder.pipeline_runs
+        self.change_stages = [s for s in pipeline.stages if s.per == "change"]
+        self.batch_stages = [s for s in pipeline.stages if s.per == "batch" and not s.deploys]
+        self.committing = True
+        self.in_flight = 0   # changes committed that have not left the pipeline
+        self.pool = []       # changes that passed their change stages, waiting for a batch
+        self.batches = 0
+        self.versions = 0
+        self.arrived = None  # the event a merge queue waits on when its pool is empty
+
+    def start(self, run):
+        run.start_process(self._commit())
+        batching = self.pipeline.batching
+        if batching != "continuous":
+            run.start_process(self._schedule(batching.every) if hasattr(batching, "every")
+                              else self._merge_queue(batching.group))
+
+    def idle(self):
+        return not self.committing and self.in_flight == 0
+
+    # -- changes
+
+    def _commit(self):
+        """Commit changes, Poisson, from ``start`` for ``duration`` minutes."""
+        pipeline, env, rng = self.pipeline, self.env, self.rng_changes
+        if pipeline.start:
+            yield Timeout(env, pipeline.start)
+        while True:
+            gap = rng.expovariate(pipeline.commits.rate)
+            if env.now + gap >= pipeline.end:
+                break
+            yield Timeout(env, gap)
+            defect = draw_defect(rng, pipeline.defect_rate, pipeline.defects)
+            row = self.changes.add(
+                change_id=len(self.changes) + 1, service=pipeline.service, commit=env.now,
+                defective=bool(defect), defect=defect, caught="", batch=0, version="",
+                outcome="in_pipeline", left=math.nan, live=math.nan)
+            self.in_flight += 1
+            self.run.start_process(self._change_stages(Change(row + 1, env.now, defect, row)))
+        self.committing = False
+        self._wake()
+
+    def _change_stages(self, change):
+        for stage in self.change_stages:
+            while True:
+                result, caught = yield from self._run_stage(stage, [change], change.id, 0)
+                if result == "pass":
+                    break
+                if caught:
+                    self._leave(change, "caught", caught=stage.name)
+                    return
+                # Failed spuriously, every re-run too: someone presses "re-run".
+        self._to_pool([change])
+
+    def _leave(self, change, outcome, **fields):
+        self.changes.set(change.row, outcome=outcome, left=self.env.now, **fields)
+        self.in_flight -= 1
+        self._wake()
+
+    # -- stages on runners
+
+    def _run_stage(self, stage, changes, change_id, batch):
+        """Run ``stage`` for ``changes``, with automatic re-runs; return ``(result, the
+        changes whose defects its last run caught)``; result is pass, fail or flaky."""
+        env, flaky = self.env, self.pipeline.flaky
+        defective = [change for change in changes if change.defect]
+        for attempt in range(1, self.pipeline.reruns + 2):
+            requested = env.now
+            with self.runners.request() as runner:
+                yield runner
+                start = env.now
+                yield Timeout(env, stage.duration.sample(self.rng_times))
+            caught = [c for c in defective if self.rng_tests.random() < stage.catch(c.defect)]
+            flaked = flaky > 0 and self.rng_tests.random() < flaky
+            result = "fail" if caught else "flaky" if flaked else "pass"
+            self.runs.add(service=self.pipeline.service, stage=stage.name, change_id=change_id,
+                          batch=batch, attempt=attempt, requested=requested,
+                          wait=start - requested, start=start, end=env.now, result=result,
+                          caught=" ".join(f"{c.id}:{c.defect}" for c in caught), version="")
+            if result == "pass":
+                return result, []
+        return result, caught
+
+    # -- batches
+
+    def _to_pool(self, changes):
+        """Changes that passed their change stages wait for the batching to take them."""
+        for change in changes:
+            self.changes.set(change.row, outcome="waiting")
+        if self.pipeline.batching == "continuous":
+            for change in changes:
+                self.run.start_process(self._batch([change]))
+            return
+        self.pool += changes
+        self._wake()
+
+    def _retry(self, changes):
+        """The changes of a failed batch that were not caught try again at once, as a
+        new batch (the culprits reverted); in a merge queue, at the front of the queue."""
+        if not changes:
+            return
+        if isinstance(self.pipeline.batching, MergeQueue):
+            self.pool = changes + self.pool
+        else:
+            self.run.start_process(self._batch(changes))
+
+    def _wake(self):
+        if self.arrived is not None and not self.arrived.triggered:
+            self.arrived.succeed()
+
+    def _schedule(self, every):
+        """A release train: every ``every`` minutes, all the pool goes as one batch."""
+        while not self.idle():
+            yield Timeout(self.env, every)
+            if self.pool:
+                changes, self.pool = self.pool, []
+                self.run.start_process(self._batch(changes))
+
+    def _merge_queue(self, group):
+        """A merge queue: ``group`` changes at a time, each group after the one before."""
+        while not self.idle():
+            if not self.pool:
+                self.arrived = Event(self.env)
+                yield self.arrived
+                continue
+            changes, self.pool = self.pool[:group], self.pool[group:]
+            yield self.run.start_process(self._batch(changes))
+
+    def _batch(self, changes):
+        """Take ``changes`` through the batch stages and to production, as one batch."""
+        self.batches += 1
+        batch = self.batches
+        for change in changes:
+            self.changes.set(change.row, batch=batch, outcome="in_pipeline")
+        for stage in self.batch_stages:
+            result, caught = yield from self._run_stage(stage, changes, 0, batch)
+            if result != "pass":
+                for change in caught:
+                    self._leave(change, "caught", caught=stage.name)
+                self._retry([c for c in changes if c not in caught])
+                return
+        yield from self._production(changes, batch)
+
+    def _production(self, changes, batch):
+        self.versions += 1
+        major = self.run.world.services[self.pipeline.service].version.split(".")[0]
+        version = Version(f"{major}.{self.versions}", [c.id for c in changes],
+                          [(c.id, c.defect) for c in changes if c.defect])
+        requested = self.env.now
+        with self.lane.request() as turn:
+            yield turn
+            start = self.env.now
+            outcome = yield from deploy(self.run, self.pipeline, version, self.rng_times)
+        self.runs.add(service=self.pipeline.service, stage=self.pipeline.stages[-1].name,
+                      change_id=0, batch=batch, attempt=1, requested=requested,
+                      wait=start - requested, start=start, end=self.env.now,
+                      result="pass" if outcome == "succeeded" else "fail", caught="",
+                      version=str(version))
+        for change in changes:
+            if outcome == "succeeded":
+                self._leave(change, "live", version=str(version), live=self.env.now)
+            else:
+                self._leave(change, "rolled_back", version=str(version))
