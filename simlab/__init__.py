@@ -4,7 +4,7 @@ Start with ``sl.World``; everything else hangs off it. All times are simulated s
 """
 
 from . import delivery, metrics, plot, scenarios, schema, theory
-from .delivery import Schedule
+from .delivery import BlueGreen, BurnRateAlert, Canary, Defect, Recreate, Rolling, Schedule
 from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
 from .errors import (
                      CallCycleError,
@@ -34,6 +34,8 @@ __all__ = [
     "Schedule", "delivery",
     # resilience
     "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Saga",
+    # delivery
+    "Recreate", "Rolling", "BlueGreen", "Canary", "Defect", "BurnRateAlert",
     # errors
     "SimlabError", "ModelError", "ModelTypeError", "CallCycleError", "HandlerError",
     "RunLimitError", "CallError", "ServiceError", "SimlabWarning",

@@ -143,6 +143,8 @@ LOGS = Table(
       "as faults)"),
     Field("span_id", "span_id", "span that wrote it"),
     Field("service", "str", "service that wrote it"),
+    Field("version", "str", "the version of the service that wrote it: its span's ('' for "
+          "system lines)", derived=True),
     Field("level", "str", "info | warning | error: the severity text"),
     Field("severity_number", "int", "OpenTelemetry's severity scale: 9 info, 13 warning, 17 "
           "error", derived=True),
@@ -312,9 +314,61 @@ PIPELINE_RUNS = Table(
     Field("version", "str", "production: the version it deployed ('' for other stages)"),
 )
 
+DEPLOYMENTS = Table(
+    "deployments", "deployment of a version of a service (a rollback after it was done is one "
+    "too, unplanned)",
+    Field("deployment_id", "int", "number of the deployment, from 1, in order of start"),
+    Field("service", "str", "the service deployed"),
+    Field("version", "str", "the version deployed"),
+    Field("previous", "str", "the version it replaces (the one a rollback goes back to)"),
+    Field("strategy", "str", "recreate | rolling | blue_green | canary | rollback"),
+    Field("start", "float", "when it began"),
+    Field("end", "float", "when it ended: promoted, or rolled back (NaN while in progress)"),
+    Field("outcome", "str", "succeeded | rolled_back | in_progress"),
+    Field("unplanned", "bool", "a remediation (rollback or hotfix), not a planned change"),
+    Field("changes", "int", "how many changes it ships (0 for a rollback)"),
+)
+
+INCIDENTS = Table(
+    "incidents", "incident: a bad version (or an unhealthy service) detected in production",
+    Field("incident_id", "int", "number of the incident, from 1"),
+    Field("service", "str", "the service"),
+    Field("version", "str", "the version serving (the new one, during a deployment) when it "
+          "was detected"),
+    Field("opened", "float", "when it was detected"),
+    Field("detected_by", "str", "alert (a burn-rate alert fired) | canary (the canary analysis "
+          "failed)"),
+    Field("resolved", "float", "when the remediation was done (NaN if not by the end of the run)"),
+    Field("remediation", "str", "rollback | hotfix | '' (no deployment to undo: resolved when "
+          "the alert clears)"),
+)
+
+TRAFFIC = Table(
+    "traffic", "change of the share of a service's traffic that a version gets",
+    Field("time", "float", "when the weight changed"),
+    Field("service", "str", "the service"),
+    Field("version", "str", "the version"),
+    Field("weight", "float", "its share of new requests from then on, 0 to 1"),
+)
+
+CANARY_CHECKS = Table(
+    "canary_checks", "analysis of a canary at the end of one hold",
+    Field("time", "float", "when the check ran"),
+    Field("service", "str", "the service"),
+    Field("version", "str", "the canary version"),
+    Field("weight", "float", "the canary's traffic weight during the hold"),
+    Field("requests", "int", "requests the canary finished in the hold (its server spans)"),
+    Field("error_rate", "float", "share of them that failed (NaN if none)"),
+    Field("p99", "float", "99th percentile of the duration of the successful ones (NaN if "
+          "none)"),
+    Field("verdict", "str", "pass | fail | inconclusive (fewer than min_requests; counted as "
+          "the canary's `inconclusive` says)"),
+)
+
 TABLES = {table.name: table for table in (
     REQUESTS, SPANS, SPAN_EVENTS, LOGS, MESSAGES, QUEUES, LAG, FAULTS, BREAKERS, SAGAS,
-    WRITES, READS, CONSISTENCY, CHANGES, PIPELINE_RUNS)}
+    WRITES, READS, CONSISTENCY, CHANGES, PIPELINE_RUNS, DEPLOYMENTS, INCIDENTS, TRAFFIC,
+    CANARY_CHECKS)}
 RECORDED = tuple(table for table in TABLES.values() if table.recorded)
 
 OUTCOMES = ("ok", "error", "timeout", "rejected", "in_flight")

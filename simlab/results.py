@@ -92,9 +92,9 @@ class Result:
     Tables (columns in ``simlab.schema``): ``requests``, ``spans``, ``span_events``,
     ``logs``, ``messages``,
     ``queues``, ``lag``, ``faults``, ``breakers``, ``sagas``, ``writes``, ``reads``,
-    ``consistency``, ``changes``, ``pipeline_runs``. Summaries: ``summary()``,
-    ``traces()``, ``message_ledger()``, ``delivery_report()``, ``slowest_trace()``,
-    ``dora()``.
+    ``consistency``, ``changes``, ``pipeline_runs``, ``deployments``, ``incidents``,
+    ``traffic``, ``canary_checks``. Summaries: ``summary()``, ``traces()``,
+    ``message_ledger()``, ``delivery_report()``, ``slowest_trace()``, ``dora()``.
     """
 
     def __init__(self, world, run, seed, wall_seconds):
@@ -158,7 +158,14 @@ class Result:
     @cached_property
     def logs(self):
         return self._table("logs", severity_number=lambda c: np.array(
-            [SEVERITY_NUMBER[level] for level in c["level"]], dtype=np.int64))
+            [SEVERITY_NUMBER[level] for level in c["level"]], dtype=np.int64),
+            version=lambda c: self._log_versions())
+
+    def _log_versions(self):
+        """Each log line's version: the version on its span ("" for a system line)."""
+        spans = np.frombuffer(self._records.logs.columns["span_id"], dtype=np.int64)
+        versions = np.array([""] + list(self._records.spans.columns["version"]), dtype=object)
+        return versions[spans]
 
     @cached_property
     def messages(self):
@@ -193,6 +200,26 @@ class Result:
     @cached_property
     def faults(self):
         return self._table("faults")
+
+    @cached_property
+    def deployments(self):
+        """One row per deployment: its strategy, when it began and ended, its outcome."""
+        return self._table("deployments")
+
+    @cached_property
+    def incidents(self):
+        """One row per incident: what detected it, when, and how it was remediated."""
+        return self._table("incidents")
+
+    @cached_property
+    def traffic(self):
+        """Each change of the traffic weight of a version (a canary's steps, say)."""
+        return self._table("traffic")
+
+    @cached_property
+    def canary_checks(self):
+        """Each canary analysis: requests, error rate, p99 and the verdict."""
+        return self._table("canary_checks")
 
     @cached_property
     def writes(self):

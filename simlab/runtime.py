@@ -32,6 +32,8 @@ from .calls import Chain, make_call, resume, with_timeout
 from .components import Clock, Task
 from .consumers import GroupState, replay, scale
 from .data import Store
+from .delivery.alerts import AlertWatch
+from .delivery.deploy import Deployer
 from .errors import CallError, ModelError, RunLimitError, SimlabError
 from .load import Sending
 from .outbox import Outbox
@@ -83,6 +85,7 @@ class Run:
         self.dead_letters = {}    # (broker, topic, group) -> [message, ...]
         self.outboxes = {name: Outbox(self, station) for name, station in self.stations.items()}
         self.warnings = []        # what ``World.run`` tells the learner when it returns
+        self.deployer = Deployer(self)  # deploys versions (simlab.delivery)
 
     def stream(self, name):
         """A fresh seeded random stream for component ``name``."""
@@ -232,7 +235,8 @@ class Run:
 
     def start(self, until=None):
         """Start every component of the model, in this order: consumer groups, loads,
-        replays and scalings, faults, outboxes, the queue sampler."""
+        replays and scalings, faults, outboxes, the queue sampler, the deployer and its
+        alerts, and the world's own components."""
         world = self.world
         for broker in world.brokers.values():
             for topic in broker.topics.values():
@@ -262,6 +266,8 @@ class Run:
         self.components += self.outboxes.values()
         if world.sample_every:
             self.components.append(QueueSampler(self, world.sample_every))
+        self.components.append(self.deployer)
+        self.components += [AlertWatch(self, service, alert) for service, alert in world.alerts]
         self.components += [make(self) for make in world.extensions]
         for component in self.components:
             component.start(self)

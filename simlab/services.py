@@ -8,6 +8,14 @@ time the handler computes. A leaf service whose handler only does ``ctx.work()``
 Poisson load, is therefore an M/M/c queue with c = ``workers``.
 
 ``Service`` is the description you build; ``Station`` is its live state during one run.
+
+**Versions.** A station runs one version of its code (``version="1.0"``), named on every
+span. During a deployment (``simlab.delivery``) it may serve from several versions at
+once, each with a share of the traffic: each request picks one by weight, from the
+service's own seeded stream, and that version (``simlab.delivery.versions.Version``)
+serves it. A version may carry defects (``sl.Defect``) that change how it serves. With
+one version and no defect (the usual case) no draw is made and a request costs what it
+did before versions existed.
 """
 
 import inspect
@@ -195,6 +203,11 @@ class Station:
         self.serving = {}        # the chains (calls.Chain) with a request inside, in order
         self.memory = {}         # ctx.memory: the process's in-memory state, lost in a crash
         self.version = service.version  # the version running (recorded on its spans)
+        # While a deployment is under way, or a defective version runs: the versions
+        # serving and their cumulative traffic weights, [(up to, Version), ...] ([]: no
+        # version runs). None: the station itself serves, as version ``self.version``.
+        self.routing = None
+        self.routing_rng = run.stream(f"versions:{self.name}")
 
     # -- workers: a slot counter with a FIFO of waiting events (lighter than simpy.Resource)
 
@@ -203,10 +216,48 @@ class Station:
             del self.serving[chain]
         if epoch != self.epoch:
             return  # the worker died in a crash; the restart gave the pool back in full
-        if self.waiting:
+        if self.waiting and self.busy <= self.workers:
             self.waiting.popleft().succeed()  # hand the worker straight to the next in line
         else:
-            self.busy -= 1
+            self.busy -= 1  # (or retire it: the pool shrank while it was busy, see resize)
+
+    def resize(self, workers):
+        """Serve with ``workers`` workers from now: a deployment takes instances out or
+        puts them back. A shrink lets busy workers finish; a growth serves waiting
+        requests at once."""
+        self.workers = workers
+        while self.waiting and self.busy < self.workers:
+            self.busy += 1
+            self.waiting.popleft().succeed()
+
+    def route(self, shares):
+        """Serve new requests from ``shares``, a list of ``(Version, weight)`` whose weights
+        sum to 1; a version at weight 0 gets no new request (its requests in progress
+        finish). An empty list: no version runs, and requests are turned away. One
+        version without defects goes back to the fast path: the station serves as it.
+        (A request that began before the deployment, on the fast path, and is still in
+        progress then, names that version on the calls it makes afterwards.)"""
+        live = [(version, weight) for version, weight in shares if weight > 0]
+        if len(live) == 1 and live[0][0].clean:
+            self.version = live[0][0].version
+            self.routing = None
+            return
+        routing, total = [], 0.0
+        for version, weight in live:
+            total += weight
+            routing.append((total, version))
+        self.routing = routing
+
+    def _pick(self):
+        """The version that serves the next request, drawn by weight (None: none runs)."""
+        routing = self.routing
+        if len(routing) < 2:
+            return routing[0][1] if routing else None
+        draw = self.routing_rng.random() * routing[-1][0]
+        for upto, version in routing:
+            if draw < upto:
+                return version
+        return routing[-1][1]
 
     def _take_token(self):
         """Token bucket: refill at ``rate`` per second up to ``burst``; a request takes one."""
@@ -278,17 +329,25 @@ class Station:
         ``chain`` is the process it runs in, which a crash interrupts (None in a run
         without crashes).
         """
-        span = self._open_span(endpoint, trace, parent, kind, message, group)
+        version = self if self.routing is None else self._pick()
+        span = self._open_span(endpoint, trace, parent, kind, message, group, version)
+        if version is None:  # between two versions (a recreate deployment)
+            self.run.recorder.close_span(span, "rejected", client_span)
+            raise CallError("rejected", endpoint.where,
+                            f"no version of {self.name} is running (being deployed)")
         epoch = self.epoch
         ticket = self._take_worker(endpoint, span, client_span)
         if ticket is not None:  # every worker is busy: wait in line
             yield from self._wait_in_line(ticket, endpoint, span, client_span, epoch)
         if chain is not None:
             self.serving[chain] = None  # a crash now interrupts it (see crash)
-        context = Context(self, trace, span, stack, chain, message, group)
+        # The handler sees its version in place of the station (see Version).
+        context = Context(version, trace, span, stack, chain, message, group)
         try:
+            if version is not self and version.broken and version.fails():
+                raise CallError("error", endpoint.where, f"version {version.version} is broken")
             value = yield from self._run_handler(endpoint, context, payload)
-            if self.error_rate and self.error_rng.random() < self.error_rate:
+            if version.error_rate and self.error_rng.random() < version.error_rate:
                 raise CallError("error", endpoint.where, "failed (injected error)")
         except CallError as failure:
             self.release(epoch, chain)
@@ -303,14 +362,15 @@ class Station:
         self.run.recorder.close_span(span, "ok", client_span)
         return value
 
-    def _open_span(self, endpoint, trace, parent, kind, message, group):
-        """The span of a request, opened now; a consumer's names what it consumes."""
+    def _open_span(self, endpoint, trace, parent, kind, message, group, version):
+        """The span of a request, opened now, named with the version serving it ("" if
+        none runs); a consumer's names what it consumes."""
         recorder = self.run.recorder
+        label = "" if version is None else version.version
         if message is None:
-            return recorder.open_span(trace, parent, self.name, endpoint.name, kind,
-                                      self.version)
+            return recorder.open_span(trace, parent, self.name, endpoint.name, kind, label)
         broker, topic, name = group
-        return recorder.open_span(trace, parent, self.name, endpoint.name, kind, self.version,
+        return recorder.open_span(trace, parent, self.name, endpoint.name, kind, label,
                                   broker=broker, topic=topic, group=name,
                                   message_id=message.id)
 
@@ -408,3 +468,4 @@ class Station:
         if any(fault.drops(run, self.name, caller) for fault in run.network_faults):
             run.recorder.close_span(span, status)
             yield Event(self.env)  # never triggered: the answer is gone
+

@@ -19,6 +19,9 @@ import warnings
 
 from . import checks
 from .broker import Broker
+from .delivery.alerts import BurnRateAlert
+from .delivery.deploy import Planned, as_defects, check_strategy
+from .delivery.strategies import Recreate
 from .distributions import as_distribution
 from .errors import ModelError, ModelTypeError, SimlabWarning
 from .delivery.pipeline import Pipeline
@@ -65,6 +68,9 @@ class World:
         self.pipelines = []  # simlab.delivery: one CI/CD pipeline per service at most
         self.faults = Faults(self)
         self.extensions = []  # functions run -> Component (see add_component)
+        self.planned_deployments = []  # see deploy
+        self.alerts = []               # (service, BurnRateAlert), see alert
+        self.remediation_policy = ("rollback", 0.0, None)  # see remediation
 
     def __repr__(self):
         return (f"World(seed={self.seed}, services={list(self.services)}, "
@@ -166,6 +172,47 @@ class World:
             name = f"{name}#{len(self.loads) + 1}"
         self.loads.append(Load(name, arrivals, target[0], target[1], start, duration, payload,
                                timeout))
+
+    # -- deployments and incidents (simlab.delivery)
+
+    def deploy(self, service, version, at, strategy=None, defect=None, changes=1):
+        """Deploy ``version`` of ``service`` at time ``at`` with ``strategy`` (default: the
+        big-bang ``sl.Recreate(downtime=0)``); ``defect``: None, an ``sl.Defect`` or a
+        list of them. Its outcome is in ``result.deployments``.
+
+        Example:
+            >>> world.deploy("orders", "2.0", at=30, strategy=sl.Canary(step=0.1),
+            ...              defect=sl.Defect("errors", rate=0.2))
+        """
+        self.check_service(service, "deploy")
+        checks.name("version", version)
+        checks.seconds("deploy", "at", at)
+        strategy = Recreate(downtime=0.0) if strategy is None else strategy
+        check_strategy(strategy, self.services[service])
+        changes = checks.count("deploy", "changes", changes, least=0)
+        self.planned_deployments.append(Planned(service, version, at, strategy,
+                                                as_defects(defect), changes))
+
+    def alert(self, service, alert):
+        """Watch ``service`` with ``alert`` (an ``sl.BurnRateAlert``); when it fires, an
+        incident is opened and remediated (see ``remediation``)."""
+        self.check_service(service, "alert")
+        if not isinstance(alert, BurnRateAlert):
+            checks.refuse("alert", "alert", "an sl.BurnRateAlert(slo=..., window=..., "
+                          "burn_rate=...)", alert)
+        self.alerts.append((service, alert))
+
+    def remediation(self, how="rollback", after=0.0, hotfix=None):
+        """How an incident an alert opened is remediated: "rollback" (back to the version
+        before) or "hotfix" (a new version, by default the old content under a new name:
+        see ``simlab.delivery.deploy.default_hotfix``, and ``hotfix=`` to replace it),
+        ``after`` seconds from detection (the time people take to respond)."""
+        checks.one_of("remediation", "how", how, ("rollback", "hotfix"))
+        checks.seconds("remediation", "after", after)
+        if hotfix is not None and not callable(hotfix):
+            checks.refuse("remediation", "hotfix", "a function (deployer, service) -> event, "
+                          "or None", hotfix)
+        self.remediation_policy = (how, after, hotfix)
 
     # -- checks shared by the parts
 

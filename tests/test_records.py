@@ -17,7 +17,8 @@ SIMLAB = Path(sl.__file__).parent
 
 def busy_world(seed=3):
     """A bit of everything: calls with retries, a breaker and a fallback, a broker with
-    a consumer that writes, a saga, a log line with fields, a crash, a pipeline."""
+    a consumer that writes, a saga, a log line with fields, a crash, a pipeline, a
+    deployment."""
     world = sl.World(seed=seed, sample_every=0.5)
     bus = world.broker("bus", topics=["orders"])
     front = world.service("front", workers=2, work=sl.Exp(mean=0.01), version="2.1")
@@ -52,6 +53,11 @@ def busy_world(seed=3):
                    stages=[sl.delivery.Stage("build", 0.1, {"errors": 0.5, "slow": 0.5,
                                                             "broken": 0.5}),
                            sl.delivery.Production(0.2)])
+    # A broken version of the sink, caught by its canary: a deployment, its traffic
+    # weights, a canary check and an incident.
+    world.deploy("sink", "1.1", at=1.5, defect=sl.Defect("broken", share=1.0),
+                 strategy=sl.Canary(steps=(0.5, 1.0), interval=0.5, failure_limit=1,
+                                    min_requests=1))
     return world
 
 

@@ -6,11 +6,12 @@ when the notebook cell that made them ends (see ``simlab.plot.canvas``). In a sc
 save them: ``sl.plot.queues(result).figure.savefig("queues.png")``.
 
 Every time plot shades the run's faults (red) and bursts of load (orange), so cause and
-effect sit side by side.
+effect sit side by side; ``latency_over_time`` and ``canary`` mark deployments too.
 """
 
 from ._common import shade_bursts, shade_faults
 from .canvas import drawing_off_screen, figure, png_bytes
+from .delivery import canary, mark_deployments
 from .consistency import lag_distribution, lag_over_time, partitions, stale_reads
 from .messaging import (
     anomalies,
@@ -29,7 +30,8 @@ __all__ = ["figure", "png_bytes", "drawing_off_screen", "latency_percentiles", "
            "topology", "topology_graph", "waterfall", "lag_distribution", "lag_over_time",
            "partitions", "stale_reads", "breaker_timeline", "sent_per_call",
            "anomalies", "anomalies_over_time", "deliveries", "crash_window",
-           "saga_trace", "inconsistency", "shade_faults", "shade_bursts", "overview"]
+           "saga_trace", "inconsistency", "shade_faults", "shade_bursts", "overview",
+           "canary", "mark_deployments"]
 
 
 def overview(result, figsize=(11, 7), title=None):

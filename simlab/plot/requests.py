@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import FAILED, as_dict, axes, shade_bursts, shade_faults
+from .delivery import mark_deployments
 
 
 def latency_percentiles(results, ax=None, percentiles=(50, 95, 99)):
@@ -46,9 +47,10 @@ def latency_distribution(results, ax=None, bins=60):
     return ax
 
 
-def latency_over_time(result, ax=None, window=1.0):
+def latency_over_time(result, ax=None, window=1.0, deployments=True):
     """p50 and p99 latency (ms) of the successful requests per time window, with the
-    share of failed requests on a second axis (a window with no success leaves a gap)."""
+    share of failed requests on a second axis (a window with no success leaves a gap).
+    ``deployments``: mark each deployment (its version, its rollout shaded)."""
     ax = axes(ax)
     requests = result.requests
     finished = requests[requests.outcome != "in_flight"]
@@ -71,6 +73,8 @@ def latency_over_time(result, ax=None, window=1.0):
     errors.set_ylim(0, 105)
     shade_faults(ax, result)
     shade_bursts(ax, result)
+    if deployments:
+        mark_deployments(ax, result)
     lines = ax.get_legend_handles_labels()
     more = errors.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], loc="best", fontsize=8)

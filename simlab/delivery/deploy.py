@@ -1,0 +1,329 @@
+"""The deployer: puts new versions of services into production during a run.
+
+Every run has one, ``run.deployer`` (a component). ``run.deployer.deploy(service,
+version, strategy)`` starts a deployment and returns a SimPy event whose value is its
+outcome, ``"succeeded"`` or ``"rolled_back"``; a CI/CD pipeline yields it from its
+production stage. Without a pipeline, ``world.deploy(service, version, at=...)``
+schedules one.
+
+A deployment acts on the live service as a fault does: it changes which versions serve
+(and with what weight, see ``Station.route``) and how many workers serve. A version
+may carry defects (``Defect``); a defective version in production is what an incident
+is about (``simlab.delivery.alerts``).
+
+Deployments of one service run one after the other: a second one waits for the first
+to end. Each is a row of ``result.deployments``; each change of traffic weight a row of
+``result.traffic``; each canary analysis a row of ``result.canary_checks``.
+"""
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from simpy.events import Timeout
+from simpy.exceptions import Interrupt
+
+from .. import checks
+from ..components import Component
+from .strategies import Strategy
+from .versions import Defect, Version, as_defects, make_version
+
+class Deployment:
+    """One deployment under way: the moves a strategy makes (see ``strategies``)."""
+
+    def __init__(self, deployer, station, old, new, strategy):
+        self.deployer = deployer
+        self.run = deployer.run
+        self.station = station
+        self.old, self.new = old, new
+        self.strategy = strategy
+        self.weight = 0.0         # the new version's share of traffic
+        self.old_running = True   # the old version still runs (blue-green keeps it a while)
+        self.full = station.workers
+
+    @property
+    def now(self):
+        return self.run.env.now
+
+    def wait(self, seconds):
+        return Timeout(self.run.env, seconds)
+
+    def shift(self, weight):
+        """From now on the new version gets ``weight`` of the requests, the old the rest."""
+        self.weight = weight
+        self.station.route([(self.old, 1.0 - weight), (self.new, weight)])
+        self._traffic(1.0 - weight, weight)
+
+    def stop(self):
+        """No version runs (until the next shift)."""
+        self.station.route([])
+        self._traffic(0.0, 0.0)
+
+    def capacity(self, share):
+        """Serve with ``share`` of the service's workers."""
+        self.station.resize(self.full if self.full == math.inf else round(self.full * share))
+
+    def _traffic(self, old, new):
+        recorder, now, name = self.run.recorder, self.now, self.station.name
+        for version, weight in ((self.old, old), (self.new, new)):
+            recorder.traffic.add(time=now, service=name, version=version.version, weight=weight)
+
+    def analyse(self, since, canary):
+        """The canary's verdict on its requests that started since ``since`` and have
+        ended: "pass", "fail" or "inconclusive"; one row of ``result.canary_checks``."""
+        requests, failed, durations = served(self.run.recorder, self.station.name, since,
+                                             self.new.version)
+        error_rate = failed / requests if requests else math.nan
+        p99 = percentile(durations, 0.99)
+        if requests < canary.min_requests or requests == 0:
+            verdict = "inconclusive"
+        elif error_rate > canary.max_error_rate or \
+                (canary.max_p99 is not None and not p99 <= canary.max_p99):
+            verdict = "fail"
+        else:
+            verdict = "pass"
+        self.run.recorder.canary_checks.add(
+            time=self.now, service=self.station.name, version=self.new.version,
+            weight=self.weight, requests=requests, error_rate=error_rate, p99=p99,
+            verdict=verdict)
+        return verdict
+
+
+def served(recorder, service, since, version=None):
+    """What ``service`` (its ``version`` only, if given) served among the requests that
+    reached it since ``since`` and have ended by now: (requests, failed, durations of
+    the successful ones). Read from the spans recorded so far: spans are written in
+    order of start, so the window begins at a binary search, not a scan of the run."""
+    columns = recorder.spans.columns
+    starts, ends = columns["start"], columns["end"]
+    services, kinds, versions, statuses = (columns[name] for name in
+                                           ("service", "kind", "version", "status"))
+    failed, durations = 0, []
+    for row in range(bisect.bisect_left(starts, since), len(starts)):
+        if services[row] != service or kinds[row] not in ("server", "consumer") \
+                or (version is not None and versions[row] != version) or ends[row] != ends[row]:
+            continue  # another service's, a call's or a message's; or still in progress
+        if statuses[row] == "ok":
+            durations.append(ends[row] - starts[row])
+        else:
+            failed += 1
+    return failed + len(durations), failed, durations
+
+
+def percentile(values, q):
+    """The ``q`` quantile of ``values`` (the smallest value with at least that share at
+    or below it), NaN if there are none."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A deployment scheduled by ``world.deploy``."""
+
+    service: str
+    version: str
+    at: float
+    strategy: Strategy
+    defects: tuple
+    changes: int
+
+
+class Deployer(Component):
+    """Deploys versions during a run, one deployment per service at a time; opens and
+    remediates incidents (see ``incident``). It is ``run.deployer``."""
+
+    def __init__(self, run):
+        self.run = run
+        self.history = {}      # service -> the versions that were promoted, oldest first
+        self.strategies = {}   # version -> the strategy that deployed it
+        self.last = {}         # service -> the process of its latest deployment
+        self.under_way = {}    # service -> (Deployment, process) in progress
+        self.incidents = {}    # service -> the row of its open incident
+        self._deployments = 0
+        self._incidents = 0
+        self.remediation = run.world.remediation_policy
+
+    def start(self, run):
+        for planned in run.world.planned_deployments:
+            run.start_process(self._scheduled(planned))
+
+    def idle(self):
+        return not self.under_way
+
+    def _scheduled(self, planned):
+        yield Timeout(self.run.env, planned.at)
+        yield self.deploy(planned.service, planned.version, planned.strategy,
+                          changes=planned.changes, defect=list(planned.defects))
+
+    def current(self, service):
+        """The version of ``service`` in production (the last one promoted)."""
+        history = self.history.get(service)
+        if history is None:
+            station = self.run.stations[service]
+            history = self.history[service] = [Version(station, station.version)]
+        return history[-1]
+
+    def deploy(self, service, version, strategy, changes=(), unplanned=False, defect=None):
+        """Deploy ``version`` (a name) of ``service`` with ``strategy``; return a SimPy
+        event whose value is "succeeded" or "rolled_back". ``changes``: what it ships (a
+        count or a list); ``defect``: None, an ``sl.Defect`` or a list of them."""
+        self.run.world.check_service(service, "deploy")
+        checks.name("version", version)
+        check_strategy(strategy, self.run.world.services[service])
+        defects = as_defects(defect)
+        count = changes if isinstance(changes, int) else len(changes)
+        return self.run.start_process(self._deploy(service, version, strategy, defects, count,
+                                                   unplanned))
+
+    def _deploy(self, service, version, strategy, defects, changes, unplanned):
+        before = self.last.get(service)
+        self.last[service] = self.run.env.active_process
+        if before is not None and before.is_alive:
+            yield before  # one deployment of a service at a time
+        station = self.run.stations[service]
+        new = make_version(station, version, defects)
+        return (yield from self._roll(service, self.current(service), new, strategy,
+                                      strategy.kind, changes, unplanned))
+
+    def _roll(self, service, old, new, strategy, kind, changes, unplanned, rollback=False):
+        """Generator: one deployment from ``old`` to ``new``, recorded; its outcome. With
+        ``rollback``, ``new`` is in production and the deployment brings ``old`` back."""
+        run, recorder = self.run, self.run.recorder
+        station = run.stations[service]
+        self._deployments += 1
+        number = self._deployments
+        coming, going = (old, new) if rollback else (new, old)
+        row = recorder.deployments.add(
+            deployment_id=number, service=service, version=coming.version,
+            previous=going.version, strategy=kind, start=run.env.now, end=math.nan,
+            outcome="in_progress", unplanned=unplanned, changes=changes)
+        recorder.log(None, None, service, "info", f"deployment {number} begins: "
+                     f"{going.version} -> {coming.version} ({kind})")
+        d = Deployment(self, station, old, new, strategy)
+        if rollback:  # the bad version serves everything; the old one is not running
+            d.weight, d.old_running = 1.0, False
+            yield from strategy.roll_back(d)
+            self.history[service].pop()
+            outcome = "succeeded"
+        else:
+            self.under_way[service] = (d, run.env.active_process)
+            try:
+                promoted = yield from strategy.rollout(d)
+            except Interrupt:  # an incident: an alert fired during the rollout
+                promoted = None
+            del self.under_way[service]
+            if promoted is False:
+                self.open_incident(service, new.version, "canary", "rollback")
+            if not promoted:
+                yield from strategy.roll_back(d)
+                self.resolve(service)
+            else:
+                self.history.setdefault(service, [old]).append(new)
+                self.strategies[(service, new.version)] = strategy
+            outcome = "succeeded" if promoted else "rolled_back"
+        recorder.deployments.set(row, end=run.env.now, outcome=outcome)
+        recorder.log(None, None, service, "info" if outcome == "succeeded" else "warning",
+                     f"deployment {number}: {coming.version} {outcome}")
+        return outcome
+
+    # -- incidents
+
+    def open_incident(self, service, version, detected_by, remediation):
+        """Record an incident opened now; False if one is open for ``service``."""
+        if service in self.incidents:
+            return False
+        self._incidents += 1
+        self.incidents[service] = self.run.recorder.incidents.add(
+            incident_id=self._incidents, service=service, version=version,
+            opened=self.run.env.now, detected_by=detected_by, resolved=math.nan,
+            remediation=remediation)
+        self.run.recorder.log(None, None, service, "error", f"incident {self._incidents} "
+                              f"opened ({detected_by}): {service} {version}")
+        return True
+
+    def resolve(self, service):
+        row = self.incidents.pop(service, None)
+        if row is not None:
+            self.run.recorder.incidents.set(row, resolved=self.run.env.now)
+
+    def alert(self, service):
+        """An alert on ``service`` fired: open an incident and remediate it.
+
+        A deployment under way is interrupted and rolled back. Otherwise the version in
+        production is undone as the world's remediation says (``world.remediation``):
+        "rollback", back to the version before it, or "hotfix", a new version with the
+        good content (see ``hotfix``). With no deployment to undo, the incident waits
+        for the alert to clear (``cleared``)."""
+        under_way = self.under_way.get(service)
+        how, after, hotfix = self.remediation
+        history = self.history.get(service, ())
+        if under_way is not None:
+            how, version = "rollback", under_way[0].new.version
+        else:
+            version = self.current(service).version
+            if len(history) < 2:
+                how = ""
+        if not self.open_incident(service, version, "alert", how):
+            return
+        if under_way is not None:
+            under_way[1].interrupt("incident")
+        elif how:
+            self.run.start_process(self._remediate(service, how, after, hotfix))
+
+    def cleared(self, service):
+        """The alert on ``service`` stopped firing: an incident with nothing to undo ends."""
+        row = self.incidents.get(service)
+        if row is not None and self.run.recorder.incidents.get(row, "remediation") == "":
+            self.resolve(service)
+
+    def _remediate(self, service, how, after, hotfix):
+        yield Timeout(self.run.env, after)
+        history = self.history[service]
+        bad, good = history[-1], history[-2]
+        if how == "rollback":  # a deployment of the good version, the way bad came in
+            outcome = yield from self._roll(service, good, bad,
+                                            self.strategies[(service, bad.version)],
+                                            "rollback", 0, True, rollback=True)
+        else:
+            outcome = yield (hotfix or default_hotfix)(self, service)
+            if outcome == "succeeded" and bad in history:
+                history.remove(bad)  # a later rollback goes back past it
+        if outcome == "succeeded":
+            self.resolve(service)
+        return outcome
+
+
+def default_hotfix(deployer, service):
+    """The hotfix of the version of ``service`` in production: a new version named
+    "<bad>-hotfix" with the content of the version before it (its defects, usually
+    none), deployed unplanned with the strategy that deployed the bad one. Returns the
+    deployment's event.
+
+    This is the hook a CI/CD pipeline replaces (``world.remediation(hotfix=...)``): a
+    function ``hotfix(deployer, service)`` returning a SimPy event whose value is
+    "succeeded" or "rolled_back", such as a fix that goes through the pipeline's stages
+    and ends in ``deployer.deploy(..., unplanned=True)``.
+    """
+    history = deployer.history[service]
+    bad, good = history[-1], history[-2]
+    defects = []
+    if not good.clean:  # rebuild the good version's defects, which it still has
+        if good.slow != 1.0:
+            defects.append(Defect("slow", factor=good.slow))
+        if good.errors:
+            defects.append(Defect("errors", rate=good.errors))
+        if good.broken:
+            defects.append(Defect("broken", share=good.broken))
+    return deployer.deploy(service, f"{bad.version}-hotfix",
+                           deployer.strategies[(service, bad.version)], unplanned=True,
+                           defect=defects)
+
+
+def check_strategy(strategy, service):
+    if not isinstance(strategy, Strategy):
+        checks.refuse("deploy", "strategy", "sl.Recreate(...), sl.Rolling(...), "
+                      "sl.BlueGreen(...) or sl.Canary(...)", strategy)
+    strategy.check_service(service)
