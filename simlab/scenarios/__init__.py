@@ -11,15 +11,19 @@ learner uses, so its source is worth reading.
   contain it; the arithmetic of retries (lesson 04).
 * ``billing_world(...)``, ``delivery(...)``, ``dual_write(...)``, ``checkout_saga(...)`` —
   async error handling (lesson 05).
+* ``release(batching=..., runners=..., strategy=...)``, ``one_release(strategy, defect)`` —
+  a delivery pipeline deploying a live shop's orders service; one version deployed with
+  each strategy, and ``blast_radius`` (lesson 07).
 """
 
 from .backlogs import address_book, flash_sale
 from .consistency import REMEDIES, read_your_writes
 from .failures import cascade, flaky_world
 from .messaging import billing_world, checkout_saga, delivery, dual_write
+from .release import blast_radius, one_release, release
 from .shop import FLOW, SERVICES, TRACKING_WORK, WORK, WORKERS, Order, shop
 
 __all__ = ["shop", "Order", "flash_sale", "address_book", "read_your_writes", "REMEDIES",
            "cascade", "flaky_world", "billing_world", "delivery",
            "dual_write", "checkout_saga", "SERVICES", "WORK", "WORKERS", "FLOW",
-           "TRACKING_WORK"]
+           "TRACKING_WORK", "release", "one_release", "blast_radius"]
