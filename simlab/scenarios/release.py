@@ -208,3 +208,13 @@ def blast_radius(result, version="2.0", service=SERVICE):
             "share": len(mine) / len(window) if len(window) else math.nan,
             "detected": found.opened.min() - first if len(found) else math.nan,
             "settled": settled - first}
+
+
+def runner_use(result):
+    """The share of the CI runners' time spent running stages, over the whole run: the
+    utilisation of the pipeline's queue (1.0: every runner busy all the time)."""
+    runs = result.pipeline_runs
+    runs = runs[runs.stage != "production"]
+    runners = sum(pipeline.runners for pipeline in result.world.pipelines)
+    return float((runs.end - runs.start).sum() / (result.end_time * runners)) \
+        if runners and result.end_time else math.nan
