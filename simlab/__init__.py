@@ -30,12 +30,11 @@ __all__ = [
     "World", "Result", "Payload",
     # distributions and load
     "Constant", "Exp", "LogNormal", "Uniform", "Empirical", "Poisson", "Burst", "Users",
-    # delivery
-    "Schedule", "delivery",
+    # delivery: pipelines, deployments, alerts
+    "Schedule", "delivery", "Recreate", "Rolling", "BlueGreen", "Canary", "Defect",
+    "BurnRateAlert",
     # resilience
     "Retry", "Exponential", "CircuitBreaker", "Bulkhead", "TokenBucket", "Saga",
-    # delivery
-    "Recreate", "Rolling", "BlueGreen", "Canary", "Defect", "BurnRateAlert",
     # errors
     "SimlabError", "ModelError", "ModelTypeError", "CallCycleError", "HandlerError",
     "RunLimitError", "CallError", "ServiceError", "SimlabWarning",

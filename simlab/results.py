@@ -32,7 +32,23 @@ def _hex(ids, width):
     return text
 
 
-def _column(field, values, length):
+class _IdText:
+    """The hex text of trace and span ids, each id's string made once per Result and shared
+    by every row and every table that holds it: a string per row costs 70-80 bytes, and
+    a trace's id sits on all its spans, span events and log lines."""
+
+    def __init__(self):
+        self.text = {"trace_id": _hex([], 32), "span_id": _hex([], 16)}
+
+    def __call__(self, dtype, ids):
+        ids = np.asarray(ids, dtype=np.int64)
+        text = self.text[dtype]
+        if len(ids) and ids.max() >= len(text):  # ids are counters: format 0..max once
+            text = self.text[dtype] = _hex(np.arange(ids.max() + 1), HEX_WIDTH[dtype])
+        return text[ids]
+
+
+def _column(field, values, length, ids):
     """A recorded column as the values of its DataFrame column (``length`` rows)."""
     if field.sparse:
         full = np.full(length, field.default, dtype=PANDAS_DTYPE[field.dtype])
@@ -40,17 +56,19 @@ def _column(field, values, length):
             full[np.fromiter(values.keys(), np.int64, len(values))] = list(values.values())
         return full
     if field.dtype in HEX_WIDTH:
-        return _hex(np.frombuffer(values, dtype=np.int64), HEX_WIDTH[field.dtype])
+        return ids(field.dtype, np.frombuffer(values, dtype=np.int64))
     if field.dtype in ("str", "object"):
         return values  # a list: pandas keeps tuples (a composite key) as they are
     numbers = np.frombuffer(values, dtype=np.dtype(values.typecode))
     return numbers.astype(PANDAS_DTYPE[field.dtype])  # a copy: the Result owns it
 
 
-def _frame(table, rows=None, **derived):
+def _frame(table, rows=None, ids=None, **derived):
     """The DataFrame of ``table`` (a ``simlab.records.Table``) from its recorded ``rows``:
     every column in order, with its dtype, even when there are no rows. ``derived``
-    gives the columns computed from the others, as functions of the recorded columns."""
+    gives the columns computed from the others, as functions of the recorded columns;
+    ``ids`` formats trace and span ids (a ``_IdText``)."""
+    ids = ids or _IdText()
     data = {}
     for field in table.fields:
         if field.derived:
@@ -58,7 +76,8 @@ def _frame(table, rows=None, **derived):
                 np.empty(0, PANDAS_DTYPE[field.dtype])
         else:
             values = rows.columns[field.name] if rows is not None else field.new_column()
-            data[field.name] = _column(field, values, len(rows) if rows is not None else 0)
+            data[field.name] = _column(field, values, len(rows) if rows is not None else 0,
+                                       ids)
     frame = pd.DataFrame(data, columns=list(table))
     mismatched = {f.name: PANDAS_DTYPE[f.dtype] for f in table.fields
                   if frame[f.name].dtype != PANDAS_DTYPE[f.dtype]}
@@ -105,6 +124,7 @@ class Result:
         # The time the loads were sending: from the first start to the last end.
         self.duration = world.load_end - min((load.start for load in world.loads), default=0.0)
         self._records = run.recorder
+        self._ids = _IdText()
         # The static shape of the model, for topology plots and ledgers.
         self.services = list(world.services)
         self.subscriptions = {(b.name, t.name): list(t.groups) for b in world.brokers.values()
@@ -118,7 +138,7 @@ class Result:
                 f"spans={len(self._records.spans)} end={self.end_time:.3f}s>")
 
     def _table(self, name, **derived):
-        return _frame(records.TABLES[name], self._records.tables[name], **derived)
+        return _frame(records.TABLES[name], self._records.tables[name], self._ids, **derived)
 
     @cached_property
     def requests(self):
@@ -127,8 +147,8 @@ class Result:
     @cached_property
     def spans(self):
         return self._table("spans", duration=lambda c: c["end"] - c["start"],
-                           span_id=lambda c: _hex(np.arange(1, len(self._records.spans) + 1),
-                                                  HEX_WIDTH["span_id"]))
+                           span_id=lambda c: self._ids(
+                               "span_id", np.arange(1, len(self._records.spans) + 1)))
 
     @cached_property
     def span_events(self):

@@ -85,7 +85,9 @@ class Run:
         self.dead_letters = {}    # (broker, topic, group) -> [message, ...]
         self.outboxes = {name: Outbox(self, station) for name, station in self.stations.items()}
         self.warnings = []        # what ``World.run`` tells the learner when it returns
-        self.deployer = Deployer(self)  # deploys versions (simlab.delivery)
+        # The deployment side (simlab.delivery), if the world deploys with a strategy:
+        # without one, a pipeline's production stage is a timed stage of its own.
+        self.deployer = Deployer(self) if Deployer.needed(world) else None
 
     def stream(self, name):
         """A fresh seeded random stream for component ``name``."""
@@ -266,7 +268,8 @@ class Run:
         self.components += self.outboxes.values()
         if world.sample_every:
             self.components.append(QueueSampler(self, world.sample_every))
-        self.components.append(self.deployer)
+        if self.deployer is not None:
+            self.components.append(self.deployer)
         self.components += [AlertWatch(self, service, alert) for service, alert in world.alerts]
         self.components += [make(self) for make in world.extensions]
         for component in self.components:

@@ -329,12 +329,12 @@ class Station:
         ``chain`` is the process it runs in, which a crash interrupts (None in a run
         without crashes).
         """
-        version = self if self.routing is None else self._pick()
-        span = self._open_span(endpoint, trace, parent, kind, message, group, version)
-        if version is None:  # between two versions (a recreate deployment)
-            self.run.recorder.close_span(span, "rejected", client_span)
-            raise CallError("rejected", endpoint.where,
-                            f"no version of {self.name} is running (being deployed)")
+        if self.routing is None:  # one version, the station itself: the usual case
+            version = self
+            span = self._open_span(endpoint, trace, parent, kind, message, group, self.version)
+        else:
+            version, span = self._route(endpoint, trace, parent, kind, message, group,
+                                        client_span)
         epoch = self.epoch
         ticket = self._take_worker(endpoint, span, client_span)
         if ticket is not None:  # every worker is busy: wait in line
@@ -362,11 +362,22 @@ class Station:
         self.run.recorder.close_span(span, "ok", client_span)
         return value
 
-    def _open_span(self, endpoint, trace, parent, kind, message, group, version):
-        """The span of a request, opened now, named with the version serving it ("" if
-        none runs); a consumer's names what it consumes."""
+    def _route(self, endpoint, trace, parent, kind, message, group, client_span):
+        """The version that serves a request during a deployment, and its span. A request
+        that comes while no version runs (a recreate deployment) is turned away."""
+        version = self._pick()
+        span = self._open_span(endpoint, trace, parent, kind, message, group,
+                               "" if version is None else version.version)
+        if version is None:
+            self.run.recorder.close_span(span, "rejected", client_span)
+            raise CallError("rejected", endpoint.where,
+                            f"no version of {self.name} is running (being deployed)")
+        return version, span
+
+    def _open_span(self, endpoint, trace, parent, kind, message, group, label):
+        """The span of a request, opened now, named with the version serving it
+        (``label``); a consumer's names what it consumes."""
         recorder = self.run.recorder
-        label = "" if version is None else version.version
         if message is None:
             return recorder.open_span(trace, parent, self.name, endpoint.name, kind, label)
         broker, topic, name = group

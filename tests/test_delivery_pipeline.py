@@ -195,7 +195,7 @@ class FakeDeployer(Component):
         self.calls = []
         run.deployer = self
 
-    def deploy(self, service, version, strategy, changes=(), unplanned=False, defect=None):
+    def deploy(self, service, version, strategy, changes=(), unplanned=False):
         self.calls.append((service, version, strategy, changes, unplanned))
         outcome = "rolled_back" if version.defects else "succeeded"
         return self.run.env.timeout(5.0, value=outcome)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import simlab as sl
-from simlab.components import Task
+from simlab.components import Component
 
 RATE = 100.0  # requests per second
 
@@ -93,7 +93,8 @@ def test_a_healthy_canary_promotes_after_interval_times_its_number_of_steps(inte
     assert row.end - row.start == pytest.approx(interval * top / step)
     assert (result.canary_checks.verdict == "pass").all()
     weights = result.traffic[result.traffic.version == "2.0"].weight.tolist()
-    expected = [step * k for k in range(1, round(top / step) + 1)] + [1.0]
+    expected = [step * k for k in range(1, round(top / step) + 1)]
+    expected += [1.0] if top < 1 else []  # promoted
     assert weights == pytest.approx(expected)
 
 
@@ -206,6 +207,22 @@ def test_a_canary_exposes_fewer_requests_to_a_bad_version_than_all_at_once():
     assert low_mean + low_half < high_mean - high_half
 
 
+@pytest.mark.parametrize("inconclusive, defect, outcome", [
+    ("pass", sl.Defect("broken", share=1.0), "succeeded"),  # a false promotion
+    ("fail", None, "rolled_back"),                          # a false rollback
+])
+def test_too_few_requests_make_every_check_inconclusive_and_the_canary_decides_blind(
+        inconclusive, defect, outcome):
+    world = api_world(rate=2.0, duration=60)
+    world.deploy("api", "2.0", at=5, defect=defect,
+                 strategy=sl.Canary(steps=(0.05, 0.5), interval=5, min_requests=20,
+                                    failure_limit=2, inconclusive=inconclusive))
+    result = world.run()
+    assert (result.canary_checks.verdict == "inconclusive").all()
+    assert (result.canary_checks.requests < 20).all()
+    assert result.deployments.outcome.tolist() == [outcome]
+
+
 def test_same_seed_same_tables():
     def run():
         world = api_world(seed=4, duration=40)
@@ -241,6 +258,22 @@ def test_an_alert_rolls_back_a_promoted_bad_version_with_an_unplanned_deployment
     assert set(result.spans.version[result.spans.start >= rollback.end]) == {"1.0"}
 
 
+def test_an_alert_during_a_rollout_stops_it_and_rolls_it_back():
+    world = api_world(duration=60)
+    world.deploy("api", "2.0", at=10, strategy=sl.Rolling(instances=4, ready_after=5),
+                 defect=sl.Defect("errors", rate=0.8))
+    world.alert("api", sl.BurnRateAlert(slo=0.99, window=5, burn_rate=10, every=1))
+    result = world.run()
+    deployment, incident = result.deployments.iloc[0], result.incidents.iloc[0]
+    assert deployment.outcome == "rolled_back" and len(result.deployments) == 1
+    assert (incident.detected_by, incident.remediation) == ("alert", "rollback")
+    assert 15 < incident.opened < 20  # in the first step the new version gets a quarter
+    # Rolling back the one new instance takes a step: ready_after.
+    assert deployment.end == incident.resolved == incident.opened + 5
+    assert result.traffic.weight[result.traffic.version == "2.0"].iloc[-1] == 0
+    assert set(result.spans.version[result.spans.start >= deployment.end]) == {"1.0"}
+
+
 def test_a_hotfix_is_a_new_unplanned_version_with_the_good_content():
     world = api_world(duration=60)
     world.deploy("api", "2.0", at=10, strategy=sl.Recreate(downtime=0),
@@ -265,27 +298,39 @@ def test_an_alert_on_a_service_with_nothing_to_undo_ends_when_it_clears():
     assert 15 < incidents.resolved.iloc[0] <= 21
 
 
-def test_the_deployer_is_a_component_a_pipeline_can_call():
-    outcomes = []
-
-    class Pipeline(Task):
-        def __init__(self):
-            super().__init__(self.stages)
-
-        def stages(self, run):
-            yield run.env.timeout(5)
-            outcome = yield run.deployer.deploy(
-                "api", "7", sl.Canary(steps=(0.5, 1.0), interval=5, failure_limit=1),
-                changes=["a", "b"], defect=[sl.Defect("broken", share=1.0)])
-            outcomes.append(outcome)
-            outcomes.append((yield run.deployer.deploy("api", "8", sl.Recreate(downtime=0))))
-
-    world = api_world(duration=30)
-    world.add_component(lambda run: Pipeline())
+def test_a_pipeline_deploys_through_the_deployer_and_its_canary_catches_the_defects():
+    world = api_world(rate=50, duration=300)
+    world.pipeline("api", commits=sl.Poisson(rate=0.05), defect_rate=0.5, duration=250,
+                   stages=[sl.delivery.Stage("build", 1.0), sl.delivery.Production()],
+                   strategy=sl.Canary(steps=(0.2, 1.0), interval=5, failure_limit=1,
+                                      max_p99=0.1))
     result = world.run()
-    assert outcomes == ["rolled_back", "succeeded"]
-    assert result.deployments.changes.tolist() == [2, 0]
-    assert result.deployments.previous.tolist() == ["1.0", "1.0"]
+    changes, deployments = result.changes, result.deployments
+    defective = set(changes.version[changes.defective])
+    assert len(deployments) > 5 and defective
+    for row in deployments.itertuples():
+        assert row.strategy == "canary" and not row.unplanned
+        assert row.outcome == ("rolled_back" if row.version in defective else "succeeded")
+        assert row.changes == (changes.version == row.version).sum()
+    assert set(result.incidents.detected_by) == {"canary"}
+    assert len(result.incidents) == (deployments.outcome == "rolled_back").sum()
+
+
+def test_a_deployer_only_where_the_world_deploys_with_a_strategy():
+    seen = []
+
+    def look(run):
+        seen.append(run.deployer)
+        return Component()
+
+    plain = api_world(duration=1)
+    plain.add_component(look)
+    plain.run()
+    alerted = api_world(duration=1)
+    alerted.alert("api", sl.BurnRateAlert())
+    alerted.add_component(look)
+    alerted.run()
+    assert seen[0] is None and seen[1] is not None
 
 
 # -- figures
@@ -338,6 +383,6 @@ def test_bad_deployments_are_refused_when_the_model_is_built():
     with pytest.raises(sl.ModelError, match="multiple of instances"):
         world.deploy("api", "2.0", at=1, strategy=sl.Rolling(instances=4))
     with pytest.raises(sl.ModelError, match="defect"):
-        world.deploy("api", "2.0", at=1, defect="errors")
+        world.deploy("api", "2.0", at=1, defect="typo")
     with pytest.raises(sl.ModelError, match="unknown service"):
         world.alert("nope", sl.BurnRateAlert())

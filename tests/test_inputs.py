@@ -181,6 +181,21 @@ PARAMETERS = {
                    "seed": "seed", "crashes": COUNT0, "render_time": POSITIVE_SECONDS},
     "checkout_saga": {"rate": POSITIVE, "duration": POSITIVE_SECONDS, "seed": "seed",
                       "failure_rates": "per saga step probability", "timeout": TIMEOUT},
+    "World.deploy": {"service": None, "version": None, "at": SECONDS, "strategy": None,
+                     "defect": None, "changes": COUNT0},
+    "World.alert": {"service": None, "alert": None},
+    "World.remediation": {"how": None, "after": SECONDS, "hotfix": None},
+    "Recreate": {"downtime": SECONDS},
+    "Rolling": {"instances": COUNT, "max_surge": COUNT0, "max_unavailable": COUNT0,
+                "ready_after": SECONDS},
+    "BlueGreen": {"ready_after": SECONDS, "scale_down_after": SECONDS},
+    "Canary": {"steps": None, "step": "probability>0|None", "max_weight": "probability>0",
+               "interval": POSITIVE_SECONDS, "failure_limit": COUNT, "min_requests": COUNT0,
+               "max_error_rate": PROBABILITY, "max_p99": TIMEOUT, "inconclusive": None},
+    "Defect": {"kind": None, "rate": "probability|None", "factor": "factor>=1|None",
+               "share": "probability|None"},
+    "BurnRateAlert": {"slo": "probability>0", "window": POSITIVE_SECONDS,
+                      "burn_rate": POSITIVE, "every": TIMEOUT, "min_requests": COUNT0},
     "mmc_wait": {"lam": POSITIVE, "mu": POSITIVE, "c": COUNT},
     "mmc_sojourn": {"lam": POSITIVE, "mu": POSITIVE, "c": COUNT},
     "tandem_sojourn": {"lam": POSITIVE, "stations": None},
@@ -193,7 +208,11 @@ INTERNAL = {"World.validate", "World.check_service", "World.unknown_topic_messag
             "Faults.all", "Faults.crash_targets", "Context.yielded", "Context.never_yielded",
             "Exponential.delay", "Retry.delay",
             "Constant.sample", "Exp.sample", "LogNormal.sample", "Uniform.sample",
-            "Empirical.sample"}
+            "Empirical.sample",
+            # a deployment strategy's moves, and an alert's arithmetic: the deployer's
+            "Recreate.rollout", "Recreate.roll_back", "Rolling.rollout", "Rolling.roll_back",
+            "Rolling.check_service", "BlueGreen.rollout", "BlueGreen.roll_back",
+            "Canary.rollout", "BurnRateAlert.burn"}
 
 
 def test_every_parameter_is_classified():
@@ -300,6 +319,11 @@ def quick(scenario, **defaults):
     return lambda kw: scenario(**{"duration": 1.0, **defaults, **kw}).run()
 
 
+def deploying(strategy, kw):
+    """Deploy a new version of back with ``strategy(**kw)``."""
+    return tiny(then=lambda w: w.deploy("back", "2", at=0.1, strategy=strategy(**kw)))
+
+
 TRY = {  # callable -> how to try one bad keyword argument on it
     "World": lambda kw: tiny(world=kw),
     "World.service": lambda kw: tiny(service=kw),
@@ -362,6 +386,16 @@ TRY = {  # callable -> how to try one bad keyword argument on it
     "delivery": quick(scenarios.delivery),
     "dual_write": quick(scenarios.dual_write),
     "checkout_saga": quick(scenarios.checkout_saga),
+    "World.deploy": lambda kw: tiny(then=lambda w: w.deploy(**{
+        "service": "back", "version": "2", "at": 0.1, **kw})),
+    "World.remediation": lambda kw: tiny(then=lambda w: w.remediation(**kw)),
+    "Recreate": lambda kw: deploying(sl.Recreate, kw),
+    "Rolling": lambda kw: deploying(sl.Rolling, {"instances": 2, **kw}),
+    "BlueGreen": lambda kw: deploying(sl.BlueGreen, kw),
+    "Canary": lambda kw: deploying(sl.Canary, kw),
+    "Defect": lambda kw: tiny(then=lambda w: w.deploy("back", "2", at=0.1, defect=sl.Defect(
+        {"rate": "errors", "factor": "slow", "share": "broken"}[next(iter(kw))], **kw))),
+    "BurnRateAlert": lambda kw: tiny(then=lambda w: w.alert("back", sl.BurnRateAlert(**kw))),
     "mmc_wait": lambda kw: theory.mmc_wait(**{"lam": 8, "mu": 10, "c": 1, **kw}),
     "mmc_sojourn": lambda kw: theory.mmc_sojourn(**{"lam": 8, "mu": 10, "c": 1, **kw}),
     "tandem_sojourn": lambda kw: theory.tandem_sojourn(**{"stations": [(10, 1)], **kw}),

@@ -17,8 +17,7 @@ SIMLAB = Path(sl.__file__).parent
 
 def busy_world(seed=3):
     """A bit of everything: calls with retries, a breaker and a fallback, a broker with
-    a consumer that writes, a saga, a log line with fields, a crash, a pipeline, a
-    deployment."""
+    a consumer that writes, a saga, a log line with fields, a crash, a pipeline, a deployment."""
     world = sl.World(seed=seed, sample_every=0.5)
     bus = world.broker("bus", topics=["orders"])
     front = world.service("front", workers=2, work=sl.Exp(mean=0.01), version="2.1")
@@ -160,6 +159,17 @@ def test_ids_are_hex_of_the_w3c_widths_and_none_is_empty(result):
     assert spans.parent_id[~roots].isin(set(spans.span_id)).all()
     assert (result.logs.trace_id == "").any()  # the crash's lines belong to no trace
     assert int(spans.span_id.iloc[-1], 16) == len(spans)
+
+
+def test_an_id_is_one_string_shared_by_every_row_and_table_that_holds_it(result):
+    spans, logs = result.spans, result.logs
+    first = spans[spans.trace_id == spans.trace_id.iloc[0]]
+    assert len(first) > 1 and len({id(text) for text in first.trace_id}) == 1
+    child = spans[spans.parent_id != ""].iloc[0]
+    parent = spans[spans.span_id == child.parent_id].iloc[0]
+    assert child.parent_id is parent.span_id
+    line = logs[logs.trace_id != ""].iloc[0]
+    assert line.trace_id is spans[spans.trace_id == line.trace_id].trace_id.iloc[0]
 
 
 def test_spans_carry_kind_version_attempts_and_the_fallback(result):

@@ -1,5 +1,4 @@
-"""Delivery: CI/CD pipelines in the simulated world, deployments acting on live services,
-alerts and incidents, and the DORA metrics of a run.
+"""Delivery: CI/CD pipelines in the simulated world, and the DORA metrics of a run.
 
 A pipeline (``world.pipeline(service, commits=sl.Poisson(rate=...), ...)``) turns commits
 into versions of a service: changes go through test stages on shared CI runners, are
@@ -11,18 +10,21 @@ stands for one minute, so ``DAY`` is 1440 and a week of commits simulates in a b
 Rates are per minute (``sl.Poisson(rate=0.05)``: a change every 20 minutes on average).
 
 Modules: ``changes`` (changes, defects, versions), ``stages`` (stages and batching),
-``pipeline`` (the pipeline during a run), ``dora`` (the metrics); ``deploy``,
-``strategies``, ``versions`` and ``alerts`` (deployments on live services).
+``pipeline`` (the pipeline during a run), ``dora`` (the metrics); and on the deployment
+side: ``versions`` (the versions live in a service, and their defects), ``strategies``
+(recreate, rolling, blue-green, canary), ``deploy`` (the deployer, ``run.deployer``),
+``alerts`` (burn-rate alerts that open incidents).
 """
 
 from .alerts import BurnRateAlert
 from .changes import DEFECT_KINDS, Version
-from .deploy import Defect, Deployer
+from .deploy import Deployer
 from .dora import dora
 from .pipeline import Pipeline
 from .stages import DAY, HOUR, MINUTE, WEEK, MergeQueue, Production, Schedule, Stage, \
     default_stages
 from .strategies import BlueGreen, Canary, Recreate, Rolling
+from .versions import Defect
 
 __all__ = ["DEFECT_KINDS", "Version", "dora", "Pipeline", "DAY", "HOUR", "MINUTE", "WEEK",
            "MergeQueue", "Production", "Schedule", "Stage", "default_stages",

@@ -25,7 +25,7 @@ from simpy.exceptions import Interrupt
 
 from .. import checks
 from ..components import Component
-from .strategies import Strategy
+from .strategies import Recreate, Strategy
 from .versions import Defect, Version, as_defects, make_version
 
 class Deployment:
@@ -138,13 +138,20 @@ class Deployer(Component):
     def __init__(self, run):
         self.run = run
         self.history = {}      # service -> the versions that were promoted, oldest first
-        self.strategies = {}   # version -> the strategy that deployed it
+        self.strategies = {}   # (service, version) -> the strategy that deployed it
         self.last = {}         # service -> the process of its latest deployment
         self.under_way = {}    # service -> (Deployment, process) in progress
         self.incidents = {}    # service -> the row of its open incident
         self._deployments = 0
         self._incidents = 0
         self.remediation = run.world.remediation_policy
+
+    @staticmethod
+    def needed(world):
+        """Does ``world`` deploy with a strategy (``world.deploy``, an alert, or a
+        pipeline given an ``sl`` strategy)? A run of it has a deployer."""
+        return bool(world.planned_deployments or world.alerts or any(
+            isinstance(getattr(p, "strategy", None), Strategy) for p in world.pipelines))
 
     def start(self, run):
         for planned in run.world.planned_deployments:
@@ -167,22 +174,34 @@ class Deployer(Component):
         return history[-1]
 
     def deploy(self, service, version, strategy, changes=(), unplanned=False, defect=None):
-        """Deploy ``version`` (a name) of ``service`` with ``strategy``; return a SimPy
+        """Deploy ``version`` (a name) of ``service`` with ``strategy`` (None: the big-bang
+        ``Recreate(downtime=0)``, as for ``world.deploy``); return a SimPy
         event whose value is "succeeded" or "rolled_back". ``changes``: what it ships (a
-        count or a list); ``defect``: None, an ``sl.Defect`` or a list of them."""
+        count or a list); ``defect``: None, an ``sl.Defect``, a kind, or a list of them.
+
+        A pipeline's version (``simlab.delivery.changes.Version``) names the defects of
+        its changes as ``(change, kind)`` pairs: without ``defect``, those kinds are its
+        defects, each of typical size (``versions.TYPICAL``)."""
         self.run.world.check_service(service, "deploy")
         checks.name("version", version)
+        strategy = Recreate(downtime=0.0) if strategy is None else strategy
         check_strategy(strategy, self.run.world.services[service])
+        if defect is None:
+            defect = [kind for _, kind in getattr(version, "defects", ())]
         defects = as_defects(defect)
         count = changes if isinstance(changes, int) else len(changes)
-        return self.run.start_process(self._deploy(service, version, strategy, defects, count,
-                                                   unplanned))
+        return self.run.start_process(self._deploy(service, str(version), strategy, defects,
+                                                   count, unplanned))
 
-    def _deploy(self, service, version, strategy, defects, changes, unplanned):
+    def _wait_turn(self, service):
+        """Generator: wait until the deployment of ``service`` before this one ended."""
         before = self.last.get(service)
         self.last[service] = self.run.env.active_process
         if before is not None and before.is_alive:
             yield before  # one deployment of a service at a time
+
+    def _deploy(self, service, version, strategy, defects, changes, unplanned):
+        yield from self._wait_turn(service)
         station = self.run.stations[service]
         new = make_version(station, version, defects)
         return (yield from self._roll(service, self.current(service), new, strategy,
@@ -282,12 +301,14 @@ class Deployer(Component):
     def _remediate(self, service, how, after, hotfix):
         yield Timeout(self.run.env, after)
         history = self.history[service]
-        bad, good = history[-1], history[-2]
         if how == "rollback":  # a deployment of the good version, the way bad came in
+            yield from self._wait_turn(service)
+            bad, good = history[-1], history[-2]
             outcome = yield from self._roll(service, good, bad,
                                             self.strategies[(service, bad.version)],
                                             "rollback", 0, True, rollback=True)
         else:
+            bad = history[-1]
             outcome = yield (hotfix or default_hotfix)(self, service)
             if outcome == "succeeded" and bad in history:
                 history.remove(bad)  # a later rollback goes back past it

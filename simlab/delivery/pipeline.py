@@ -34,9 +34,8 @@ from .. import checks
 from ..components import Component
 from ..errors import ModelError, ModelTypeError
 from ..load import Poisson
-from .deploy import Defect
 from .changes import DEFAULT_MIX, Change, Version, check_mix, draw_defect
-from .stages import MergeQueue, check_batching, check_stages, default_stages
+from .stages import MergeQueue, Schedule, check_batching, check_stages, default_stages
 
 
 class Pipeline:
@@ -86,29 +85,21 @@ class Pipeline:
         return PipelineRun(run, self)
 
 
-#: What each kind of defect does once live, as the deployment side's ``Defect``: how a
-#: defective change makes the version that ships it misbehave.
-DEFECT_EFFECTS = {"errors": Defect("errors", rate=0.2), "slow": Defect("slow", factor=3.0),
-                  "broken": Defect("broken", share=0.5)}
-
-
 def deploy(run, pipeline, version, rng):
     """The production stage: deploy ``version`` of the pipeline's service, and return
     its outcome, ``"succeeded"`` or ``"rolled_back"`` (a generator: use ``yield from``).
 
-    The one place where the pipeline meets the deployment side. A pipeline with a
-    ``strategy`` deploys with it through the run's deployer (``run.deployer``), which may
-    roll the version back; the version carries the defects of its changes (see
-    ``DEFECT_EFFECTS``). Without a strategy, a deployment takes the production stage's
-    own duration and always succeeds: nothing watches production.
+    The one place where the pipeline meets the deployment side. A run that has a
+    deployer (``run.deployer``) deploys with the pipeline's strategy, which may roll the
+    version back; without one, a deployment takes the production stage's own duration
+    and always succeeds.
     """
     deployer = getattr(run, "deployer", None)
-    if deployer is None or pipeline.strategy is None:
+    if deployer is None:
         yield Timeout(run.env, pipeline.stages[-1].duration.sample(rng))
         return "succeeded"
-    defects = [DEFECT_EFFECTS[kind] for _, kind in version.defects]
     outcome = yield deployer.deploy(pipeline.service, version, pipeline.strategy,
-                                    changes=version.changes, unplanned=False, defect=defects)
+                                    changes=version.changes, unplanned=False)
     return outcome
 
 
@@ -140,9 +131,10 @@ class PipelineRun(Component):
     def start(self, run):
         run.start_process(self._commit())
         batching = self.pipeline.batching
-        if batching != "continuous":
-            run.start_process(self._schedule(batching.every) if hasattr(batching, "every")
-                              else self._merge_queue(batching.group))
+        if isinstance(batching, Schedule):
+            run.start_process(self._schedule(batching.every))
+        elif isinstance(batching, MergeQueue):
+            run.start_process(self._merge_queue(batching.group))
 
     def idle(self):
         return not self.committing and self.in_flight == 0

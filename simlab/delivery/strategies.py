@@ -252,5 +252,6 @@ class Canary(Strategy):
                 failures += 1
                 if failures >= self.failure_limit:
                     return False
-        d.shift(1.0)
+        if d.weight != 1.0:
+            d.shift(1.0)  # promoted
         return True

@@ -49,15 +49,27 @@ class Defect:
             checks.probability(f"Defect({self.kind!r})", needed, value)
 
 
+#: The size of a defect named by its kind alone (as a pipeline's changes name them).
+TYPICAL = {"errors": ("rate", 0.2), "slow": ("factor", 3.0), "broken": ("share", 0.5)}
+
+
 def as_defects(defect, owner="deploy"):
-    """``defect`` (None, one Defect, or a list of them) as a tuple of Defects."""
+    """``defect`` as a tuple of Defects: None, one Defect, or a list of them; a kind alone
+    ("errors", "slow" or "broken") stands for a defect of that kind of typical size
+    (``TYPICAL``: 20 % errors, 3 times slower, half the requests broken)."""
     if defect is None:
         return ()
     many = tuple(defect) if isinstance(defect, (list, tuple)) else (defect,)
+    defects = []
     for one in many:
+        if isinstance(one, str) and one in TYPICAL:
+            size, value = TYPICAL[one]
+            one = Defect(one, **{size: value})
         if not isinstance(one, Defect):
-            checks.refuse(owner, "defect", "None, an sl.Defect(...) or a list of them", one)
-    return many
+            checks.refuse(owner, "defect", "None, an sl.Defect(...), a kind (\"errors\", "
+                          "\"slow\", \"broken\") or a list of them", one)
+        defects.append(one)
+    return tuple(defects)
 
 
 def make_version(station, name, defects):
