@@ -145,6 +145,7 @@ def without_wall_time(text):
 @pytest.mark.parametrize("command", [
     "run shop --style async --outage payments 20 10 --out results/",
     "compare shop --seeds 5 --outage payments 20 10",
+    "run release --strategy canary --batching nightly --out results/",
 ])
 def test_the_readme_shows_what_the_command_prints(command, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
