@@ -3,6 +3,7 @@
 Examples:
     simlab run shop --style async --seed 1 --duration 60
     simlab run shop --style sync --outage payments 20 10 --out results/
+    simlab run shop --style async --out results/ --traces otlp,jaeger,chrome,logs
     simlab compare shop --seeds 5
     simlab run release --strategy canary --batching nightly --runners 2
 
@@ -23,8 +24,6 @@ from . import scenarios
 from .errors import SimlabError
 
 _TABLES = ("requests", "spans", "logs", "messages", "queues", "faults")
-_RELEASE_TABLES = ("changes", "pipeline_runs", "deployments", "incidents", "traffic",
-                   "canary_checks", "requests")
 
 RUN_EXAMPLES = """\
   simlab run shop                         the call chain, 50 orders/s for 60 s, seed 1
@@ -32,6 +31,9 @@ RUN_EXAMPLES = """\
   simlab run shop --outage payments 20 10 --out results/
                                           payments down from 20 s to 30 s; tables (CSV)
                                           and figures (PNG) written to results/
+  simlab run shop --style async --out results/ --traces otlp,jaeger,chrome,logs
+                                          also the traces and logs, for Jaeger UI,
+                                          ui.perfetto.dev or an OpenTelemetry Collector
   simlab run release                      a pipeline delivering the shop's orders service:
                                           3 days of commits, continuous batching, canary
   simlab run release --batching nightly --strategy big-bang --runners 1 --out results/
@@ -77,6 +79,12 @@ def _parser():
     run.add_argument("--out", type=Path, metavar="FOLDER",
                      help="write the tables (CSV) and figures (PNG) to FOLDER, made if "
                           "missing (checked before the run)")
+    run.add_argument("--traces", metavar="FORMATS",
+                     help="also write the traces and logs to FOLDER (needs --out), in any of "
+                          "these formats, comma-separated: otlp (traces.otlp.json and "
+                          "logs.otlp.json, for an OpenTelemetry Collector), jaeger "
+                          "(traces.jaeger.json, for Jaeger UI), chrome (trace.chrome.json, "
+                          "for ui.perfetto.dev), logs (logs.jsonl, JSON lines)")
     compare = commands.add_parser(
         "compare", help="compare sync and async on the same seeds, with confidence intervals",
         epilog="examples:\n" + COMPARE_EXAMPLES,
@@ -135,7 +143,7 @@ def _release_options(run):
 def _only_for(parser, args):
     """Refuse an option of the other scenario (a shop option on release, or back)."""
     release = [flag for flag, _, _ in RELEASE_OPTIONS]
-    shop = ["--style", "--rate", "--duration", "--outage"]
+    shop = ["--style", "--rate", "--duration", "--outage", "--traces"]
     given = [flag for flag in (shop if args.scenario == "release" else release)
              if getattr(args, flag[2:].replace("-", "_"), None) is not None]
     if given:
@@ -162,6 +170,25 @@ def _outage(parser, args):
         parser.error(f"--outage: {service} would go down at {at:g} s, outside the "
                      f"{args.duration:g} s of load; pick AT from 0 to below {args.duration:g}")
     return service, at, seconds
+
+
+def _trace_formats(parser, args):
+    """``--traces`` as a list of export formats (empty if not given), or a usage error."""
+    if args.command != "run" or args.traces is None:
+        return []
+    from .export import FORMATS
+
+    formats = [name.strip() for name in args.traces.split(",") if name.strip()]
+    unknown = [name for name in formats if name not in FORMATS]
+    if unknown:
+        parser.error(f"--traces {args.traces}: unknown format {unknown[0]!r}; choose from "
+                     f"{','.join(FORMATS)}, e.g. --traces otlp,jaeger")
+    if not formats:
+        parser.error(f"--traces {args.traces!r}: name one format or more from "
+                     f"{','.join(FORMATS)}, e.g. --traces otlp,jaeger")
+    if args.out is None:
+        parser.error(f"--traces {args.traces}: say where to write them with --out FOLDER")
+    return list(dict.fromkeys(formats))
 
 
 def _writable(folder):
@@ -196,6 +223,7 @@ def main(argv=None):
         from .cli_release import run_release
         return run_release(command, args, _writable)
     outage = _outage(command, args)
+    traces = _trace_formats(command, args)
     if args.command == "compare" and args.seeds < 2:
         command.error(f"--seeds {args.seeds}: a confidence interval needs 2 seeds or more; "
                      "for a single seed, use simlab run")
@@ -227,6 +255,10 @@ def main(argv=None):
                        title=f"shop ({args.style}), seed {args.seed}, {args.rate:g} orders/s: "
                              f"{fault}")
                 print(f"\ntables (CSV) and figures (PNG) written to {args.out}/")
+            if traces:
+                paths = result.export(args.out, formats=traces)
+                print(f"traces and logs ({', '.join(traces)}) written to {args.out}/: "
+                      f"{', '.join(path.name for path in paths)}")
         else:
             from .experiments import compare
             table = compare({style: (lambda style=style: shop(style))

@@ -283,6 +283,19 @@ class Result:
         """The DORA metrics of the run's delivery; see ``simlab.delivery.dora``."""
         return delivery.dora(self, window)
 
+    def export(self, folder, formats=("otlp", "jaeger", "chrome", "logs"), trace_ids=None,
+               errors_only=False, window=None, epoch=None):
+        """Write the run's traces and logs into ``folder`` in formats tracing tools open
+        (OTLP/JSON, Jaeger UI JSON, Chrome/Perfetto trace, JSON lines) and return the
+        paths. ``trace_ids``, ``errors_only`` and ``window=(t0, t1)`` pick a subset;
+        ``epoch`` is the date and time of simulated time 0 (default 2026-01-01T00:00Z).
+        See ``simlab.export``."""
+        from . import export
+
+        return export.export(self, folder, formats, trace_ids=trace_ids,
+                             errors_only=errors_only, window=window,
+                             epoch=export.EPOCH if epoch is None else epoch)
+
     # -- summaries
 
     def traces(self):

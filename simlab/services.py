@@ -12,7 +12,7 @@ Poisson load, is therefore an M/M/c queue with c = ``workers``.
 **Versions.** A station runs one version of its code (``version="1.0"``), named on every
 span. During a deployment (``simlab.delivery``) it may serve from several versions at
 once, each with a share of the traffic: each request picks one by weight, from the
-service's own seeded stream, and that version (``simlab.delivery.versions.Version``)
+service's own seeded stream, and that version (``simlab.delivery.versions.LiveVersion``)
 serves it. A version may carry defects (``sl.Defect``) that change how it serves. With
 one version and no defect (the usual case) no draw is made and a request costs what it
 did before versions existed.
@@ -204,7 +204,7 @@ class Station:
         self.memory = {}         # ctx.memory: the process's in-memory state, lost in a crash
         self.version = service.version  # the version running (recorded on its spans)
         # While a deployment is under way, or a defective version runs: the versions
-        # serving and their cumulative traffic weights, [(up to, Version), ...] ([]: no
+        # serving and their cumulative traffic weights, [(up to, LiveVersion), ...] ([]: no
         # version runs). None: the station itself serves, as version ``self.version``.
         self.routing = None
         self.routing_rng = run.stream(f"versions:{self.name}")
@@ -231,8 +231,8 @@ class Station:
             self.waiting.popleft().succeed()
 
     def route(self, shares):
-        """Serve new requests from ``shares``, a list of ``(Version, weight)`` whose weights
-        sum to 1; a version at weight 0 gets no new request (its requests in progress
+        """Serve new requests from ``shares``, a list of ``(LiveVersion, weight)`` whose
+        weights sum to 1; a version at weight 0 gets no new request (its requests in progress
         finish). An empty list: no version runs, and requests are turned away. One
         version without defects goes back to the fast path: the station serves as it.
         (A request that began before the deployment, on the fast path, and is still in
@@ -341,7 +341,7 @@ class Station:
             yield from self._wait_in_line(ticket, endpoint, span, client_span, epoch)
         if chain is not None:
             self.serving[chain] = None  # a crash now interrupts it (see crash)
-        # The handler sees its version in place of the station (see Version).
+        # The handler sees its version in place of the station (see LiveVersion).
         context = Context(version, trace, span, stack, chain, message, group)
         try:
             if version is not self and version.broken and version.fails():

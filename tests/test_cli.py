@@ -1,5 +1,6 @@
 """The simlab command: what a newcomer runs first."""
 
+import json
 import re
 from pathlib import Path
 
@@ -20,6 +21,16 @@ def test_run_prints_the_summary_and_writes_tables_and_figures(tmp_path, capsys):
     assert (tmp_path / "slowest-trace.png").exists()
     for table in ("spans", "logs", "messages", "queues", "faults", "summary"):
         assert (tmp_path / f"{table}.csv").exists()
+
+
+def test_run_writes_the_traces_in_the_formats_asked_for(tmp_path, capsys):
+    assert main(["run", "shop", "--style", "async", "--duration", "2", "--out", str(tmp_path),
+                 "--traces", "otlp,chrome"]) == 0
+    assert "traces and logs (otlp, chrome) written to " in capsys.readouterr().out
+    for name in ("traces.otlp.json", "logs.otlp.json", "trace.chrome.json"):
+        assert json.loads((tmp_path / name).read_text())
+    assert not (tmp_path / "traces.jaeger.json").exists()
+    assert not (tmp_path / "logs.jsonl").exists()
 
 
 def test_compare_prints_both_designs_with_intervals(capsys):
@@ -79,6 +90,17 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_the_run(
     assert "Traceback" not in error
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--out", "x", "--traces", "otlp,zipkin"],
+     "--traces otlp,zipkin: unknown format 'zipkin'; choose from otlp,jaeger,chrome,logs"),
+    (["--out", "x", "--traces", ","], "--traces ',': name one format or more"),
+    (["--traces", "jaeger"], "--traces jaeger: say where to write them with --out FOLDER"),
+])
+def test_a_wrong_traces_option_is_refused_before_the_run(argv, message, capsys, no_run):
+    error = usage_error(["run", "shop", *argv], capsys)
+    assert message in error and "Traceback" not in error
+
+
 def test_compare_needs_two_seeds_for_an_interval(capsys, no_run):
     error = usage_error(["compare", "shop", "--seeds", "1"], capsys)
     assert "--seeds 1: a confidence interval needs 2 seeds or more" in error
@@ -126,6 +148,7 @@ def test_help_shows_examples_and_explains_every_option(capsys):
     assert "sync: a chain of synchronous calls" in printed
     assert "the run's seed, a whole number" in printed
     assert "--out FOLDER" in printed and "examples:" in printed
+    assert "--traces FORMATS" in printed and "jaeger (traces.jaeger.json" in printed
 
 
 # -- the README shows what the commands print
@@ -207,6 +230,7 @@ def no_release(monkeypatch):
     (["--commit-rate", "nan"], "--commit-rate nan: must be above 0"),
     (["--style", "async"], "--style is an option of shop, not of release"),
     (["--outage", "payments", "1", "2"], "--outage is an option of shop, not of release"),
+    (["--traces", "otlp"], "--traces is an option of shop, not of release"),
     (["--runners", "two"], "argument --runners: invalid int value: 'two'"),
 ])
 def test_a_wrong_release_option_is_one_line_before_the_run(argv, message, capsys, no_release):

@@ -339,3 +339,10 @@ def test_bad_rates_stages_and_schedules_are_refused():
     world.pipeline("app", commits=sl.Poisson(rate=0.1), duration=DAY)
     with pytest.raises(sl.ModelError, match="already has a pipeline"):
         world.pipeline("app", commits=sl.Poisson(rate=0.1), duration=DAY)
+
+
+def test_a_pipeline_refuses_a_strategy_that_is_not_one():
+    world = sl.World(seed=1)
+    world.service("orders")
+    with pytest.raises(sl.ModelError, match=r"pipeline of 'orders'.*strategy.*sl.Canary"):
+        world.pipeline("orders", commits=sl.Poisson(rate=0.1), duration=100, strategy="canary")

@@ -58,3 +58,25 @@ def test_the_modules_import_each_other_without_a_cycle():
     graph = imports_between_modules()
     assert graph.has_edge("simlab.services", "simlab.calls")  # the graph is really built
     assert list(nx.simple_cycles(graph)) == []
+
+
+def test_a_run_and_an_export_look_for_cycles_rarely_and_give_the_thresholds_back(tmp_path):
+    import gc
+
+    import simlab as sl
+    seen = []
+    world = sl.World(seed=1)
+    api = world.service("api", work=sl.Exp(mean=0.01))
+
+    @api.endpoint("get")
+    def get(ctx, request):
+        seen.append((gc.isenabled(), gc.get_threshold()[0]))
+        yield ctx.work()
+
+    world.load(sl.Poisson(rate=20), target=("api", "get"), duration=1)
+    before = gc.get_threshold()
+    result = world.run()
+    assert seen and all(state == (True, 100_000) for state in seen)
+    assert gc.get_threshold() == before and gc.isenabled()
+    result.export(tmp_path)
+    assert gc.get_threshold() == before and gc.isenabled()

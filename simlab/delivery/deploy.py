@@ -26,7 +26,7 @@ from simpy.exceptions import Interrupt
 from .. import checks
 from ..components import Component
 from .strategies import Recreate, Strategy
-from .versions import Defect, Version, as_defects, make_version
+from .versions import Defect, LiveVersion, as_defects, make_version
 
 class Deployment:
     """One deployment under way: the moves a strategy makes (see ``strategies``)."""
@@ -170,7 +170,7 @@ class Deployer(Component):
         history = self.history.get(service)
         if history is None:
             station = self.run.stations[service]
-            history = self.history[service] = [Version(station, station.version)]
+            history = self.history[service] = [LiveVersion(station, station.version)]
         return history[-1]
 
     def deploy(self, service, version, strategy, changes=(), unplanned=False, defect=None):
@@ -343,8 +343,8 @@ def default_hotfix(deployer, service):
                            defect=defects)
 
 
-def check_strategy(strategy, service):
+def check_strategy(strategy, service, owner="deploy"):
     if not isinstance(strategy, Strategy):
-        checks.refuse("deploy", "strategy", "sl.Recreate(...), sl.Rolling(...), "
+        checks.refuse(owner, "strategy", "sl.Recreate(...), sl.Rolling(...), "
                       "sl.BlueGreen(...) or sl.Canary(...)", strategy)
     strategy.check_service(service)

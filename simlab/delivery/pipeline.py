@@ -35,6 +35,7 @@ from ..components import Component
 from ..errors import ModelError, ModelTypeError
 from ..load import Poisson
 from .changes import DEFAULT_MIX, Change, Version, check_mix, draw_defect
+from .deploy import check_strategy
 from .stages import MergeQueue, Schedule, check_batching, check_stages, default_stages
 
 
@@ -68,6 +69,8 @@ class Pipeline:
             raise ModelError(f"{owner}: flaky=1 means every run fails and nothing ever ships; "
                              "use a probability below 1")
         self.reruns = checks.count(owner, "reruns", reruns, least=0)
+        if strategy is not None:  # None: production is a timed stage (see deploy below)
+            check_strategy(strategy, world.services[service], owner)
         self.strategy = strategy
         self.duration = checks.seconds(owner, "duration", duration, positive=True)
         self.start = checks.seconds(owner, "start", start)

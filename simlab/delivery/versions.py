@@ -1,6 +1,6 @@
 """Versions of a service during a run, and the defects that make a version bad.
 
-A ``Version`` stands in for its station in the handlers it serves (see
+A ``LiveVersion`` stands in for its station in the handlers it serves (see
 ``simlab.services``: ``Station.route`` says which versions serve, and with what
 weights); a ``Defect`` is what is wrong with it.
 """
@@ -73,7 +73,7 @@ def as_defects(defect, owner="deploy"):
 
 
 def make_version(station, name, defects):
-    """The live ``Version`` of ``station`` named ``name``, with all of ``defects``."""
+    """The ``LiveVersion`` of ``station`` named ``name``, with all of ``defects``."""
     slow, errors, fine = 1.0, 0.0, 1.0
     for defect in defects:
         if defect.kind == "slow":
@@ -82,10 +82,10 @@ def make_version(station, name, defects):
             errors += defect.rate
         else:
             fine *= 1.0 - defect.share  # a request gets through every broken part
-    return Version(station, name, slow=slow, errors=min(errors, 1.0), broken=1.0 - fine)
+    return LiveVersion(station, name, slow=slow, errors=min(errors, 1.0), broken=1.0 - fine)
 
 
-class Version:
+class LiveVersion:
     """One version of a service during a run, serving a share of its traffic.
 
     A handler's context holds the version that serves its request, where it would
@@ -110,7 +110,7 @@ class Version:
         self.broken_rng = station.run.stream(f"broken:{station.name}:{name}")
 
     def __repr__(self):
-        return f"Version({self.station.name!r}, {self.version!r})"
+        return f"LiveVersion({self.station.name!r}, {self.version!r})"
 
     def __getattr__(self, attribute):
         if attribute == "station":  # not set yet (a copy in the making): no recursion
