@@ -9,7 +9,8 @@ import pytest
 
 import simlab as sl
 from simlab.experiments import t95
-from simlab.scenarios.release import BATCHING, STRATEGIES, blast_radius, one_release, release
+from simlab.scenarios.release import (BATCHING, STRATEGIES, blast_radius, one_release, release,
+                                     runner_use)
 
 SHORT = 2 * sl.delivery.DAY   # minutes of commits in these tests
 
@@ -102,9 +103,7 @@ def test_lead_time_rises_steeply_as_runner_utilisation_nears_one():
     def measure(rate):
         result = release(runners=1, commit_rate=rate, traffic=0, duration=5 * sl.delivery.DAY,
                          seed=31).run()
-        runs = result.pipeline_runs
-        ci = runs[runs.stage != "production"]
-        return (ci.end - ci.start).sum() / result.end_time, result.dora().value.lead_time_p50
+        return runner_use(result), result.dora().value.lead_time_p50
 
     (low_use, low_lead), (high_use, high_lead) = measure(0.01), measure(0.03)
     assert low_use < 0.5 and high_use > 0.9
@@ -131,3 +130,19 @@ def test_a_good_version_is_promoted_by_every_strategy_and_reaches_everyone():
         assert deployment.outcome == "succeeded" and len(result.incidents) == 0, strategy
         traffic = result.traffic[result.traffic.version == "2.0"]
         assert traffic.weight.iloc[-1] == 1.0, strategy
+
+
+def test_the_pipeline_figures_draw_every_change_and_count_the_runner_queue(continuous):
+    ax = sl.plot.pipeline_timeline(continuous, window=(0, sl.delivery.DAY / 2))
+    committed = continuous.changes[continuous.changes.commit < sl.delivery.DAY / 2]
+    assert ax.get_ylim() == (len(committed), -1)          # one row per change, first on top
+    fates = {text.get_text() for text in ax.get_legend().get_texts()}
+    assert {"build", "unit", "integration", "staging", "production", "live", "caught"} <= fates
+    queue = sl.plot.runner_queue(continuous)
+    waiting = queue.lines[0].get_ydata()
+    runs = continuous.pipeline_runs
+    assert max(waiting) >= 1 and min(waiting) == 0
+    assert max(waiting) <= len(runs)
+    # The count of runs on a runner never exceeds the runners.
+    running = queue.collections[0].get_paths()[0].vertices[:, 1]
+    assert running.max() <= continuous.world.pipelines[0].runners

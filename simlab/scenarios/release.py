@@ -6,7 +6,8 @@ A small shop serves customers all along: the gateway calls ``orders``, which cal
 tests, then per batch integration and staging tests) and is deployed to the live service
 with a deployment strategy. A change may carry a defect that the tests miss; once live,
 it makes orders fail (or slow) for real customers. A burn-rate alert watches orders, and
-an incident it opens is remediated by a rollback (or a hotfix through the pipeline).
+an incident it opens is remediated by a rollback (or by the deployment side's hotfix: a
+new version with the content of the last good one, deployed unplanned).
 
 **Time.** One simulated second stands for **one minute** (the delivery side's clock:
 ``sl.delivery.DAY`` is 1440), so three days of commits simulate in about a second. The
@@ -28,7 +29,6 @@ from .. import checks
 from ..delivery import DAY, HOUR, BurnRateAlert, Defect, MergeQueue, Schedule
 from ..delivery.strategies import BlueGreen, Canary, Recreate, Rolling, Strategy
 from ..distributions import Exp
-from ..errors import ModelError
 from ..load import Poisson
 from ..world import World
 from .shop import Order
@@ -109,9 +109,7 @@ def release(batching="continuous", runners=2, strategy="canary", defect_rate=0.1
     """
     checks.positive("release", "traffic", traffic, "of requests per simulated second", least=0)
     checks.seconds("release", "duration", duration, positive=True)
-    if remediation not in ("rollback", "hotfix"):
-        raise ModelError(f"release: remediation must be 'rollback' or 'hotfix', got "
-                         f"{remediation!r}")
+    checks.one_of("release", "remediation", remediation, ("rollback", "hotfix"))
     batching, strategy = batching_of(batching), strategy_of(strategy)
     world = live_shop(seed)
     world.pipeline(SERVICE, commits=Poisson(rate=commit_rate), defect_rate=defect_rate,
