@@ -146,3 +146,28 @@ def test_the_pipeline_figures_draw_every_change_and_count_the_runner_queue(conti
     # The count of runs on a runner never exceeds the runners.
     running = queue.collections[0].get_paths()[0].vertices[:, 1]
     assert running.max() <= continuous.world.pipelines[0].runners
+
+
+def test_a_hotfix_goes_through_the_pipeline_so_it_recovers_slower_than_a_rollback():
+    recovery = {}
+    for remediation in ("rollback", "hotfix"):
+        results = [release(remediation=remediation, strategy="big-bang", defect_rate=0.4,
+                           duration=sl.delivery.DAY, traffic=2, seed=seed).run()
+                   for seed in (1, 2)]
+        incidents = pd.concat([result.incidents for result in results])
+        # (An alert on a version that was never deployed has nothing to undo: a false
+        # alarm of the sparse traffic, which ends when the alert clears.)
+        incidents = incidents[incidents.version != "1.0"]
+        assert len(incidents) >= 3 and set(incidents.remediation) == {remediation}
+        assert incidents.resolved.notna().all()
+        recovery[remediation] = (incidents.resolved - incidents.opened).tolist()
+        if remediation == "hotfix":
+            for result in results:
+                fixes = result.deployments[result.deployments.unplanned]
+                fixed = result.incidents[result.incidents.remediation == "hotfix"]
+                assert sorted(fixes.version) == sorted(f"{v}-hotfix" for v in fixed.version)
+                assert (fixes.outcome == "succeeded").all()
+    # A rollback is one deployment; a hotfix first waits for runners and runs every test
+    # stage (build, unit, integration, staging: medians 4 + 6 + 15 + 12 minutes).
+    assert max(recovery["rollback"]) < 15 < min(recovery["hotfix"]), recovery
+    assert statistics.median(recovery["hotfix"]) > 30

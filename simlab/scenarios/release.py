@@ -6,8 +6,8 @@ A small shop serves customers all along: the gateway calls ``orders``, which cal
 tests, then per batch integration and staging tests) and is deployed to the live service
 with a deployment strategy. A change may carry a defect that the tests miss; once live,
 it makes orders fail (or slow) for real customers. A burn-rate alert watches orders, and
-an incident it opens is remediated by a rollback (or by the deployment side's hotfix: a
-new version with the content of the last good one, deployed unplanned).
+an incident it opens is remediated by a rollback, or by a hotfix that goes through the
+pipeline's stages like any change (``hotfix_through_pipeline``).
 
 **Time.** One simulated second stands for **one minute** (the delivery side's clock:
 ``sl.delivery.DAY`` is 1440), so three days of commits simulate in about a second. The
@@ -24,6 +24,8 @@ Example:
 """
 
 import math
+
+from simpy.events import Timeout
 
 from .. import checks
 from ..delivery import DAY, HOUR, BurnRateAlert, Defect, MergeQueue, Schedule
@@ -100,8 +102,10 @@ def release(batching="continuous", runners=2, strategy="canary", defect_rate=0.1
         duration: minutes during which the team commits (default: three days).
         seed: the world's seed.
         traffic: customer requests per simulated second (a sample of a minute's traffic).
-        remediation: ``"rollback"`` or ``"hotfix"``, what an incident gets;
-            ``respond_after``: minutes from the alert to the remediation.
+        remediation: ``"rollback"`` (back to the version before) or ``"hotfix"`` (fix
+            forward: a fix through the pipeline's stages, then deployed; see
+            ``hotfix_through_pipeline``), what an incident gets; ``respond_after``:
+            minutes from the alert to the remediation.
         alert: the ``sl.BurnRateAlert`` on orders (``None``: nothing watches production).
 
     Returns:
@@ -122,8 +126,43 @@ def release(batching="continuous", runners=2, strategy="canary", defect_rate=0.1
                    duration=duration + tail, payload=Order, name="customers")
     if alert is not None:
         world.alert(SERVICE, alert)
-    world.remediation(remediation, after=respond_after)
+    world.remediation(remediation, after=respond_after,
+                      hotfix=hotfix_through_pipeline if remediation == "hotfix" else None)
     return world
+
+
+def hotfix_through_pipeline(deployer, service):
+    """Fix forward: the hook ``world.remediation(hotfix=...)`` calls when an incident on
+    ``service`` is to be remediated by a hotfix. Returns the SimPy event of its outcome.
+
+    A hotfix is an unplanned change: it goes through every test stage of the service's
+    pipeline, one after another, each on one of the pipeline's CI runners (waiting in
+    line with everyone else's changes: a busy pipeline is a slow recovery), then is
+    deployed with the pipeline's strategy as version "<bad>-hotfix", a version without
+    the defect, marked unplanned in ``result.deployments``. (Its test runs hold runners
+    but are not rows of ``result.pipeline_runs``, which records the team's changes.)
+    """
+    run = deployer.run
+    pipeline = next(part for part in run.components
+                    if getattr(part, "pipeline", None) is not None
+                    and part.pipeline.service == service)
+    incident = deployer.incidents.get(service)   # the row of the incident being remediated
+    bad = run.recorder.incidents.get(incident, "version") if incident is not None \
+        else deployer.current(service).version
+    return run.start_process(_hotfix(run, deployer, pipeline, service, bad))
+
+
+def _hotfix(run, deployer, pipeline, service, bad):
+    rng = run.stream(f"hotfix:{service}:{bad}")   # its own draws: other runs stay put
+    for stage in pipeline.pipeline.stages:
+        if stage.deploys:
+            break
+        with pipeline.runners.request() as runner:
+            yield runner
+            yield Timeout(run.env, stage.duration.sample(rng))
+    outcome = yield deployer.deploy(service, f"{bad}-hotfix", pipeline.pipeline.strategy,
+                                    changes=1, unplanned=True)
+    return outcome
 
 
 def live_shop(seed):
