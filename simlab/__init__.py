@@ -3,7 +3,7 @@
 Start with ``sl.World``; everything else hangs off it. All times are simulated seconds.
 """
 
-from . import delivery, export, metrics, plot, scenarios, schema, theory
+from . import delivery, export, metrics, plot, scenarios, schema, theory, traces
 from .delivery import BlueGreen, BurnRateAlert, Canary, Defect, Recreate, Rolling, Schedule
 from .distributions import Constant, Empirical, Exp, LogNormal, Uniform
 from .errors import (
@@ -40,5 +40,5 @@ __all__ = [
     "RunLimitError", "CallError", "ServiceError", "SimlabWarning",
     # experiments and the parts a lesson uses
     "compare", "mean_ci", "replicate", "sweep", "Swept", "metrics", "plot", "scenarios", "schema",
-    "theory", "export",
+    "theory", "export", "traces",
 ]

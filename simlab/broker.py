@@ -25,6 +25,12 @@ shows its whole business flow in one waterfall, synchronous and asynchronous par
 alike. (OpenTelemetry also allows a new trace with a *link* to the producer; that suits
 batch consumers, where one span handles many messages. Here each message is handled on
 its own, so child-of is the clearer picture.)
+
+**Broken propagation.** ``ctx.publish(..., propagate=False)`` sends a message without
+trace context, and a consumer registered with ``propagate=False`` (a legacy one that
+ignores it) drops what it gets: either way each handling of the message starts a new
+trace, with no parent. The flow splits into unconnected traces, and the log lines of
+the consumer no longer carry the first trace's id. (``sl.traces`` shows what is lost.)
 """
 
 import functools
@@ -40,13 +46,14 @@ from .services import Endpoint
 class Subscription:
     """One consumer group of one topic: which service handles it, and how many consumers."""
 
-    def __init__(self, topic, group, service, fn, consumers, idempotent=False):
+    def __init__(self, topic, group, service, fn, consumers, idempotent=False, propagate=True):
         self.topic = topic
         self.group = group
         self.service = service
         self.endpoint = Endpoint(service.name, f"consume {topic.name}", fn)
         self.consumers = consumers
         self.idempotent = idempotent
+        self.propagate = propagate  # False: its handler ignores the trace context it gets
 
     @property
     def label(self):
@@ -184,13 +191,15 @@ class Broker:
                              f"{self.name}.topic({name!r})")
         return topic
 
-    def subscribe(self, topic, group, service, fn, consumers, idempotent=False):
+    def subscribe(self, topic, group, service, fn, consumers, idempotent=False,
+                  propagate=True):
         topic = self.get_topic(topic, f"consumer {service.name}")
         if group in topic.groups:
             raise ModelError(f"topic {self.name}/{topic.name} already has a consumer group "
                              f"{group!r} (handled by {topic.groups[group].service.name!r}); pick "
                              "another group name, or add consumers to that group")
-        topic.groups[group] = Subscription(topic, group, service, fn, consumers, idempotent)
+        topic.groups[group] = Subscription(topic, group, service, fn, consumers, idempotent,
+                                           propagate)
 
 
 class Message:

@@ -31,10 +31,10 @@ class Call:
     """A synchronous call a handler wants to make. Yield it: ``yield ctx.call(...)``."""
 
     __slots__ = ("context", "service", "endpoint", "payload", "timeout", "retry", "breaker",
-                 "bulkhead", "fallback", "policies", "plain", "last_span", "late")
+                 "bulkhead", "fallback", "policies", "plain", "last_span", "late", "propagate")
 
     def __init__(self, context, service, endpoint, payload, timeout, retry=None, breaker=None,
-                 bulkhead=None, fallback=NO_FALLBACK, late=None):
+                 bulkhead=None, fallback=NO_FALLBACK, late=None, propagate=True):
         self.context = context
         self.service = service
         self.endpoint = endpoint
@@ -46,11 +46,14 @@ class Call:
         self.fallback = fallback
         self.policies = retry is not None or breaker is not None or bulkhead is not None \
             or fallback is not NO_FALLBACK
-        self.plain = timeout is None and not self.policies
+        self.plain = timeout is None and not self.policies and propagate
         self.last_span = 0  # the client span of its latest attempt (its fallback flag)
         # Called with the callee's process, if the caller crashed while waiting: the
         # callee runs on, and a saga's ledger still wants to know whether it succeeded.
         self.late = late
+        # False: the call carries no trace context (no traceparent header), so the callee
+        # starts a trace of its own (see attempt).
+        self.propagate = propagate
 
     def __repr__(self):
         return f"Call({self.service}.{self.endpoint}, timeout={self.timeout})"
@@ -110,7 +113,11 @@ def attempt(run, call, caller, callee, endpoint, stack, number):
     chain = call.context.chain  # None in a run without crashes
     if apart and chain is not None:
         chain = Chain()
-    journey = remote(run, caller, callee, endpoint, call.payload, trace, span, stack, chain)
+    if call.propagate:
+        journey = remote(run, caller, callee, endpoint, call.payload, trace, span, stack, chain)
+    else:  # no traceparent on the wire: the callee's span is the root of a new trace
+        journey = remote(run, caller, callee, endpoint, call.payload, recorder.new_trace(), 0,
+                         stack, chain)
     try:
         if call.timeout is not None:
             value = yield from with_timeout(run, journey, call.timeout, endpoint.where, chain,

@@ -207,6 +207,7 @@ def consume(run, group, consumer, station):
     broker = group.broker
     endpoint = group.subscription.endpoint
     stack = (station.name,)
+    propagate = group.subscription.propagate
     chain = Chain(run.env.active_process) if run.crashes else None  # for a crash to stop
     while True:
         if consumer.leaving:
@@ -233,10 +234,13 @@ def consume(run, group, consumer, station):
             if group.idempotent and group.skip_duplicate(message, attempt, station):
                 break
             group.deliver(message, attempt)
+            trace, parent = message.trace, message.span
+            if not (propagate and trace):  # no context to continue: a new trace begins
+                trace, parent = run.recorder.new_trace(), 0
             try:
-                yield from station.serve(endpoint, message.payload, message.trace, message.span,
-                                         stack, kind="consumer", message=message,
-                                         group=group.names, chain=chain)
+                yield from station.serve(endpoint, message.payload, trace, parent, stack,
+                                         kind="consumer", message=message, group=group.names,
+                                         chain=chain)
             except CallError as error:
                 delay = group.failed(message, attempt, station, error)
                 if delay is None:  # dead-lettered, or lost (at-most-once)

@@ -187,7 +187,7 @@ class Context:
                           "saga happens only when the handler yields it")
 
     def call(self, service, endpoint, payload=None, *, timeout=None, retry=None, breaker=None,
-             bulkhead=None, fallback=NO_FALLBACK):
+             bulkhead=None, fallback=NO_FALLBACK, propagate=True):
         """A synchronous call; ``yield`` it to get the callee's return value.
 
         Args:
@@ -200,6 +200,9 @@ class Context:
             bulkhead: an ``sl.Bulkhead`` policy (shared the same way).
             fallback: a value, or a function of the final ``CallError``, returned
                 instead of raising when the call fails.
+            propagate: ``False`` sends the call without its trace context (a client
+                library that drops the ``traceparent`` header): the callee's work starts
+                a new trace, unconnected to this one.
         """
         if timeout is not None or retry is not None or breaker is not None \
                 or bulkhead is not None:  # (a plain call, the usual one, has nothing to check)
@@ -211,16 +214,19 @@ class Context:
                                       ("bulkhead", bulkhead, Bulkhead)):
                 if value is not None and not isinstance(value, kind):
                     checks.refuse(where, name, f"an sl.{kind.__name__}(...)", value)
-        step = Call(self, service, endpoint, payload, timeout, retry, breaker, bulkhead, fallback)
+        # (late=None, propagate: by position, which is faster than by keyword)
+        step = Call(self, service, endpoint, payload, timeout, retry, breaker, bulkhead, fallback,
+                    None, propagate)
         if self.unyielded is None:  # (what _made does, inline: this is the hot path)
             self.unyielded = step
         else:
             self._remember(step)
         return step
 
-    def publish(self, broker, topic, payload, key=None):
-        """Put a message on ``broker``'s ``topic``; the trace context travels with it."""
-        self.station.run.publish(self, broker, topic, payload, key)
+    def publish(self, broker, topic, payload, key=None, propagate=True):
+        """Put a message on ``broker``'s ``topic``; the trace context travels with it
+        (``propagate=False``: it does not, and each consumer starts a new trace)."""
+        self.station.run.publish(self, broker, topic, payload, key, propagate)
 
     def saga(self, saga, payload):
         """Run an orchestrated ``sl.Saga``; ``yield`` it to get its outcome

@@ -101,7 +101,8 @@ SPANS = Table(
     Field("trace_id", "trace_id", "the request (trace) this span belongs to"),
     Field("span_id", "span_id", "this span (its number, from 1, in hex)", derived=True),
     Field("parent_id", "span_id", "the span that caused it ('' for the root); a consumer span's "
-      "parent is its producer span, so one business flow is one trace"),
+      "parent is its producer span, so one business flow is one trace (unless a hop had "
+      "propagate=False: then the work after it is the root of a new trace)"),
     Field("service", "str", "the service that did the work (for a client span: the caller)"),
     Field("operation", "str", "endpoint (server), 'callee.endpoint' (client), 'publish T' / "
       "'consume T'"),
@@ -165,6 +166,8 @@ MESSAGES = Table(
     Field("attempt", "int", "delivery attempt, from 1 (0 for publish)"),
     Field("trace_id", "trace_id", "trace the message belongs to"),
     Field("span_id", "span_id", "the producer span"),
+    Field("traceparent", "str", "the W3C trace context the message carries, "
+          "00-<trace_id>-<span_id>-01 ('' if published with propagate=False)", derived=True),
 )
 
 QUEUES = Table(

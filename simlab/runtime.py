@@ -181,7 +181,7 @@ class Run:
 
     # -- messages
 
-    def publish(self, context, broker, topic, payload, key):
+    def publish(self, context, broker, topic, payload, key, propagate=True):
         name = getattr(broker, "name", broker)
         entry = self.topics.get((name, topic))
         if entry is None:
@@ -204,7 +204,8 @@ class Run:
                                   "warning", f"broker {name} is down: publish to {topic} refused")
                 raise CallError("error", f"publish {topic}", f"broker {name} is down")
             outage.held.append((context.station.name,
-                                lambda: self.publish(context, broker, topic, payload, key)))
+                                lambda: self.publish(context, broker, topic, payload, key,
+                                                    propagate)))
             self.recorder.log(context.trace_id, context.span_id, context.station.name, "warning",
                               f"broker {name} is down: publish to {topic} held until it is back")
             return
@@ -217,8 +218,10 @@ class Run:
         # by the message that handler consumed: lineage flows down an event chain.
         carried = context.message.writes if context.message is not None else ()
         writes = carried + tuple(context.writes) if context.writes else carried
+        # Without propagation the message carries no trace context (trace and span 0).
+        trace, parent = (context.trace_id, span) if propagate else (0, 0)
         message = Message(self._messages, topic, key, declared.partition_of(key, self._messages),
-                          payload, context.trace_id, span, self.env.now, writes)
+                          payload, trace, parent, self.env.now, writes)
         self.recorder.message("publish", declared.names, message, 0)
         for group in groups:
             group.unsettled += 1

@@ -34,6 +34,9 @@ def attributes(span):
             found["simlab.fallback"] = True
     if span.wait > 0:
         found["simlab.queue_wait"] = float(span.wait)
+    if span.kind in ("server", "consumer") and span.parent_id:
+        # The context it received: the caller's client span, or the message's producer span.
+        found["simlab.traceparent"] = f"00-{span.trace_id}-{span.parent_id}-01"
     return found
 
 
@@ -52,7 +55,9 @@ def span_links(spans):
     Columns: ``trace_id``, ``span_id`` (the consumer span), ``linked_trace_id``,
     ``linked_span_id`` (the producer span).
     """
-    consumers = spans[spans.kind == "consumer"]
+    # A consumer that got no trace context (see "Broken propagation" in simlab.broker)
+    # has no parent, and nothing to link to.
+    consumers = spans[(spans.kind == "consumer") & (spans.parent_id != "")]
     return pd.DataFrame({"trace_id": consumers.trace_id.to_numpy(),
                          "span_id": consumers.span_id.to_numpy(),
                          "linked_trace_id": consumers.trace_id.to_numpy(),

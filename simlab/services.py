@@ -119,7 +119,7 @@ class Service:
         return register
 
     def consumer(self, broker, topic, group=None, consumers=None, view_of=None,
-                 idempotent=False):
+                 idempotent=False, propagate=True):
         """Decorator: consume ``topic`` from ``broker`` as consumer group ``group``.
 
         Every group gets every message; the ``consumers`` of one group compete for them
@@ -135,6 +135,9 @@ class Service:
 
         ``broker`` is the broker (``bus = world.broker("bus")``) or its name (``"bus"``),
         as for ``ctx.publish``.
+
+        ``propagate=False`` makes a legacy consumer that ignores the trace context of
+        the messages: each message it handles starts a new trace.
         """
         broker = self._broker(broker)
         group = self.name if group is None else checks.name("consumer group", group)
@@ -155,7 +158,8 @@ class Service:
 
         def register(fn):
             check_handler(f"consumer {self.name} of {broker.name}/{topic}", fn)
-            broker.subscribe(topic, group, self, fn, consumers, bool(idempotent))
+            broker.subscribe(topic, group, self, fn, consumers, bool(idempotent),
+                             bool(propagate))
             return fn
 
         return register

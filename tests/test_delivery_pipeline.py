@@ -202,7 +202,8 @@ class FakeDeployer(Component):
 
 
 def test_production_hands_each_version_and_its_defects_to_the_deployer():
-    world = pipeline_world(defect_rate=0.4, strategy="canary", batching=MergeQueue(group=3))
+    canary = sl.Canary(step=0.5)
+    world = pipeline_world(defect_rate=0.4, strategy=canary, batching=MergeQueue(group=3))
     deployers = []
     world.add_component(lambda run: deployers.append(FakeDeployer(run)) or deployers[-1])
     result = world.run()
@@ -210,7 +211,7 @@ def test_production_hands_each_version_and_its_defects_to_the_deployer():
     changes = result.changes.set_index("change_id")
     assert len(calls) > 10
     for service, version, strategy, ids, unplanned in calls:
-        assert (service, strategy, unplanned) == ("app", "canary", False)
+        assert (service, strategy, unplanned) == ("app", canary, False)
         shipped = changes.loc[list(ids)]
         assert (shipped.version == version).all()
         assert list(version.defects) == [(i, kind) for i, kind in shipped.defect.items() if kind]

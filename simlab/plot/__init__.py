@@ -13,6 +13,7 @@ from ._common import shade_bursts, shade_faults
 from .canvas import drawing_off_screen, figure, png_bytes
 from .delivery import canary, mark_deployments
 from .consistency import lag_distribution, lag_over_time, partitions, stale_reads
+from .dependencies import dependency_graph, red
 from .messaging import (
     anomalies,
     anomalies_over_time,
@@ -28,7 +29,7 @@ from .topology import topology, topology_graph
 from .traces import waterfall
 
 __all__ = ["figure", "png_bytes", "drawing_off_screen", "latency_percentiles", "latency_distribution", "latency_over_time", "queues",
-           "topology", "topology_graph", "waterfall", "lag_distribution", "lag_over_time",
+           "topology", "topology_graph", "waterfall", "dependency_graph", "red", "lag_distribution", "lag_over_time",
            "partitions", "stale_reads", "breaker_timeline", "sent_per_call",
            "anomalies", "anomalies_over_time", "deliveries", "crash_window",
            "saga_trace", "inconsistency", "shade_faults", "shade_bursts", "overview",

@@ -3,7 +3,10 @@
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from .. import traces
 from ._common import FAILED, axes
+
+PATH = "black"  # the outline of the spans on the critical path
 
 _KIND_COLOURS = {"server": "tab:blue", "client": "tab:gray", "producer": "tab:orange",
                  "consumer": "tab:green"}
@@ -11,13 +14,14 @@ _KIND_NAMES = {"server": "server: a service at work", "client": "client: waiting
                "consumer": "consumer: handling a message"}
 
 
-def waterfall(result, trace_id=None, ax=None):
+def waterfall(result, trace_id=None, ax=None, critical_path=True):
     """Every span of one trace as a bar on a shared time line (default: the slowest trace).
 
     Indentation shows who called whom; colour shows the span kind (the legend names
     them); the hatched start of a bar is time spent waiting for a free worker; failed
     spans are red. A publish is an orange diamond, linked by a dotted line to the
-    consumers that handled its message.
+    consumers that handled its message. With ``critical_path``, the spans the
+    end-to-end latency waited on (``sl.traces.critical_path``) have a bold outline.
     """
     trace_id = trace_id or result.slowest_trace()
     spans = result.spans[result.spans.trace_id == trace_id].sort_values(["start", "span_id"])
@@ -29,6 +33,7 @@ def waterfall(result, trace_id=None, ax=None):
     end = spans.end.fillna(result.end_time)
     rows = {span_id: row for row, span_id in enumerate(spans.span_id)}
     labels, kinds, waited, failed = [], set(), False, False
+    on_path = set(traces.critical_path(result, trace_id).span_id) if critical_path else set()
     for row, span in enumerate(spans.itertuples()):
         start_ms = (span.start - origin) * 1000
         duration = (end[span.Index] - span.start) * 1000
@@ -45,6 +50,9 @@ def waterfall(result, trace_id=None, ax=None):
             waited = True
             ax.barh(row, span.wait * 1000, left=start_ms, color="white", hatch="///",
                     edgecolor=colour, alpha=0.9)
+        if span.span_id in on_path:
+            ax.barh(row, width, left=start_ms, fill=False, edgecolor=PATH, lw=1.8, zorder=4,
+                    gid="critical_path")
         ax.text(start_ms + width, row, f" {duration:.1f} ms" + ("" if span.status == "ok"
                                                              else f" {span.status}"),
                 va="center", fontsize=7)
@@ -54,8 +62,8 @@ def waterfall(result, trace_id=None, ax=None):
     ax.set_xlim(right=ax.get_xlim()[1] * 1.15)  # room for the last bar's label
     ax.set_xlabel("ms since the trace began")
     ax.set_title(f"Trace {trace_id[-8:]}")
-    ax.legend(handles=_legend(kinds, waited, failed, linked), loc="lower left", fontsize=7,
-              framealpha=0.9)
+    ax.legend(handles=_legend(kinds, waited, failed, linked, bool(on_path)), loc="lower left",
+              fontsize=7, framealpha=0.9)
     return ax
 
 
@@ -71,7 +79,7 @@ def _link_publishes(ax, spans, rows, origin):
     return len(producers) > 0
 
 
-def _legend(kinds, waited, failed, published):
+def _legend(kinds, waited, failed, published, path=False):
     handles = [Patch(color=_KIND_COLOURS[kind], alpha=0.85, label=_KIND_NAMES[kind])
                for kind in ("server", "client", "consumer") if kind in kinds]
     if waited:
@@ -82,6 +90,9 @@ def _legend(kinds, waited, failed, published):
     if published:
         handles.append(Line2D([], [], color=_KIND_COLOURS["producer"], marker="D", ls=":",
                               label="publish, and who consumed it"))
+    if path:
+        handles.append(Patch(fill=False, edgecolor=PATH, lw=1.8,
+                             label="critical path: what the latency waited on"))
     return handles
 
 
