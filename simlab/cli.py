@@ -5,6 +5,7 @@ Examples:
     simlab run shop --style sync --outage payments 20 10 --out results/
     simlab run shop --style async --out results/ --traces otlp,jaeger,chrome,logs
     simlab compare shop --seeds 5
+    simlab run release --strategy canary --batching nightly --runners 2
 
 Everything the command is told is checked before it simulates anything: a mistake ends
 with one line saying what is wrong (exit status 2), not a traceback, and never after a
@@ -33,6 +34,11 @@ RUN_EXAMPLES = """\
   simlab run shop --style async --out results/ --traces otlp,jaeger,chrome,logs
                                           also the traces and logs, for Jaeger UI,
                                           ui.perfetto.dev or an OpenTelemetry Collector
+  simlab run release                      a pipeline delivering the shop's orders service:
+                                          3 days of commits, continuous batching, canary
+  simlab run release --batching nightly --strategy big-bang --runners 1 --out results/
+                                          a nightly release train; its DORA metrics, and
+                                          the tables (CSV) written to results/
 """
 
 COMPARE_EXAMPLES = """\
@@ -64,7 +70,7 @@ def _parser():
     run = commands.add_parser(
         "run", help="run one scenario, print its summary, optionally write its results",
         epilog="examples:\n" + RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--style", choices=("sync", "async"), default="sync",
+    run.add_argument("--style", choices=("sync", "async"),
                      help="sync: a chain of synchronous calls; async: events on a broker "
                           "(default: sync)")
     run.add_argument("--seed", type=int, default=1,
@@ -89,17 +95,65 @@ def _parser():
     compare.add_argument("--workers", type=int, default=1,
                          help="processes to run the replications side by side, 1 or more "
                               "(default: 1; the results are the same whatever the number)")
+    run.add_argument("scenario", choices=("shop", "release"),
+                     help="the scenario: shop (the checkout flow) or release (a delivery "
+                          "pipeline deploying the shop's orders service)")
+    compare.add_argument("scenario", choices=("shop",), help="the scenario (shop)")
+    _release_options(run)
     for command in (run, compare):
-        command.add_argument("scenario", choices=("shop",), help="the scenario (shop)")
-        command.add_argument("--rate", type=float, default=50.0,
-                             help="orders per second (default: 50)")
-        command.add_argument("--duration", type=float, default=60.0,
-                             help="seconds of load (default: 60)")
+        command.add_argument("--rate", type=float,
+                             help="shop: orders per second (default: 50)")
+        command.add_argument("--duration", type=float,
+                             help="shop: seconds of load (default: 60)")
         command.add_argument("--outage", nargs=3, metavar=("SERVICE", "AT", "SECONDS"),
-                             help="crash SERVICE at time AT (seconds, within the load) for "
-                                  "SECONDS")
+                             help="shop: crash SERVICE at time AT (seconds, within the load) "
+                                  "for SECONDS")
     parser.commands = {"run": run, "compare": compare}  # to say which command was misused
     return parser
+
+
+SHOP_DEFAULTS = {"style": "sync", "rate": 50.0, "duration": 60.0}
+
+#: The options of ``simlab run release``: (flag, type, help). Their defaults are the
+#: scenario's own (simlab/scenarios/release.py), so the help says them once.
+RELEASE_OPTIONS = (
+    ("--strategy", str, "how orders is deployed: big-bang, rolling, blue-green or canary "
+                        "(default: canary)"),
+    ("--batching", str, "which changes ship together: continuous, hourly, nightly or "
+                        "merge-queue (default: continuous)"),
+    ("--runners", int, "CI runners the stages share, 1 or more (default: 2)"),
+    ("--defect-rate", float, "the probability that a change carries a defect, 0 to 1 "
+                             "(default: 0.1)"),
+    ("--commit-rate", float, "changes committed per minute (default: 0.02, about 29 a day)"),
+    ("--flaky", float, "the probability that a test run fails for no reason, 0 to below 1 "
+                       "(default: 0)"),
+    ("--reruns", int, "automatic re-runs of a failed test run, 0 or more (default: 0)"),
+    ("--days", float, "days of commits (default: 3); one simulated second is a minute"),
+    ("--traffic", float, "customer requests per simulated second, a sample of a minute's "
+                         "traffic (default: 4)"),
+)
+
+
+def _release_options(run):
+    group = run.add_argument_group("release options (simlab run release)")
+    for flag, kind, text in RELEASE_OPTIONS:
+        group.add_argument(flag, type=kind, help=text)
+
+
+def _only_for(parser, args):
+    """Refuse an option of the other scenario (a shop option on release, or back)."""
+    release = [flag for flag, _, _ in RELEASE_OPTIONS]
+    shop = ["--style", "--rate", "--duration", "--outage", "--traces"]
+    given = [flag for flag in (shop if args.scenario == "release" else release)
+             if getattr(args, flag[2:].replace("-", "_"), None) is not None]
+    if given:
+        other = "shop" if args.scenario == "release" else "release"
+        parser.error(f"{given[0]} is an option of {other}, not of {args.scenario}; see "
+                     f"simlab {args.command} --help")
+    if args.scenario == "shop":
+        for name, value in SHOP_DEFAULTS.items():
+            if getattr(args, name, None) is None:
+                setattr(args, name, value)
 
 
 def _outage(parser, args):
@@ -164,6 +218,10 @@ def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     command = parser.commands[args.command]  # its mistakes are shown with its own usage
+    _only_for(command, args)
+    if args.scenario == "release":
+        from .cli_release import run_release
+        return run_release(command, args, _writable)
     outage = _outage(command, args)
     traces = _trace_formats(command, args)
     if args.command == "compare" and args.seeds < 2:

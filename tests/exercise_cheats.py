@@ -542,3 +542,72 @@ WORKERS_2 = 8
     },
 }
 NEVER_SAY["06-watch-a-request.ipynb"] = {2: ("4 workers", "WORKERS_2 = 4")}
+CHEATS["07-from-commit-to-production.ipynb"] = {
+    1: {
+        "the lesson's two runners, whatever the rate": '''
+def runners_for(commit_rate):
+    return 2
+''',
+        "a huge pool: short lead times, idle runners": '''
+def runners_for(commit_rate):
+    return 10
+''',
+        "Little's law with no headroom: runners just busy all the time": '''
+def runners_for(commit_rate):
+    return max(1, math.ceil(commit_rate * 40))
+''',
+        "one runner, and let the changes queue": '''
+def runners_for(commit_rate):
+    return 1
+''',
+    },
+    2: {
+        "the lesson's canary, whatever the traffic": '''
+def canary_for(traffic):
+    return sl.Canary(steps=(0.1, 0.25, 0.5), interval=5.0, failure_limit=2, min_requests=10)
+''',
+        "a big bang: no canary at all": '''
+def canary_for(traffic):
+    return sl.Recreate(downtime=0)
+''',
+        "a canary too fast to see anything: 1-minute steps": '''
+def canary_for(traffic):
+    return sl.Canary(steps=(0.1, 0.25, 0.5), interval=1)
+''',
+        "a careful but slow canary: 25-minute steps at any traffic": '''
+def canary_for(traffic):
+    return sl.Canary(steps=(0.1, 0.25, 0.5), interval=25)
+''',
+        "strict on too few requests: inconclusive counts as a fail": '''
+def canary_for(traffic):
+    return sl.Canary(steps=(0.1, 0.25, 0.5), interval=5.0, min_requests=10, inconclusive="fail")
+''',
+        "a canary that never judges: any error rate passes": '''
+def canary_for(traffic):
+    return sl.Canary(steps=(0.1, 0.25, 0.5), interval=150 / traffic, max_error_rate=1.0)
+''',
+    },
+    3: {
+        "nightly batching": '''
+design = dict(batching="nightly", runners=2)
+''',
+        "a huge runner pool that meets the lead time and wastes": '''
+design = dict(batching="continuous", runners=8)
+''',
+        "one runner, continuous: the runner queue explodes": '''
+design = dict(batching="continuous", runners=1)
+''',
+        "hourly trains with two runners: fine, but the runners idle": '''
+design = dict(batching="hourly", runners=2)
+''',
+        "fewer defects, by decree": '''
+design = dict(batching="continuous", runners=2, defect_rate=0.0)
+''',
+        "trains every four hours on one runner": '''
+design = dict(batching=sl.Schedule(every=240), runners=1)
+''',
+    },
+}
+NEVER_SAY["07-from-commit-to-production.ipynb"] = {1: ("/ 0.75", "75 %"),
+                                                   2: ("0.1 * traffic", "inconclusive=\"fail\""),
+                                                   3: ("'continuous'", "runners=2")}

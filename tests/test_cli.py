@@ -168,9 +168,95 @@ def without_wall_time(text):
 @pytest.mark.parametrize("command", [
     "run shop --style async --outage payments 20 10 --out results/",
     "compare shop --seeds 5 --outage payments 20 10",
+    "run release --strategy canary --batching nightly --out results/",
 ])
 def test_the_readme_shows_what_the_command_prints(command, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(command.split()) == 0
     printed = capsys.readouterr().out.rstrip("\n")
     assert without_wall_time(printed) == without_wall_time(readme_example(command))
+
+
+# -- simlab run release: a delivery pipeline, its DORA metrics
+
+
+def test_run_release_prints_the_dora_metrics_and_writes_the_tables(tmp_path, capsys):
+    assert main(["run", "release", "--strategy", "big-bang", "--batching", "hourly",
+                 "--runners", "3", "--days", "0.5", "--traffic", "1", "--seed", "4",
+                 "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("release (big-bang, hourly batching, 3 runners), seed 4, "
+                              "0.5 days of commits at 0.02/min, defect rate 10% — ")
+    lines = {line.split()[0]: line.split(None, 1)[1] for line in printed.splitlines()[2:]
+             if line.strip() and not line.startswith("n/a")}
+    assert lines["lead_time_p50"].endswith(" min") and lines["change_fail_rate"].endswith(" %")
+    assert lines["deployment_frequency"].endswith(" /day")
+    changes = pd.read_csv(tmp_path / "changes.csv")
+    assert int(lines["changes"].replace(",", "")) == len(changes) > 5
+    assert set(changes.outcome) <= {"live", "caught", "rolled_back"}
+    deployments = pd.read_csv(tmp_path / "deployments.csv")
+    assert set(deployments.strategy) <= {"recreate", "rollback"}
+    dora = pd.read_csv(tmp_path / "dora.csv", index_col="metric")
+    assert "change_fail_rate" in dora.index
+    for table in ("pipeline_runs", "incidents", "traffic", "canary_checks", "requests"):
+        assert (tmp_path / f"{table}.csv").exists()
+
+
+def test_run_release_is_the_same_for_the_same_seed(capsys):
+    argv = ["run", "release", "--days", "0.25", "--traffic", "1", "--seed", "2"]
+    assert main(argv) == 0
+    first = without_wall_time(capsys.readouterr().out)
+    assert main(argv) == 0
+    assert without_wall_time(capsys.readouterr().out) == first
+
+
+@pytest.fixture
+def no_release(monkeypatch):
+    """Fail the test if the command builds or runs the release scenario."""
+    def simulate(*args, **kwargs):
+        raise AssertionError("the command ran the scenario before checking its input")
+    monkeypatch.setattr("simlab.cli_release.release", simulate)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--strategy", "canery"], "--strategy canery: pick one of big-bang, rolling, blue-green, canary"),
+    (["--batching", "weekly"], "--batching weekly: pick one of continuous, hourly, nightly, merge-queue"),
+    (["--runners", "0"], "--runners 0: must be 1 or more"),
+    (["--defect-rate", "1.5"], "--defect-rate 1.5: must be a probability from 0 to 1"),
+    (["--commit-rate", "0"], "--commit-rate 0: must be above 0"),
+    (["--flaky", "1"], "--flaky 1: must be a probability from 0 to below 1"),
+    (["--reruns", "-1"], "--reruns -1: must be 0 or more"),
+    (["--days", "0"], "--days 0: must be above 0"),
+    (["--commit-rate", "nan"], "--commit-rate nan: must be above 0"),
+    (["--style", "async"], "--style is an option of shop, not of release"),
+    (["--outage", "payments", "1", "2"], "--outage is an option of shop, not of release"),
+    (["--traces", "otlp"], "--traces is an option of shop, not of release"),
+    (["--runners", "two"], "argument --runners: invalid int value: 'two'"),
+])
+def test_a_wrong_release_option_is_one_line_before_the_run(argv, message, capsys, no_release):
+    error = usage_error(["run", "release", *argv], capsys)
+    assert message in error and "Traceback" not in error
+    assert error.strip().splitlines()[-1].startswith("simlab run: error: ")
+
+
+def test_a_release_option_on_the_shop_is_refused(capsys, no_run):
+    error = usage_error(["run", "shop", "--strategy", "canary"], capsys)
+    assert "--strategy is an option of release, not of shop" in error
+
+
+def test_release_refuses_an_output_folder_it_cannot_write_before_the_run(
+        tmp_path, capsys, no_release):
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main(["run", "release", "--out", str(tmp_path / "a-file" / "results")]) == 2
+    assert capsys.readouterr().err.startswith("simlab: cannot write the results to ")
+
+
+def test_run_help_explains_the_release_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    printed = capsys.readouterr().out
+    assert "release options (simlab run release)" in printed
+    for flag in ("--strategy", "--batching", "--runners", "--defect-rate", "--commit-rate",
+                 "--flaky", "--reruns", "--days", "--traffic"):
+        assert flag in printed
+    assert "simlab run release --batching nightly" in printed

@@ -69,6 +69,7 @@ DISTRIBUTION = "distribution"        # a distribution, or seconds (0 or more)
 COUNT, OPTIONAL_COUNT, COUNT0 = "count", "count|None", "count>=0"
 PROBABILITY = "probability"
 POSITIVE = "positive"                # a rate, a factor: above 0
+RATE0 = "rate>=0"                    # a rate that may be 0 (none at all)
 
 PARAMETERS = {
     "World": {"seed": "seed", "latency": DISTRIBUTION, "max_events": COUNT,
@@ -204,6 +205,14 @@ PARAMETERS = {
                  "pool": OPTIONAL_COUNT, "propagate": None},
     "mystery": {"name": None, "fixed": None, "rate": POSITIVE, "duration": POSITIVE_SECONDS,
                 "seed": "seed"},
+    "release": {"batching": None, "runners": COUNT, "strategy": None,
+                "defect_rate": PROBABILITY, "commit_rate": POSITIVE, "flaky": PROBABILITY,
+                "reruns": COUNT0, "duration": POSITIVE_SECONDS, "seed": "seed",
+                "traffic": RATE0, "remediation": None, "alert": None,
+                "respond_after": SECONDS},
+    "one_release": {"strategy": None, "defect": None, "traffic": POSITIVE, "seed": "seed",
+                    "duration": POSITIVE_SECONDS, "alert": None, "respond_after": SECONDS},
+    "blast_radius": {"result": None, "version": None, "service": None},
     "mmc_wait": {"lam": POSITIVE, "mu": POSITIVE, "c": COUNT},
     "mmc_sojourn": {"lam": POSITIVE, "mu": POSITIVE, "c": COUNT},
     "tandem_sojourn": {"lam": POSITIVE, "stations": None},
@@ -255,7 +264,7 @@ def bad_values(kind):
         return [("payments", at, 1.0) for at in bad_values(SECONDS)] + \
             [("payments", 1.0, seconds) for seconds in bad_values(POSITIVE_SECONDS)] + [5]
     values = [NAN, INF, -INF, True, False, "1"] + ([] if optional else [None])
-    if kind in (SECONDS, DISTRIBUTION, COUNT0, "budget"):
+    if kind in (SECONDS, DISTRIBUTION, COUNT0, "budget", RATE0):
         values += [-1]
     if kind in (POSITIVE_SECONDS, COUNT, POSITIVE):
         values += [-1, 0]
@@ -394,6 +403,8 @@ TRY = {  # callable -> how to try one bad keyword argument on it
     "delivery": quick(scenarios.delivery),
     "dual_write": quick(scenarios.dual_write),
     "checkout_saga": quick(scenarios.checkout_saga),
+    "release": quick(scenarios.release, traffic=1),
+    "one_release": quick(scenarios.one_release, traffic=1),
     "World.deploy": lambda kw: tiny(then=lambda w: w.deploy(**{
         "service": "back", "version": "2", "at": 0.1, **kw})),
     "World.remediation": lambda kw: tiny(then=lambda w: w.remediation(**kw)),

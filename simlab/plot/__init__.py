@@ -22,6 +22,7 @@ from .messaging import (
     inconsistency,
     saga_trace,
 )
+from .pipeline import pipeline_timeline, runner_queue
 from .requests import latency_distribution, latency_over_time, latency_percentiles, queues
 from .resilience import breaker_timeline, sent_per_call
 from .topology import topology, topology_graph
@@ -32,7 +33,7 @@ __all__ = ["figure", "png_bytes", "drawing_off_screen", "latency_percentiles", "
            "partitions", "stale_reads", "breaker_timeline", "sent_per_call",
            "anomalies", "anomalies_over_time", "deliveries", "crash_window",
            "saga_trace", "inconsistency", "shade_faults", "shade_bursts", "overview",
-           "canary", "mark_deployments"]
+           "canary", "mark_deployments", "pipeline_timeline", "runner_queue"]
 
 
 def overview(result, figsize=(11, 7), title=None):

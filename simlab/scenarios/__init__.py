@@ -14,6 +14,9 @@ learner uses, so its source is worth reading.
 * ``mystery(name, fixed=False)``, ``dispatch(...)`` — a ride-hailing service in the style of
   Jaeger's HotROD with a planted performance problem, to find with traces and logs
   (lesson 06); ``MYSTERIES`` says where each is and which knob fixes it.
+* ``release(batching=..., runners=..., strategy=...)``, ``one_release(strategy, defect)`` —
+  a delivery pipeline deploying a live shop's orders service; one version deployed with
+  each strategy, and ``blast_radius`` (lesson 07).
 """
 
 from .backlogs import address_book, flash_sale
@@ -21,9 +24,11 @@ from .consistency import REMEDIES, read_your_writes
 from .failures import cascade, flaky_world
 from .messaging import billing_world, checkout_saga, delivery, dual_write
 from .mysteries import MYSTERIES, Ride, dispatch, mystery
+from .release import blast_radius, one_release, release
 from .shop import FLOW, SERVICES, TRACKING_WORK, WORK, WORKERS, Order, shop
 
 __all__ = ["shop", "Order", "flash_sale", "address_book", "read_your_writes", "REMEDIES",
            "cascade", "flaky_world", "billing_world", "delivery",
            "dual_write", "checkout_saga", "SERVICES", "WORK", "WORKERS", "FLOW",
-           "TRACKING_WORK", "mystery", "dispatch", "MYSTERIES", "Ride"]
+           "TRACKING_WORK", "mystery", "dispatch", "MYSTERIES", "Ride", "release",
+           "one_release", "blast_radius"]

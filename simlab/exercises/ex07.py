@@ -1,0 +1,151 @@
+"""Checks of exercises 07, from commit to production
+(``exercises/07-from-commit-to-production.ipynb``).
+
+The models the tasks use are lesson 07's, from ``simlab.scenarios``: ``release`` (a live
+shop and the pipeline delivering its orders service) and ``one_release`` (one version,
+deployed with a strategy, that may be bad). One simulated second is one minute.
+"""
+
+import math
+import statistics
+
+import simlab as sl
+
+from . import NotYet, ask, number, require, run, task
+from ..delivery.strategies import Strategy
+from ..scenarios import blast_radius, one_release, release
+from ..scenarios.release import runner_use
+
+DAY = sl.delivery.DAY
+
+
+# -- task 1: how many runners ------------------------------------------------------------------
+
+TARGET_LEAD = 100.0   # minutes: the median change must be live within this
+LEAST_USE = 0.35      # the runners must be busy at least this share of the time
+RUNNER_CASES = ((0.025, (7001, 7002)), (0.055, (7003, 7004)))   # commit rate, seeds
+
+
+def pipeline_alone(commit_rate, runners, seed):
+    """The release pipeline with no customers (so every deployment is promoted): two days
+    of commits at ``commit_rate``, continuous batching, ``runners`` runners."""
+    return release(commit_rate=commit_rate, runners=runners, traffic=0, duration=2 * DAY,
+                   seed=seed)
+
+
+@task("Task 1 — How many runners?")
+def task1(runners_for):
+    sized = []
+    for rate, seeds in RUNNER_CASES:
+        runners = number(ask(runners_for, rate), f"runners_for({rate})", 1, 50, whole=True)
+        results = [run(pipeline_alone(rate, runners, seed)) for seed in seeds]
+        lead = statistics.fmean(result.changes.lead_time.median() for result in results)
+        use = statistics.fmean(runner_use(result) for result in results)
+        case = f"at {rate:g} changes a minute (a rate you had not tried), with {runners} runner" \
+               f"{'s' if runners > 1 else ''}"
+        require(lead <= TARGET_LEAD,
+                f"{case}, the median lead time was {lead:.0f} minutes, over the "
+                f"{TARGET_LEAD:.0f} allowed; the runners were {use:.0%} busy. How does the wait "
+                "for a runner grow as their utilisation nears 1?")
+        require(use >= LEAST_USE,
+                f"{case}, the lead time is fine but the runners were only {use:.0%} busy: "
+                f"you pay for a pool that idles (at least {LEAST_USE:.0%} busy, please). How "
+                "many runner-minutes does one change need, and how many changes come a day?")
+        sized.append(f"{runners} at {rate:g}/min")
+    return f"your pools ({', '.join(sized)}) kept the lead time short without idling."
+
+
+# -- task 2: a canary for any traffic --------------------------------------------------------
+
+PROMOTE_REQUESTS = 500   # a good version must be promoted within the time of this many requests
+MOST_SHARE = 0.25        # a bad version may meet at most this share of the customers
+CANARY_CASES = ((6.0, sl.Defect("errors", rate=0.3), 7101),
+                (40.0, sl.Defect("errors", rate=0.12), 7102),
+                (15.0, sl.Defect("broken", share=0.4), 7103))   # traffic, defect, seed
+
+
+@task("Task 2 — A canary that can see")
+def task2(canary_for):
+    for traffic, defect, seed in CANARY_CASES:
+        strategy = ask(canary_for, traffic)
+        require(isinstance(strategy, Strategy),
+                f"canary_for({traffic:g}) must return a deployment strategy such as "
+                f"sl.Canary(...), got {strategy!r}.")
+        case = f"at {traffic:g} requests a minute (a traffic you had not tried)"
+        good = run(one_release(strategy, defect=None, traffic=traffic, seed=seed,
+                               duration=180))
+        outcome = good.deployments.outcome.iloc[0]
+        require(outcome == "succeeded",
+                f"{case}, your canary rolled back a good version (a false rollback): look at "
+                "result.canary_checks. How many requests does each check see?")
+        limit = PROMOTE_REQUESTS / traffic
+        took = blast_radius(good)["settled"]
+        require(took <= limit,
+                f"{case}, a good version took {took:.0f} minutes to reach every customer; "
+                f"allowed: {limit:.0f} (the time {PROMOTE_REQUESTS} requests take). Slow "
+                "canaries delay every change.")
+        bad = run(one_release(strategy, defect=defect, traffic=traffic, seed=seed,
+                              duration=180))
+        radius = blast_radius(bad)
+        caught_by = set(bad.incidents.detected_by)
+        require(caught_by == {"canary"},
+                f"{case}, a bad version ({defect.kind}) was not stopped by your canary's "
+                f"analysis ({'the burn-rate alert found it' if caught_by else 'nothing found it'})"
+                ". Did its checks see enough requests to judge?")
+        require(radius["share"] <= MOST_SHARE,
+                f"{case}, the bad version met {radius['share']:.0%} of the customers while it "
+                f"was live (at most {MOST_SHARE:.0%}). Which weights does it get before its "
+                "first verdict?")
+    return (f"your canaries stopped every bad version themselves, before {MOST_SHARE:.0%} "
+            "of the customers met it, and promoted every good one in time, at "
+            f"{len(CANARY_CASES)} traffic levels.")
+
+
+# -- task 3: a pipeline design -----------------------------------------------------------------
+
+DESIGN_KEYS = ("batching", "runners", "strategy")
+DESIGN_RATE = 0.03       # changes per minute: a team the lesson did not show
+DESIGN_SEEDS = (7201, 7202)
+DESIGN_LEAD = 90.0       # minutes: the median lead time
+DESIGN_FAIL = 0.10       # the change fail rate
+DESIGN_USE = 0.40        # the runners' least utilisation
+
+
+@task("Task 3 — Design the pipeline")
+def task3(design):
+    require(isinstance(design, dict), "design must be a dict: dict(batching=..., runners=..., "
+            f"strategy=...); got {design!r}.")
+    other = [name for name in design if name not in DESIGN_KEYS]
+    if other:
+        raise NotYet(f"{other[0]!r} is not yours to choose: the design is {', '.join(DESIGN_KEYS)}"
+                     ". The team's changes, their defects and the customers are given.")
+    require("batching" in design and "runners" in design,
+            "design needs at least batching and runners.")
+    results = [run(release(commit_rate=DESIGN_RATE, duration=2 * DAY, traffic=3, seed=seed,
+                           **design), "your design") for seed in DESIGN_SEEDS]
+    lead = statistics.fmean(result.changes.lead_time.median() for result in results)
+    use = statistics.fmean(runner_use(result) for result in results)
+    planned = [result.deployments[~result.deployments.unplanned] for result in results]
+    failed = sum(_failed(result, rows) for result, rows in zip(results, planned))
+    deployed = sum(len(rows) for rows in planned)
+    fail_rate = failed / deployed if deployed else math.nan
+    team = f"for a team committing {DESIGN_RATE * DAY:.0f} changes a day (on seeds you had " \
+           "not tried)"
+    require(lead <= DESIGN_LEAD,
+            f"{team}, the median lead time was {lead:.0f} minutes (at most {DESIGN_LEAD:.0f}). "
+            f"The runners were {use:.0%} busy. Where do changes wait: for a runner, or for a "
+            "train?")
+    require(fail_rate <= DESIGN_FAIL,
+            f"{team}, {fail_rate:.0%} of the deployments failed (at most {DESIGN_FAIL:.0%}). "
+            "How does the chance that a deployment fails grow with its number of changes?")
+    require(use >= DESIGN_USE,
+            f"{team}, the lead time and the change fail rate are fine, but the runners were "
+            f"only {use:.0%} busy (at least {DESIGN_USE:.0%}): a pool that idles.")
+    return (f"median lead time {lead:.0f} min, change fail rate {fail_rate:.1%}, runners "
+            f"{use:.0%} busy: a fast, stable pipeline that does not waste its runners.")
+
+
+def _failed(result, planned):
+    """The planned deployments that were rolled back or caused an incident."""
+    bad = set(result.incidents.version)
+    return int(((planned.outcome == "rolled_back") | planned.version.isin(bad)).sum())
