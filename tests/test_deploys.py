@@ -289,6 +289,24 @@ def test_a_hotfix_is_a_new_unplanned_version_with_the_good_content():
     assert set(later.version) == {"2.0-hotfix"} and (later.status == "ok").all()
 
 
+@pytest.mark.parametrize("how", ["rollback", "hotfix"])
+def test_a_remediation_undoes_the_version_of_its_incident_even_after_a_newer_one(how):
+    # 2.0 is bad; the alert fires within a few seconds, the response comes 10 s later,
+    # and meanwhile 3.0 (a clean one) was promoted on top of it.
+    world = api_world(duration=60)
+    instant = sl.Recreate(downtime=0)
+    world.deploy("api", "2.0", at=10, strategy=instant, defect=sl.Defect("errors", rate=0.5))
+    world.deploy("api", "3.0", at=18, strategy=instant)
+    world.alert("api", sl.BurnRateAlert(window=5, burn_rate=10, every=1))
+    world.remediation(how, after=10)
+    result = world.run()
+    incident = result.incidents.iloc[0]
+    assert incident.version == "2.0" and incident.opened < 18
+    remedy = result.deployments.iloc[-1]
+    assert remedy.unplanned and remedy.outcome == "succeeded"
+    assert remedy.version == ("1.0" if how == "rollback" else "2.0-hotfix")
+
+
 def test_an_alert_on_a_service_with_nothing_to_undo_ends_when_it_clears():
     world = api_world(duration=60)
     world.faults.errors("api", at=10, duration=5, probability=0.5)

@@ -298,17 +298,30 @@ class Deployer(Component):
         if row is not None and self.run.recorder.incidents.get(row, "remediation") == "":
             self.resolve(service)
 
+    def incident_versions(self, service):
+        """The version the open incident of ``service`` is about, and the last version
+        promoted before it: what a remediation undoes, and what it goes back to. (The
+        version in production may be a newer one by then: the pipeline kept deploying.)"""
+        history = self.history[service]
+        row = self.incidents.get(service)
+        named = self.run.recorder.incidents.get(row, "version") if row is not None else None
+        bad = next((v for v in history if v.version == named), history[-1])
+        return bad, history[max(history.index(bad) - 1, 0)]
+
     def _remediate(self, service, how, after, hotfix):
         yield Timeout(self.run.env, after)
         history = self.history[service]
         if how == "rollback":  # a deployment of the good version, the way bad came in
             yield from self._wait_turn(service)
-            bad, good = history[-1], history[-2]
-            outcome = yield from self._roll(service, good, bad,
-                                            self.strategies[(service, bad.version)],
+            bad, good = self.incident_versions(service)
+            current = history[-1]
+            outcome = yield from self._roll(service, good, current,
+                                            self.strategies[(service, current.version)],
                                             "rollback", 0, True, rollback=True)
+            if bad in history:  # the versions promoted on top of bad went with it
+                del history[history.index(bad):]
         else:
-            bad = history[-1]
+            bad, _ = self.incident_versions(service)
             outcome = yield (hotfix or default_hotfix)(self, service)
             if outcome == "succeeded" and bad in history:
                 history.remove(bad)  # a later rollback goes back past it
@@ -328,8 +341,7 @@ def default_hotfix(deployer, service):
     "succeeded" or "rolled_back", such as a fix that goes through the pipeline's stages
     and ends in ``deployer.deploy(..., unplanned=True)``.
     """
-    history = deployer.history[service]
-    bad, good = history[-1], history[-2]
+    bad, good = deployer.incident_versions(service)
     defects = []
     if not good.clean:  # rebuild the good version's defects, which it still has
         if good.slow != 1.0:
