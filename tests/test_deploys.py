@@ -404,3 +404,16 @@ def test_bad_deployments_are_refused_when_the_model_is_built():
         world.deploy("api", "2.0", at=1, defect="typo")
     with pytest.raises(sl.ModelError, match="unknown service"):
         world.alert("nope", sl.BurnRateAlert())
+
+
+def test_every_time_plot_of_the_services_marks_the_deployments():
+    world = api_world(duration=30)
+    world.deploy("api", "2.0", at=10, strategy=sl.Canary(step=0.5, interval=5))
+    result = world.run()
+    drawn = {"latency_over_time": sl.plot.latency_over_time(result),
+             "queues": sl.plot.queues(result), "lag_over_time": sl.plot.lag_over_time(result),
+             "red": sl.plot.red(result, "api")[0]}
+    for name, ax in drawn.items():
+        assert any("api 2.0" in text.get_text() for text in ax.texts), name
+    quiet = sl.plot.latency_over_time(result, deployments=False)
+    assert not any("2.0" in text.get_text() for text in quiet.texts)

@@ -1,37 +1,12 @@
-"""Figures of deployments: a canary's traffic weight and verdicts, and deployment markers
-for any time plot."""
+"""Figures of deployments: a canary's traffic weight and verdicts. (Every time plot of the
+services marks deployments through ``shade_faults``; ``mark_deployments`` adds them to
+an axis of your own.)"""
 
 import numpy as np
-from matplotlib.transforms import blended_transform_factory
 
-from ._common import FAILED, axes, shade_faults
+from ._common import FAILED, axes, mark_deployments, shade_faults
 
-OUTCOME_COLOR = {"succeeded": "tab:green", "rolled_back": "tab:brown",
-                 "in_progress": "tab:gray"}
 VERDICT_COLOR = {"pass": "tab:green", "fail": FAILED, "inconclusive": "tab:gray"}
-
-
-def mark_deployments(ax, result, service=None, label=True):
-    """On a time axis: a vertical line where each deployment began, labelled with its
-    version, and its rollout shaded until it ended (green: promoted, brown: rolled
-    back, grey: in progress). ``service``: only that service's deployments."""
-    rows = result.deployments
-    if service is not None:
-        rows = rows[rows.service == service]
-    top = blended_transform_factory(ax.transData, ax.transAxes)  # x in data, y in axes
-    named = set()
-    for row in rows.itertuples():
-        end = row.end if not np.isnan(row.end) else result.end_time
-        color = OUTCOME_COLOR[row.outcome]
-        name = f"deploy {row.outcome.replace('_', ' ')}"
-        ax.axvspan(row.start, end, color=color, alpha=0.10, lw=0,
-                   label=name if label and name not in named else None)
-        named.add(name)
-        ax.axvline(row.start, color=color, lw=1, ls=":")
-        text = row.version if service is not None else f"{row.service} {row.version}"
-        ax.text(row.start, 0.98, f" {text}", transform=top, fontsize=7, color=color,
-                va="top", ha="left", rotation=90)
-    return ax
 
 
 def canary(result, service, ax=None):
@@ -53,7 +28,7 @@ def canary(result, service, ax=None):
         ax.scatter(rows.time, rows.weight * 100, color=VERDICT_COLOR[verdict], zorder=3,
                    s=30, edgecolor="black", lw=0.5, label=f"check: {verdict}")
     mark_deployments(ax, result, service, label=False)
-    shade_faults(ax, result)
+    shade_faults(ax, result, deployments=False)
     ax.set_ylim(-3, 105)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("share of traffic (%)")

@@ -3,8 +3,7 @@ stage runs waiting for a CI runner. Times are the delivery side's minutes."""
 
 import numpy as np
 
-from ._common import FAILED, axes
-from .delivery import OUTCOME_COLOR
+from ._common import FAILED, OUTCOME_COLOR, axes
 
 STAGE_COLORS = ("tab:blue", "tab:cyan", "tab:purple", "tab:olive", "tab:pink", "tab:gray")
 FATE = {"live": ("o", "tab:green"), "caught": ("x", FAILED),

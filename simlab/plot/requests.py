@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 
 from ._common import FAILED, as_dict, axes, shade_bursts, shade_faults
-from .delivery import mark_deployments
 
 
 def latency_percentiles(results, ax=None, percentiles=(50, 95, 99)):
@@ -71,10 +70,8 @@ def latency_over_time(result, ax=None, window=1.0, deployments=True):
                 label="failed %")
     errors.set_ylabel("failed requests (%)", color=FAILED)
     errors.set_ylim(0, 105)
-    shade_faults(ax, result)
+    shade_faults(ax, result, deployments=deployments)
     shade_bursts(ax, result)
-    if deployments:
-        mark_deployments(ax, result)
     lines = ax.get_legend_handles_labels()
     more = errors.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], loc="best", fontsize=8)
