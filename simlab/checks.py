@@ -51,15 +51,17 @@ def _finite_number(value):
     return is_number(value) and math.isfinite(value)
 
 
-def seconds(owner, what, value, *, positive=False, none=None):
+def seconds(owner, what, value, *, positive=False, none=None, unit="seconds"):
     """A finite time in seconds: 0 or more, or more than 0 if ``positive``.
 
-    ``none`` says what ``None`` means where it is allowed (e.g. "no timeout").
+    ``none`` says what ``None`` means where it is allowed (e.g. "no timeout"); ``unit``
+    names the time unit in the message where the clock is read otherwise (the delivery
+    side reads it as "minutes").
     """
     if value is None and none:
         return None
     if not _finite_number(value) or value < 0 or (positive and value == 0):
-        need = f"{'a positive' if positive else 'a non-negative'} number of seconds"
+        need = f"{'a positive' if positive else 'a non-negative'} number of {unit}"
         refuse(owner, what, need + (f" (or None for {none})" if none else ""), value)
     return value
 
@@ -115,13 +117,13 @@ def seed(owner, value, what="seed"):
     return int(value)
 
 
-def pair_of_seconds(owner, what, value, *, positive=False):
-    """A ``(low, high)`` pair of finite times in seconds, low <= high."""
+def pair_of_seconds(owner, what, value, *, positive=False, unit="seconds"):
+    """A ``(low, high)`` pair of finite times in seconds (or ``unit``), low <= high."""
     sign = "positive" if positive else "non-negative"
     if not isinstance(value, (tuple, list)) or len(value) != 2 \
             or not all(_finite_number(part) for part in value) \
             or value[0] > value[1] or value[0] < 0 or (positive and value[0] == 0):
-        refuse(owner, what, f"a (low, high) pair of {sign} numbers of seconds, low <= high, "
+        refuse(owner, what, f"a (low, high) pair of {sign} numbers of {unit}, low <= high, "
                "such as (1.0, 5.0)", value if not isinstance(value, list) else tuple(value))
     return tuple(value)
 

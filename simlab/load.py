@@ -32,7 +32,11 @@ class Poisson:
     rate: float
 
     def __post_init__(self):
-        checks.positive("Poisson", "rate", self.rate, "of requests per second")
+        # A Poisson process serves two clocks: a load's requests per second, and a
+        # pipeline's commits (simlab.delivery), changes per minute.
+        checks.positive("Poisson", "rate", self.rate, "of arrivals per unit of time "
+                        "(requests per second for a load; changes per minute for a "
+                        "pipeline's commits)")
 
     @property
     def mean(self):

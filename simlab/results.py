@@ -285,7 +285,7 @@ class Result:
 
     def dora(self, window=None):
         """The DORA metrics of the run's delivery; see ``simlab.delivery.dora``."""
-        return delivery.dora(self, window)
+        return delivery.dora_metrics(self, window)
 
     def export(self, folder, formats=("otlp", "jaeger", "chrome", "logs"), trace_ids=None,
                errors_only=False, window=None, epoch=None):

@@ -287,7 +287,7 @@ def test_dora_from_deployments_and_incidents_follows_the_definitions():
                              "outcome": ["ok", "ok", "error", "in_flight"]})
     result = types.SimpleNamespace(end_time=DAY, changes=changes, deployments=deployments,
                                    incidents=incidents, requests=requests)
-    dora = sl.delivery.dora(result).value
+    dora = sl.delivery.dora_metrics(result).value
     assert dora["lead_time_p50"] == 10.0
     assert dora["deployment_frequency"] == 4.0
     assert dora["change_fail_rate"] == 0.5            # 1.2 rolled back, 1.3 caused an incident
@@ -347,3 +347,38 @@ def test_a_pipeline_refuses_a_strategy_that_is_not_one():
     world.service("orders")
     with pytest.raises(sl.ModelError, match=r"pipeline of 'orders'.*strategy.*sl.Canary"):
         world.pipeline("orders", commits=sl.Poisson(rate=0.1), duration=100, strategy="canary")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: sl.Schedule(every=0), "Schedule: every must be a positive number of minutes"),
+    (lambda: Stage("unit", -1), "Stage 'unit': duration must be a non-negative number of "
+     "minutes"),
+    (lambda: Stage("unit", "6"), "a number of minutes"),
+    (lambda: sl.Poisson(rate=0), "changes per minute for a pipeline's commits"),
+    (lambda: world_with_service().pipeline("app", commits=sl.Poisson(rate=0.1), duration=-1),
+     "duration must be a positive number of minutes"),
+    (lambda: world_with_service().pipeline("app", commits=sl.Poisson(rate=0.1), duration=DAY,
+                                           start=-5), "start must be a non-negative number of "
+     "minutes"),
+])
+def test_the_delivery_side_refuses_bad_times_in_minutes_and_rates_in_changes(make, message):
+    with pytest.raises(sl.ModelError, match=message):
+        make()
+
+
+def test_the_request_side_still_speaks_of_seconds():
+    with pytest.raises(sl.ModelError, match="Exp: mean must be a positive number of seconds"):
+        sl.Exp(mean=0)
+    with pytest.raises(sl.ModelError, match="requests per second for a load"):
+        sl.Poisson(rate=-1)
+
+
+def test_the_dora_function_is_reachable_beside_its_module():
+    import simlab.delivery.dora as module
+
+    assert sl.delivery.dora is module and sl.delivery.dora_metrics is module.dora_metrics
+    result = pipeline_world(duration=DAY).run()
+    pd.testing.assert_frame_equal(sl.delivery.dora_metrics(result), result.dora())
+    with pytest.raises(sl.ModelError, match="window must be a .* pair of non-negative numbers "
+                       "of minutes"):
+        result.dora(window=(5, 1))

@@ -10,7 +10,8 @@ stands for one minute, so ``DAY`` is 1440 and a week of commits simulates in a b
 Rates are per minute (``sl.Poisson(rate=0.05)``: a change every 20 minutes on average).
 
 Modules: ``changes`` (changes, defects, versions), ``stages`` (stages and batching),
-``pipeline`` (the pipeline during a run), ``dora`` (the metrics); and on the deployment
+``pipeline`` (the pipeline during a run), ``dora`` (the metrics: ``dora_metrics(result)``,
+which ``result.dora()`` calls); and on the deployment
 side: ``versions`` (the versions live in a service, and their defects), ``strategies``
 (recreate, rolling, blue-green, canary), ``deploy`` (the deployer, ``run.deployer``),
 ``alerts`` (burn-rate alerts that open incidents).
@@ -19,13 +20,13 @@ side: ``versions`` (the versions live in a service, and their defects), ``strate
 from .alerts import BurnRateAlert
 from .changes import DEFECT_KINDS, Version
 from .deploy import Deployer
-from .dora import dora
+from .dora import dora_metrics
 from .pipeline import Pipeline
 from .stages import DAY, HOUR, MINUTE, WEEK, MergeQueue, Production, Schedule, Stage, \
     default_stages
 from .strategies import BlueGreen, Canary, Recreate, Rolling
 from .versions import Defect
 
-__all__ = ["DEFECT_KINDS", "Version", "dora", "Pipeline", "DAY", "HOUR", "MINUTE", "WEEK",
+__all__ = ["DEFECT_KINDS", "Version", "dora_metrics", "Pipeline", "DAY", "HOUR", "MINUTE", "WEEK",
            "MergeQueue", "Production", "Schedule", "Stage", "default_stages",
            "BurnRateAlert", "Defect", "Deployer", "BlueGreen", "Canary", "Recreate", "Rolling"]

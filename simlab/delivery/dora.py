@@ -65,11 +65,13 @@ def _recovered(deployments, incidents):
     return failed, recovered
 
 
-def dora(result, window=None):
-    """The DORA metrics of ``result`` over ``window`` = ``(start, end)`` (default: the
-    whole run), as a DataFrame indexed by metric, with columns value, unit and note."""
+def dora_metrics(result, window=None):
+    """The DORA metrics of ``result`` over ``window`` = ``(start, end)`` in minutes
+    (default: the whole run), as a DataFrame indexed by metric, with columns value, unit
+    and note. ``result.dora(window)`` calls it; so does ``sl.delivery.dora_metrics(result)``
+    (``sl.delivery.dora`` is this module)."""
     start, end = (0.0, result.end_time) if window is None else \
-        checks.pair_of_seconds("dora", "window", window)
+        checks.pair_of_seconds("dora", "window", window, unit="minutes")
     days = (end - start) / DAY
     rows = {}
     changes = result.changes

@@ -72,8 +72,9 @@ class Pipeline:
         if strategy is not None:  # None: production is a timed stage (see deploy below)
             check_strategy(strategy, world.services[service], owner)
         self.strategy = strategy
-        self.duration = checks.seconds(owner, "duration", duration, positive=True)
-        self.start = checks.seconds(owner, "start", start)
+        self.duration = checks.seconds(owner, "duration", duration, positive=True,
+                                       unit="minutes")
+        self.start = checks.seconds(owner, "start", start, unit="minutes")
 
     def __repr__(self):
         return (f"Pipeline({self.service!r}, commits={self.commits!r}, "

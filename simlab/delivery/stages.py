@@ -23,7 +23,7 @@ simulate weeks of commits in a second of wall-clock time.
 from dataclasses import dataclass, field
 
 from .. import checks
-from ..distributions import LogNormal, as_distribution
+from ..distributions import Distribution, LogNormal, as_distribution
 from ..errors import ModelError
 from .changes import DEFECT_KINDS
 
@@ -56,7 +56,7 @@ class Stage:
     def __post_init__(self):
         owner = f"Stage {self.name!r}"
         checks.name("stage", self.name)
-        object.__setattr__(self, "duration", as_distribution(self.duration, owner, "duration"))
+        object.__setattr__(self, "duration", as_duration(owner, "duration", self.duration))
         if not isinstance(self.catches, (dict, tuple)):
             checks.refuse(owner, "catches", "a dict such as {'errors': 0.5}", self.catches)
         catches = dict(self.catches)
@@ -73,6 +73,17 @@ class Stage:
     def catch(self, kind):
         """The probability that one run of this stage catches a defect of ``kind``."""
         return dict(self.catches).get(kind, 0.0)
+
+
+def as_duration(owner, what, value):
+    """A stage's duration: a distribution, or a number of minutes (a ``Constant``). The
+    delivery side's own check, so that a bad value is refused in minutes, its unit."""
+    if not isinstance(value, Distribution):
+        if not checks.is_number(value):
+            checks.refuse(owner, what, "a distribution such as sl.LogNormal(median=6, p99=20) "
+                          "or a number of minutes", value)
+        checks.seconds(owner, what, value, unit="minutes")
+    return as_distribution(value, owner, what)
 
 
 def Production(duration=LogNormal(median=10, p99=30)):  # noqa: N802 (reads as a stage)
@@ -131,7 +142,7 @@ class Schedule:
     every: float
 
     def __post_init__(self):
-        checks.seconds("Schedule", "every", self.every, positive=True)
+        checks.seconds("Schedule", "every", self.every, positive=True, unit="minutes")
 
 
 @dataclass(frozen=True)

@@ -114,8 +114,8 @@ def release(batching="continuous", runners=2, strategy="canary", defect_rate=0.1
     # The parameters passed on under another name are checked under their own.
     checks.positive("release", "commit_rate", commit_rate, "of changes per minute")
     checks.positive("release", "traffic", traffic, "of requests per simulated second", least=0)
-    checks.seconds("release", "duration", duration, positive=True)
-    checks.seconds("release", "respond_after", respond_after)
+    checks.seconds("release", "duration", duration, positive=True, unit="minutes")
+    checks.seconds("release", "respond_after", respond_after, unit="minutes")
     checks.one_of("release", "remediation", remediation, ("rollback", "hotfix"))
     batching, strategy = batching_of(batching), strategy_of(strategy)
     world = live_shop(seed)
@@ -210,8 +210,8 @@ def one_release(strategy="canary", defect=BAD, traffic=20.0, seed=1, duration=2 
     compared on one bad version: ``blast_radius(result)`` says whom it reached.
     """
     checks.positive("one_release", "traffic", traffic, "of requests per simulated second")
-    checks.seconds("one_release", "duration", duration, positive=True)
-    checks.seconds("one_release", "respond_after", respond_after)
+    checks.seconds("one_release", "duration", duration, positive=True, unit="minutes")
+    checks.seconds("one_release", "respond_after", respond_after, unit="minutes")
     world = live_shop(seed)
     world.load(Poisson(rate=traffic), target=("gateway", "checkout"), duration=duration,
                payload=Order, name="customers")
