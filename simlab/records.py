@@ -283,13 +283,19 @@ CHANGES = Table(
     Field("change_id", "int", "number of the change, from 1, in order of commit"),
     Field("service", "str", "the service the change is for (its pipeline's)"),
     Field("commit", "float", "when it was committed"),
+    Field("unplanned", "bool", "a hotfix, made to end an incident (not the team's planned work)"),
+    Field("resubmits", "int", "the change whose rolled-back defect this one fixes (0: a new "
+          "change)"),
     Field("defective", "bool", "True if it carries a defect"),
     Field("defect", "str", "errors | slow | broken: what the defect does once live ('' if none)"),
     Field("caught", "str", "the stage that caught its defect ('' if none did)"),
     Field("batch", "int", "the last batch it joined (0: never batched)"),
+    Field("attempt", "int", "1, then 2, 3... each time it went back into the pipeline after a "
+          "rollback it had no defect in"),
     Field("version", "str", "the version that took it to production ('' if none)"),
-    Field("outcome", "str", "live | caught | rolled_back | waiting (passed, waiting for a batch) | "
-          "in_pipeline (still in a stage when the run stopped)"),
+    Field("outcome", "str", "live | caught | rolled_back (its own defect was rolled back: a "
+          "fix follows as a new change) | waiting (passed, waiting for a batch) | in_pipeline "
+          "(still in a stage when the run stopped)"),
     Field("left", "float", "when it left the pipeline: went live, was caught or rolled back "
           "(NaN while in the pipeline)"),
     Field("live", "float", "when it started running in production (NaN if never)"),

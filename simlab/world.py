@@ -107,7 +107,7 @@ class World:
 
     def pipeline(self, service, commits, defect_rate=0.1, defects=None, batching="continuous",
                  runners=2, stages=None, flaky=0.0, reruns=0, strategy=None, duration=None,
-                 start=0.0):
+                 start=0.0, fix_time=None):
         """Add a CI/CD pipeline that delivers changes to ``service`` (read the clock as
         minutes here: ``sl.delivery.DAY`` is 1440). See ``simlab.delivery``.
 
@@ -125,11 +125,14 @@ class World:
             reruns: automatic re-runs of a failed stage run.
             strategy: how production deploys (used when the run has a deployer).
             duration: minutes during which the teams commit; start: when they begin.
+            fix_time: how long the author of a defective change that was rolled back
+                takes to commit its fix (a distribution or minutes; default
+                ``sl.LogNormal(median=60, p99=240)``).
         """
         if any(p.service == service for p in self.pipelines):
             raise ModelError(f"service {service!r} already has a pipeline; a service has one")
         pipeline = Pipeline(self, service, commits, defect_rate, defects, batching, runners,
-                            stages, flaky, reruns, strategy, duration, start)
+                            stages, flaky, reruns, strategy, duration, start, fix_time)
         self.pipelines.append(pipeline)
         self.add_component(pipeline.component)
         return pipeline

@@ -213,14 +213,43 @@ def test_production_hands_each_version_and_its_defects_to_the_deployer():
     for service, version, strategy, ids, unplanned in calls:
         assert (service, strategy, unplanned) == ("app", canary, False)
         shipped = changes.loc[list(ids)]
-        assert (shipped.version == version).all()
         assert list(version.defects) == [(i, kind) for i, kind in shipped.defect.items() if kind]
-        assert set(shipped.outcome) == {"rolled_back" if version.defects else "live"}
+        if not version.defects:
+            assert (shipped.version == version).all() and set(shipped.outcome) == {"live"}
+            continue
+        # Rolled back: the defective changes leave with it; the others went again later.
+        guilty, innocent = shipped[shipped.defective], shipped[~shipped.defective]
+        assert (guilty.version == version).all() and set(guilty.outcome) == {"rolled_back"}
+        assert (innocent.version != version).all() and (innocent.attempt >= 2).all()
     rolled_back = changes[changes.outcome == "rolled_back"]
-    assert len(rolled_back) and rolled_back.live.isna().all()
+    assert len(rolled_back) and rolled_back.live.isna().all() and rolled_back.defective.all()
     production = result.pipeline_runs[result.pipeline_runs.stage == "production"]
     assert set(production.result) == {"pass", "fail"}
     assert np.allclose(production.end - production.start, 5.0)
+
+
+def test_a_rolled_back_change_goes_again_if_innocent_and_is_fixed_if_defective():
+    """Collateral changes go back at once (the same change, a new attempt); the author of
+    a defective one commits a fix ``fix_time`` later (a new change, linked)."""
+    world = pipeline_world(defect_rate=0.3, strategy=sl.Canary(step=0.5),
+                           batching=sl.Schedule(every=DAY / 4), fix_time=sl.Constant(90.0))
+    world.add_component(FakeDeployer)
+    changes = world.run().changes.set_index("change_id")
+    # The run drained: every change ended live, caught, or rolled back for its defect.
+    assert set(changes.outcome) == {"live", "caught", "rolled_back"}
+    rolled_back = changes[changes.outcome == "rolled_back"]
+    assert len(rolled_back) >= 10 and rolled_back.defective.all()
+    went_again = changes[changes.attempt > 1]
+    assert len(went_again) >= 10 and not went_again.defective.any()
+    assert (went_again.outcome == "live").all()
+    fixes = changes[changes.resubmits > 0]
+    # Exactly one fix per rolled-back change, committed fix_time after it left.
+    assert sorted(fixes.resubmits) == sorted(rolled_back.index)
+    assert np.allclose(fixes.commit.to_numpy(),
+                       rolled_back.left.loc[fixes.resubmits].to_numpy() + 90.0)
+    # A fix is new code: a share of them carry a defect of their own.
+    assert 0 < fixes.defective.mean() < 0.8
+    assert not changes.unplanned.any()  # no hotfixes without incidents
 
 
 def test_without_a_deployer_production_is_a_timed_stage_that_always_succeeds():
@@ -281,7 +310,8 @@ def test_dora_from_deployments_and_incidents_follows_the_definitions():
     incidents = pd.DataFrame({
         "incident_id": [1], "service": "app", "version": ["1.3"], "opened": [230.0],
         "detected_by": ["alert"], "resolved": [300.0 + 5.0], "remediation": ["hotfix"]})
-    changes = pd.DataFrame({"commit": [0.0, 50.0], "live": [10.0, np.nan]})
+    changes = pd.DataFrame({"commit": [0.0, 50.0], "live": [10.0, np.nan],
+                            "unplanned": [False, False]})
     changes["lead_time"] = changes.live - changes.commit
     requests = pd.DataFrame({"start": [1.0, 2.0, 3.0, 4.0],
                              "outcome": ["ok", "ok", "error", "in_flight"]})

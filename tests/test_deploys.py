@@ -316,12 +316,28 @@ def test_an_alert_on_a_service_with_nothing_to_undo_ends_when_it_clears():
     assert 15 < incidents.resolved.iloc[0] <= 21
 
 
+@pytest.mark.parametrize("min_requests, fires", [(30, False), (5, True)])
+def test_at_low_traffic_an_alert_waits_for_min_requests_in_its_window(min_requests, fires):
+    """Two requests a second, a 5 s window: about 10 requests in it (never 30), and every
+    one of them fails. Fewer than ``min_requests`` in the window: no alert, however bad."""
+    world = api_world(rate=2, duration=120, error_rate=1.0)
+    world.alert("api", sl.BurnRateAlert(window=5, burn_rate=10, every=1,
+                                        min_requests=min_requests))
+    result = world.run()
+    alerts = result.logs[result.logs.message.str.startswith("alert:")]
+    assert (len(result.incidents) > 0) == fires and (len(alerts) > 0) == fires
+    counted = alerts.message.str.extract(r"of (\d+) failed").astype(int)[0]
+    assert (counted >= min_requests).all()
+
+
 def test_a_pipeline_deploys_through_the_deployer_and_its_canary_catches_the_defects():
     world = api_world(rate=50, duration=300)
+    # (Fixes of rolled-back changes come 5 s later: while the load still runs, so that
+    # the canary has requests to judge them by.)
     world.pipeline("api", commits=sl.Poisson(rate=0.05), defect_rate=0.5, duration=250,
                    stages=[sl.delivery.Stage("build", 1.0), sl.delivery.Production()],
                    strategy=sl.Canary(steps=(0.2, 1.0), interval=5, failure_limit=1,
-                                      max_p99=0.1))
+                                      max_p99=0.1), fix_time=5)
     result = world.run()
     changes, deployments = result.changes, result.deployments
     defective = set(changes.version[changes.defective])

@@ -29,6 +29,11 @@ def test_every_change_ends_live_caught_or_rolled_back_and_every_deployment_has_a
     assert changes.live.notna().eq(changes.outcome == "live").all()
     assert (changes.caught != "").eq(changes.outcome == "caught").all()
     assert not changes[changes.outcome == "caught"].defective.eq(False).any()
+    # A rolled-back change carried a defect, and its fix followed as a new change; the
+    # innocent changes of its version went again.
+    rolled_back = changes[changes.outcome == "rolled_back"]
+    assert rolled_back.defective.all()
+    assert sorted(changes.resubmits[changes.resubmits > 0]) == sorted(rolled_back.change_id)
     deployments = continuous.deployments
     assert set(deployments.outcome) <= {"succeeded", "rolled_back"}
     assert deployments.end.ge(deployments.start).all()
@@ -167,6 +172,19 @@ def test_a_hotfix_goes_through_the_pipeline_so_it_recovers_slower_than_a_rollbac
                 fixed = result.incidents[result.incidents.remediation == "hotfix"]
                 assert sorted(fixes.version) == sorted(f"{v}-hotfix" for v in fixed.version)
                 assert (fixes.outcome == "succeeded").all()
+                # Each hotfix is an unplanned change that went live in its version, after
+                # its own runs of every stage on the pipeline's runners.
+                hotfixes = result.changes[result.changes.unplanned]
+                assert sorted(hotfixes.version) == sorted(fixes.version)
+                assert (hotfixes.outcome == "live").all() and not hotfixes.defective.any()
+                runs = result.pipeline_runs
+                mine = runs[runs.change_id.isin(hotfixes.change_id)
+                            | runs.batch.isin(hotfixes.batch)]
+                assert set(mine.stage) == {"build", "unit", "integration", "staging",
+                                           "production"}
+                assert set(mine.version) - {""} == set(fixes.version)
+                lead = result.dora().note.lead_time_p50
+                assert f"{len(hotfixes)} of them hotfixes (included)" in lead
     # A rollback is one deployment; a hotfix first waits for runners and runs every test
     # stage (build, unit, integration, staging: medians 4 + 6 + 15 + 12 minutes).
     assert max(recovery["rollback"]) < 15 < min(recovery["hotfix"]), recovery

@@ -46,15 +46,20 @@ def check_mix(owner, mix):
 
 
 class Change:
-    """One change in flight (its live state; its row of ``result.changes`` is ``row``)."""
+    """One change in flight (its live state; its row of ``result.changes`` is ``row``).
 
-    __slots__ = ("id", "commit", "defect", "row")
+    ``hotfix``: for a hotfix, the version it repairs ("" for the team's own changes);
+    ``done``: for a hotfix, the SimPy event that its deployment's outcome triggers."""
 
-    def __init__(self, change_id, commit, defect, row):
+    __slots__ = ("id", "commit", "defect", "row", "hotfix", "done")
+
+    def __init__(self, change_id, commit, defect, row, hotfix="", done=None):
         self.id = change_id
         self.commit = commit
         self.defect = defect  # "" if it has none
         self.row = row
+        self.hotfix = hotfix
+        self.done = done
 
 
 def draw_defect(rng, defect_rate, mix):

@@ -3,7 +3,9 @@
 DORA (DevOps Research and Assessment) measures software delivery with five numbers:
 
 * **change lead time**: from a change's commit to its running in production (median and
-  90th percentile, over the changes that went live in the window);
+  90th percentile, over the changes that went live in the window). Every change that
+  reaches production counts, hotfixes included, as DORA counts them (the note says how
+  many were hotfixes); a fix of a rolled-back change counts from its own commit;
 * **deployment frequency**: deployments to production per day;
 * **change fail rate**: the share of deployments that needed immediate intervention
   (a rollback, or a hotfix for the incident they caused);
@@ -76,9 +78,11 @@ def dora_metrics(result, window=None):
     rows = {}
     changes = result.changes
     live = changes[(changes.live >= start) & (changes.live <= end)]
+    hotfixes = int(live.unplanned.sum())
     for name, q in (("lead_time_p50", 0.5), ("lead_time_p90", 0.9)):
         rows[name] = (live.lead_time.quantile(q) if len(live) else np.nan, "minutes",
-                      f"{len(live)} changes went live in the window")
+                      f"{len(live)} changes went live in the window, {hotfixes} of them "
+                      "hotfixes (included)")
     deployments, watched = _deployments(result)
     deployments = deployments[(deployments.start >= start) & (deployments.start <= end)]
     rows["deployment_frequency"] = (len(deployments) / days if days else np.nan, "per day",
@@ -94,7 +98,8 @@ def dora_metrics(result, window=None):
                                  else np.nan, "minutes", "median, from the failed deployment's "
                                  "start to the rollback or the incident's resolution")
         rows["rework_rate"] = (deployments.unplanned.mean() if len(deployments) else np.nan,
-                               "share", "unplanned deployments, made to fix an incident")
+                               "share", "unplanned deployments, made to fix an incident "
+                               "(rollbacks and hotfixes)")
     else:
         for name, unit in (("change_fail_rate", "share"), ("recovery_time", "minutes"),
                            ("rework_rate", "share")):

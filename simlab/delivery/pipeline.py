@@ -21,6 +21,22 @@ whose own stage failed only spuriously runs it again (someone presses "re-run"),
 batch's other changes try again at once as a new batch (in a merge queue: at the front
 of the queue).
 
+**Rollbacks.** When production rolls a version back, its changes are not all guilty.
+A change that carried a defect leaves (outcome ``rolled_back``); its author fixes it and,
+``fix_time`` later, commits the fix: a **new change**, whose ``resubmits`` names the old
+one (a fix is new code: it may carry a defect of its own, with the same ``defect_rate``).
+A change without a defect was collateral: the *same* change goes back into the pipeline
+at once, with its batch's other innocent changes, as a failed batch's do (its
+``attempt`` counts the tries; its commit, and so its lead time, stay its own). After
+``MAX_ATTEMPTS`` rollbacks it stops: a strategy that rolls back everything (a strict
+canary with no traffic to judge) would otherwise deploy it for ever.
+
+**Hotfixes.** An incident remediated by a fix forward can go through the pipeline
+(``PipelineRun.hotfix``, the hook of ``simlab.scenarios.release``): the hotfix is a
+change, marked ``unplanned``, that runs every stage on the same runners, expedited (a
+batch of its own, waiting for no train and no queue), and is deployed as
+``"<bad version>-hotfix"``, unplanned.
+
 Every change's story is a row of ``result.changes``; every run of a stage, a row of
 ``result.pipeline_runs``.
 """
@@ -32,11 +48,18 @@ from simpy.resources.resource import Resource
 
 from .. import checks
 from ..components import Component
+from ..distributions import LogNormal
 from ..errors import ModelError, ModelTypeError
 from ..load import Poisson
 from .changes import DEFAULT_MIX, Change, Version, check_mix, draw_defect
 from .deploy import check_strategy
-from .stages import MergeQueue, Schedule, check_batching, check_stages, default_stages
+from .stages import MergeQueue, Schedule, as_duration, check_batching, check_stages, \
+    default_stages
+
+#: How long the author of a rolled-back defective change takes to commit its fix (minutes).
+FIX_TIME = LogNormal(median=60, p99=240)
+#: How many times a change without a defect goes to production before it gives up.
+MAX_ATTEMPTS = 5
 
 
 class Pipeline:
@@ -45,7 +68,7 @@ class Pipeline:
 
     def __init__(self, world, service, commits, defect_rate=0.1, defects=None,
                  batching="continuous", runners=2, stages=None, flaky=0.0, reruns=0,
-                 strategy=None, duration=None, start=0.0):
+                 strategy=None, duration=None, start=0.0, fix_time=None):
         owner = f"pipeline of {service!r}"
         if not isinstance(service, str) or service not in world.services:
             raise ModelError(f"pipeline: unknown service {service!r}; known services: "
@@ -75,6 +98,8 @@ class Pipeline:
         self.duration = checks.seconds(owner, "duration", duration, positive=True,
                                        unit="minutes")
         self.start = checks.seconds(owner, "start", start, unit="minutes")
+        self.fix_time = FIX_TIME if fix_time is None else \
+            as_duration(owner, "fix_time", fix_time)
 
     def __repr__(self):
         return (f"Pipeline({self.service!r}, commits={self.commits!r}, "
@@ -89,7 +114,7 @@ class Pipeline:
         return PipelineRun(run, self)
 
 
-def deploy(run, pipeline, version, rng):
+def deploy(run, pipeline, version, rng, unplanned=False):
     """The production stage: deploy ``version`` of the pipeline's service, and return
     its outcome, ``"succeeded"`` or ``"rolled_back"`` (a generator: use ``yield from``).
 
@@ -103,7 +128,7 @@ def deploy(run, pipeline, version, rng):
         yield Timeout(run.env, pipeline.stages[-1].duration.sample(rng))
         return "succeeded"
     outcome = yield deployer.deploy(pipeline.service, version, pipeline.strategy,
-                                    changes=version.changes, unplanned=False)
+                                    changes=version.changes, unplanned=unplanned)
     return outcome
 
 
@@ -121,6 +146,7 @@ class PipelineRun(Component):
         self.rng_changes = run.stream(f"{name}:changes")  # arrivals and defects
         self.rng_times = run.stream(f"{name}:durations")
         self.rng_tests = run.stream(f"{name}:tests")      # catches and flakes
+        self.rng_fixes = run.stream(f"{name}:fixes")      # fixes of rolled-back defects
         self.changes = run.recorder.changes
         self.runs = run.recorder.pipeline_runs
         self.change_stages = [s for s in pipeline.stages if s.per == "change"]
@@ -155,15 +181,44 @@ class PipelineRun(Component):
             if env.now + gap >= pipeline.end:
                 break
             yield Timeout(env, gap)
-            defect = draw_defect(rng, pipeline.defect_rate, pipeline.defects)
-            row = self.changes.add(
-                change_id=len(self.changes) + 1, service=pipeline.service, commit=env.now,
-                defective=bool(defect), defect=defect, caught="", batch=0, version="",
-                outcome="in_pipeline", left=math.nan, live=math.nan)
-            self.in_flight += 1
-            self.run.start_process(self._change_stages(Change(row + 1, env.now, defect, row)))
+            self._new_change(draw_defect(rng, pipeline.defect_rate, pipeline.defects))
         self.committing = False
         self._wake()
+
+    def _new_change(self, defect, resubmits=0, hotfix=""):
+        """A change committed now: its row, and its way through the change stages."""
+        unplanned = bool(hotfix)
+        row = self.changes.add(
+            change_id=len(self.changes) + 1, service=self.pipeline.service, commit=self.env.now,
+            unplanned=unplanned, resubmits=resubmits, defective=bool(defect), defect=defect,
+            caught="", batch=0, attempt=1, version="", outcome="in_pipeline", left=math.nan,
+            live=math.nan)
+        self.in_flight += 1
+        change = Change(row + 1, self.env.now, defect, row, hotfix,
+                        Event(self.env) if unplanned else None)
+        self.run.start_process(self._change_stages(change))
+        return change
+
+    def hotfix(self, bad):
+        """Fix forward: a hotfix of version ``bad``, committed now; returns the SimPy event
+        of its deployment's outcome ("succeeded" or "rolled_back").
+
+        An unplanned change without the defect: it runs every stage on the pipeline's
+        runners (waiting in line with the team's changes: a busy pipeline is a slow
+        recovery), as a batch of its own that waits for no train and no queue, and is
+        deployed with the pipeline's strategy as ``"<bad>-hotfix"``, unplanned. Its runs
+        are rows of ``result.pipeline_runs``, it is a row of ``result.changes``."""
+        return self._new_change("", hotfix=str(bad)).done
+
+    def _fix(self, change):
+        """The author of ``change``, a defective change rolled back, fixes it: after
+        ``fix_time``, the fix enters the pipeline as a new change (it stays in flight
+        meanwhile: the run waits for it)."""
+        yield Timeout(self.env, self.pipeline.fix_time.sample(self.rng_fixes))
+        self.in_flight -= 1
+        pipeline = self.pipeline
+        self._new_change(draw_defect(self.rng_fixes, pipeline.defect_rate, pipeline.defects),
+                         resubmits=change.id)
 
     def _change_stages(self, change):
         for stage in self.change_stages:
@@ -212,7 +267,8 @@ class PipelineRun(Component):
         """Changes that passed their change stages wait for the batching to take them."""
         for change in changes:
             self.changes.set(change.row, outcome="waiting")
-        if self.pipeline.batching == "continuous":
+        if self.pipeline.batching == "continuous" or any(c.hotfix for c in changes):
+            # Continuous: each change alone. A hotfix (alone too) is expedited.
             for change in changes:
                 self.run.start_process(self._batch([change]))
             return
@@ -224,7 +280,7 @@ class PipelineRun(Component):
         new batch (the culprits reverted); in a merge queue, at the front of the queue."""
         if not changes:
             return
-        if isinstance(self.pipeline.batching, MergeQueue):
+        if isinstance(self.pipeline.batching, MergeQueue) and not changes[0].hotfix:
             self.pool = changes + self.pool
         else:
             self.run.start_process(self._batch(changes))
@@ -267,22 +323,50 @@ class PipelineRun(Component):
         yield from self._production(changes, batch)
 
     def _production(self, changes, batch):
-        self.versions += 1
-        major = self.run.world.services[self.pipeline.service].version.split(".")[0]
-        version = Version(f"{major}.{self.versions}", [c.id for c in changes],
-                          [(c.id, c.defect) for c in changes if c.defect])
-        requested = self.env.now
-        with self.lane.request() as turn:
-            yield turn
-            start = self.env.now
-            outcome = yield from deploy(self.run, self.pipeline, version, self.rng_times)
+        hotfix = changes[0].hotfix  # a hotfix travels alone
+        if hotfix:
+            version = Version(f"{hotfix}-hotfix", [c.id for c in changes])
+        else:
+            self.versions += 1
+            major = self.run.world.services[self.pipeline.service].version.split(".")[0]
+            version = Version(f"{major}.{self.versions}", [c.id for c in changes],
+                              [(c.id, c.defect) for c in changes if c.defect])
+        requested = start = self.env.now
+        if hotfix:  # it does not queue behind the planned deployments (the deployer
+            # still lets the deployment under way end first)
+            outcome = yield from deploy(self.run, self.pipeline, version, self.rng_times,
+                                        unplanned=True)
+        else:
+            with self.lane.request() as turn:  # one planned deployment at a time
+                yield turn
+                start = self.env.now
+                outcome = yield from deploy(self.run, self.pipeline, version, self.rng_times)
         self.runs.add(service=self.pipeline.service, stage=self.pipeline.stages[-1].name,
                       change_id=0, batch=batch, attempt=1, requested=requested,
                       wait=start - requested, start=start, end=self.env.now,
                       result="pass" if outcome == "succeeded" else "fail", caught="",
                       version=str(version))
-        for change in changes:
-            if outcome == "succeeded":
+        if outcome == "succeeded":
+            for change in changes:
                 self._leave(change, "live", version=str(version), live=self.env.now)
-            else:
+        else:
+            self._rolled_back(changes, version)
+        if hotfix:
+            changes[0].done.succeed(outcome)
+
+    def _rolled_back(self, changes, version):
+        """The changes of a version that was rolled back: a defective one leaves, and its
+        author's fix follows (``_fix``); the others were collateral and go back into the
+        pipeline at once, as a new batch, up to ``MAX_ATTEMPTS`` times."""
+        back = []
+        for change in changes:
+            attempt = self.changes.get(change.row, "attempt")
+            if change.defect or change.hotfix or attempt >= MAX_ATTEMPTS:
                 self._leave(change, "rolled_back", version=str(version))
+                if change.defect:
+                    self.in_flight += 1
+                    self.run.start_process(self._fix(change))
+            else:
+                self.changes.set(change.row, attempt=attempt + 1, outcome="waiting")
+                back.append(change)
+        self._retry(back)

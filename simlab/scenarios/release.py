@@ -25,8 +25,6 @@ Example:
 
 import math
 
-from simpy.events import Timeout
-
 from .. import checks
 from ..delivery import DAY, HOUR, BurnRateAlert, Defect, MergeQueue, Schedule
 from ..delivery.strategies import BlueGreen, Canary, Recreate, Rolling, Strategy
@@ -138,34 +136,19 @@ def hotfix_through_pipeline(deployer, service):
     """Fix forward: the hook ``world.remediation(hotfix=...)`` calls when an incident on
     ``service`` is to be remediated by a hotfix. Returns the SimPy event of its outcome.
 
-    A hotfix is an unplanned change: it goes through every test stage of the service's
-    pipeline, one after another, each on one of the pipeline's CI runners (waiting in
-    line with everyone else's changes: a busy pipeline is a slow recovery), then is
-    deployed with the pipeline's strategy as version "<bad>-hotfix", a version without
-    the defect, marked unplanned in ``result.deployments``. (Its test runs hold runners
-    but are not rows of ``result.pipeline_runs``, which records the team's changes.)
+    A hotfix is an unplanned change: the service's pipeline takes it through every stage
+    on its CI runners (waiting in line with everyone else's changes: a busy pipeline is a
+    slow recovery) and deploys it with the pipeline's strategy as version "<bad>-hotfix",
+    without the defect (``PipelineRun.hotfix``). It is a row of ``result.changes``
+    (``unplanned``), its stage runs are rows of ``result.pipeline_runs``, and its
+    deployment is marked unplanned in ``result.deployments``.
     """
     run = deployer.run
     pipeline = next(part for part in run.components
                     if getattr(part, "pipeline", None) is not None
                     and part.pipeline.service == service)
-    incident = deployer.incidents.get(service)   # the row of the incident being remediated
-    bad = run.recorder.incidents.get(incident, "version") if incident is not None \
-        else deployer.current(service).version
-    return run.start_process(_hotfix(run, deployer, pipeline, service, bad))
-
-
-def _hotfix(run, deployer, pipeline, service, bad):
-    rng = run.stream(f"hotfix:{service}:{bad}")   # its own draws: other runs stay put
-    for stage in pipeline.pipeline.stages:
-        if stage.deploys:
-            break
-        with pipeline.runners.request() as runner:
-            yield runner
-            yield Timeout(run.env, stage.duration.sample(rng))
-    outcome = yield deployer.deploy(service, f"{bad}-hotfix", pipeline.pipeline.strategy,
-                                    changes=1, unplanned=True)
-    return outcome
+    bad, _ = deployer.incident_versions(service)   # the version the incident is about
+    return pipeline.hotfix(bad.version)
 
 
 def live_shop(seed):
