@@ -293,8 +293,9 @@ CHANGES = Table(
     Field("attempt", "int", "1, then 2, 3... each time it went back into the pipeline after a "
           "rollback it had no defect in"),
     Field("version", "str", "the version that took it to production ('' if none)"),
-    Field("outcome", "str", "live | caught | rolled_back (its own defect was rolled back: a "
-          "fix follows as a new change) | waiting (passed, waiting for a batch) | in_pipeline "
+    Field("outcome", "str", "live | caught | rolled_back (its version was rolled back and it "
+          "goes no further: it carried a defect, whose fix follows as a new change; or it was "
+          "a hotfix, or out of attempts) | waiting (passed, waiting for a batch) | in_pipeline "
           "(still in a stage when the run stopped)"),
     Field("left", "float", "when it left the pipeline: went live, was caught or rolled back "
           "(NaN while in the pipeline)"),

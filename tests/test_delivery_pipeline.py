@@ -252,6 +252,19 @@ def test_a_rolled_back_change_goes_again_if_innocent_and_is_fixed_if_defective()
     assert not changes.unplanned.any()  # no hotfixes without incidents
 
 
+def test_a_change_that_every_deployment_rolls_back_gives_up_after_max_attempts():
+    class RollsBackAll(FakeDeployer):
+        def deploy(self, service, version, strategy, changes=(), unplanned=False):
+            return self.run.env.timeout(5.0, value="rolled_back")
+
+    world = pipeline_world(defect_rate=0.0, strategy=sl.Canary(step=0.5), duration=DAY)
+    world.add_component(RollsBackAll)
+    changes = world.run().changes
+    assert len(changes) > 10 and (changes.outcome == "rolled_back").all()
+    assert (changes.attempt == sl.delivery.pipeline.MAX_ATTEMPTS).all()
+    assert (changes.resubmits == 0).all()  # nothing to fix: none was defective
+
+
 def test_without_a_deployer_production_is_a_timed_stage_that_always_succeeds():
     result = pipeline_world(stages=one_stage(1.0)[:1] + [Production(sl.Constant(7.0))]).run()
     production = result.pipeline_runs[result.pipeline_runs.stage == "production"]
