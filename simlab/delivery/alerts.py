@@ -11,6 +11,14 @@ a version that fails 20 % of requests burns it at 20.
 does not count yet), so it notices a bad version after a delay that depends on the
 window, the threshold and the traffic: the lesson measures it.
 
+**Low traffic.** ``min_requests`` only refuses to judge a window with fewer requests
+than that. Above it, the alert fires on ``burn_rate × (1 − slo)`` of the requests
+failing: 10 % for the defaults, so 2 failures among 20 requests are enough, and a service
+that fails 0.2 % of its requests when all is well now and then has 2 in a window of 20.
+Such a false alarm opens an incident with nothing to undo (on the version that was
+already there). To make a quiet service's alert need several failures, raise
+``min_requests`` so that ``min_requests × burn_rate × (1 − slo)`` is a few.
+
 When it fires, the deployer opens an incident and remediates it (``Deployer.alert``):
 a rollback by default. The alert fires again only after it has cleared (an edge, not a
 level: one incident per episode).
