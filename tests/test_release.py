@@ -100,8 +100,10 @@ def test_small_continuous_batches_have_lower_lead_time_and_change_fail_rate_than
     pooled = (small_failed + large_failed) / (small + large)
     error = math.sqrt(pooled * (1 - pooled) * (1 / small + 1 / large))
     assert large_failed / large - small_failed / small > 3 * error, fails
-    # Small batches: about the defect rate times the escape rate; large: most of them.
-    assert small_failed / small < 0.15 and large_failed / large > 0.5, fails
+    # Small batches: about the defect rate times the escape rate; large: a good share of
+    # them (the trains' own; after a rollback the innocent changes of a train go again at
+    # once, as a batch without the culprit, and that deployment is rarely bad).
+    assert small_failed / small < 0.15 and large_failed / large >= 0.4, fails
 
 
 def test_lead_time_rises_steeply_as_runner_utilisation_nears_one():
