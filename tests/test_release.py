@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import simlab as sl
+from simlab.delivery.dora import deployment_fates
 from simlab.experiments import t95
 from simlab.scenarios.release import (BATCHING, STRATEGIES, blast_radius, one_release, release,
                                      runner_use)
@@ -78,11 +79,10 @@ def interval(values):
 
 
 def failed_deployments(result):
-    """(failed, finished) planned deployments: rolled back, or the cause of an incident."""
-    deployments = result.deployments[~result.deployments.unplanned]
-    bad = set(result.incidents.version)
-    failed = (deployments.outcome == "rolled_back") | deployments.version.isin(bad)
-    return int(failed.sum()), len(deployments)
+    """(failed, finished) deployments of a new version, as result.dora() counts them."""
+    fates = deployment_fates(result)
+    finished = fates[fates.outcome != "in_progress"]
+    return int(finished.failed.sum()), len(finished)
 
 
 def test_small_continuous_batches_have_lower_lead_time_and_change_fail_rate_than_nightly():
