@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ModelError
-
-_FAILED = ["error", "timeout", "rejected"]
+from .semconv import FAILED
 
 
 def _mix(values):
@@ -102,7 +101,7 @@ def _traces(result):
     grouped = spans.groupby("trace_id", sort=True)
     table = pd.DataFrame({"start": grouped.start.min(),
                           "completion": end.groupby(spans.trace_id).max() - grouped.start.min(),
-                          "errors": spans.status.isin(_FAILED).groupby(spans.trace_id).sum()})
+                          "errors": spans.status.isin(FAILED).groupby(spans.trace_id).sum()})
     return table.rename_axis("trace_id").reset_index()
 
 

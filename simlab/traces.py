@@ -26,6 +26,7 @@ import pandas as pd
 
 from .errors import ModelError
 from .records import OUTCOMES
+from .semconv import FAILED
 from .trace_sampling import HeadSampling, TailSampling, sample, sampling_report
 
 __all__ = ["critical_path", "self_time", "time_by_endpoint", "dependencies",
@@ -33,7 +34,6 @@ __all__ = ["critical_path", "self_time", "time_by_endpoint", "dependencies",
            "TailSampling", "sample", "sampling_report"]
 
 _HEX = set("0123456789abcdef")
-_FAILED = ["error", "timeout", "rejected"]
 
 
 def traceparent(trace_id, span_id, sampled=True):
@@ -228,7 +228,7 @@ def dependencies(result):
     call = pairs.parent_kind == "client"
     pairs = pairs.assign(
         callee=pairs.service, kind=np.where(call, "call", "message"),
-        failed=np.isin(np.where(call, pairs.caller_status, pairs.status), _FAILED),
+        failed=np.isin(np.where(call, pairs.caller_status, pairs.status), FAILED),
         seconds=np.where(call, pairs.answered, pairs.end) - pairs.sent)
     grouped = pairs.groupby(["caller", "callee", "kind"], sort=True)
     table = pd.DataFrame({"calls": grouped.size(), "errors": grouped.failed.sum(),
@@ -321,7 +321,7 @@ def red(result, window=1.0, by=("service", "operation")):
         return pd.DataFrame({name: pd.Series(dtype=object if name in by else float)
                              for name in columns})
     spans = spans.assign(window=np.floor(spans.end / window).astype("int64"),
-                         failed=spans.status.isin(_FAILED))
+                         failed=spans.status.isin(FAILED))
     grouped = spans.groupby([*by, "window"], sort=True)
     table = pd.DataFrame({"count": grouped.size(), "failed": grouped.failed.sum(),
                           **_percentiles(grouped, "duration")})
@@ -401,6 +401,6 @@ def _trace_rows(result, trace_ids):
     table = pd.DataFrame({"service": roots.service, "operation": roots.operation,
                           "start": roots.start, "duration": roots.duration})
     table["spans"] = grouped.size()
-    table["errors"] = spans.status.isin(_FAILED).groupby(spans.trace_id, sort=False).sum()
+    table["errors"] = spans.status.isin(FAILED).groupby(spans.trace_id, sort=False).sum()
     table = table.rename_axis("trace_id").reset_index()
     return table.sort_values(["start", "trace_id"], kind="stable", ignore_index=True)
