@@ -88,13 +88,18 @@ def _percentiles(grouped, column, prefix=""):
 def critical_path(result, trace_id):
     """The spans the end-to-end latency of one trace waited on, in time order.
 
-    Walk back from the end of the root span: at each moment, the span that ended last
-    before it is the one the parent was waiting for; follow it down, and when it began,
-    go back to its parent and look again. Time when no child was running is the
-    parent's own (its work, its wait for a worker, a network hop). Children running in
-    parallel with the one followed are off the path: making them faster would not make
-    the request faster. A child that ended after its parent (a consumer of a message
-    its parent published) counts only up to its parent's end.
+    Walk back from the end of the root span (as Jaeger does): at each moment, the child
+    that ended last before it is the one the parent was waiting for; follow it down,
+    and when it began, go back to its parent and look again. Time between the children
+    followed is the parent's on the path: its own work, its wait for a worker, a
+    network hop, but also any stretch in which a child ran that was not followed (one
+    that overlapped the followed child and ended after it began). So a parent's
+    ``on_path`` can exceed its self time (``self_time``) when its children overlap.
+    Children running in parallel with the one followed are off the path: making them
+    faster would not make the request faster. A child is clipped to its parent: one
+    that ended after it (a consumer of a message its parent published) counts only up
+    to its parent's end, one that started before it (a clock skewed between two
+    hosts) only from its parent's start.
 
     Returns one row per span on the path: ``trace_id``, ``span_id``, ``service``,
     ``operation``, ``kind``, ``start``, ``end``, and ``on_path``, the seconds of the path
@@ -117,22 +122,23 @@ def critical_path(result, trace_id):
             children.setdefault(index_of[parent], []).append(row)
     on_path = {}
 
-    def walk(span, until):
-        """Give ``span``'s time from its start to ``until`` to it and its children."""
+    def walk(span, begin, until):
+        """Give ``span``'s time from ``begin`` to ``until`` to it and its children."""
         cursor = until
         own = 0.0
         # Children clipped to the part of the span being walked, latest end first.
         kids = sorted(((min(end[kid], until), kid) for kid in children.get(span, ())
                        if start[kid] < until), reverse=True)
         for kid_end, kid in kids:
-            if kid_end > cursor or kid_end <= start[kid]:
+            kid_start = max(start[kid], begin)
+            if kid_end > cursor or kid_end <= kid_start:
                 continue  # ran alongside the child followed, or has no time left here
             own += cursor - kid_end
-            walk(kid, kid_end)
-            cursor = start[kid]
-        on_path[span] = own + max(cursor - start[span], 0.0)
+            walk(kid, kid_start, kid_end)
+            cursor = kid_start
+        on_path[span] = own + max(cursor - begin, 0.0)
 
-    walk(root, end[root])
+    walk(root, start[root], end[root])
     path = trace.loc[list(on_path)].assign(on_path=pd.Series(on_path))
     path = path.sort_values(["start", "end"], ascending=[True, False], kind="stable")
     return path[["trace_id", "span_id", "service", "operation", "kind", "start", "end",

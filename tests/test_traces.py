@@ -2,6 +2,7 @@
 dependencies, RED metrics, search; broken trace propagation; sampling."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -84,6 +85,35 @@ def test_the_critical_path_of_every_shop_trace_sums_to_its_root(shop_runs):
             path = sl.traces.critical_path(result, row.trace_id)
             assert path.on_path.sum() == pytest.approx(row.duration, rel=1e-9, abs=1e-12)
             assert (path.on_path >= -1e-12).all()
+
+
+def hand_trace(spans, end_time=20.0):
+    """A result-like object holding one hand-made trace: ``spans`` maps a span id to
+    (parent id, start, end)."""
+    table = pd.DataFrame([{"trace_id": "t", "span_id": span, "parent_id": parent,
+                           "service": span, "operation": "go", "kind": "server",
+                           "start": start, "end": end, "duration": end - start}
+                          for span, (parent, start, end) in spans.items()])
+    return SimpleNamespace(spans=table, end_time=end_time)
+
+
+def test_a_gap_in_which_an_unfollowed_child_ran_is_the_parents_on_the_path():
+    # From the root's end: B ended last (follow it, 5-8); before 5, C ended at 6, too
+    # late to be waited on, so A (0-4) is followed. 4-5 and 8-10 go to the root,
+    # though C ran during 4-5: 3 s on the path for 2 s of self time.
+    result = hand_trace({"root": ("", 0.0, 10.0), "A": ("root", 0.0, 4.0),
+                         "B": ("root", 5.0, 8.0), "C": ("root", 3.0, 6.0)})
+    path = sl.traces.critical_path(result, "t").set_index("span_id").on_path
+    assert path.to_dict() == pytest.approx({"root": 3.0, "A": 4.0, "B": 3.0})
+    assert _covered(result.spans)["root"] == pytest.approx(8.0), "self time 2 s"
+
+
+def test_a_child_that_starts_before_its_parent_counts_from_the_parents_start():
+    # Clock skew: the child's host runs 0.5 s behind, so it seems to start first.
+    result = hand_trace({"root": ("", 0.0, 10.0), "child": ("root", -0.5, 4.0)})
+    path = sl.traces.critical_path(result, "t").set_index("span_id").on_path
+    assert path.sum() == pytest.approx(10.0), "the path is the root's duration"
+    assert path.to_dict() == pytest.approx({"root": 6.0, "child": 4.0})
 
 
 def test_self_time_of_a_parent_that_only_waits_is_its_own_work():
