@@ -186,6 +186,7 @@ def test_otlp_logs_parse_into_the_official_messages(result):
         assert record.trace_id.hex() == row.trace_id and record.span_id.hex() == row.span_id
         assert len(record.trace_id) in (0, 16)
         assert resource_attributes(resource)["service.name"] == (row.service or "simlab")
+        assert resource_attributes(resource).get("service.version") == (row.version or None)
 
 
 def test_the_epoch_can_be_set():
@@ -331,6 +332,7 @@ def test_logs_jsonl_has_one_record_per_row_with_the_data_models_names(result, tm
         assert record["SeverityNumber"] == row.severity_number and record["Body"] == row.message
         assert record["Attributes"] == row.attributes
         assert record["Resource"]["service.name"] == (row.service or "simlab")
+        assert record["Resource"].get("service.version") == (row.version or None)
 
 
 # -- files, subsets, determinism
