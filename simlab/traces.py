@@ -4,6 +4,7 @@ A trace is a tree of spans (``result.spans``): the root is the work the client a
 and every other span was caused by its parent. These functions answer the questions a
 tracing tool (Jaeger, Tempo, Zipkin) answers, each as a plain pandas DataFrame:
 
+* ``spans_of(result, trace_id)``: the spans of one trace;
 * ``critical_path(result, trace_id)``: which spans the end-to-end latency waited on;
 * ``self_time(result)``, ``time_by_endpoint(result)``: the time each span spent itself,
   not waiting on its children, and where the time of the whole run goes;
@@ -29,7 +30,7 @@ from .records import OUTCOMES
 from .semconv import FAILED
 from .trace_sampling import HeadSampling, TailSampling, sample, sampling_report
 
-__all__ = ["critical_path", "self_time", "time_by_endpoint", "dependencies",
+__all__ = ["spans_of", "critical_path", "self_time", "time_by_endpoint", "dependencies",
            "dependency_graph", "red", "search", "traceparent", "HeadSampling",
            "TailSampling", "sample", "sampling_report"]
 
@@ -66,6 +67,16 @@ def _known(what, value, known, hint=""):
         shown = sorted(known)
         more = f" ... ({len(shown)} in all)" if len(shown) > 12 else ""
         raise ModelError(f"unknown {what} {value!r}; known: {shown[:12]}{more}{hint}")
+
+
+def spans_of(result, trace_id):
+    """The spans of one trace (rows of ``result.spans``); a ``ModelError`` if it has none."""
+    spans = result.spans
+    trace = spans[spans.trace_id == trace_id]
+    if trace.empty:
+        _known("trace id", trace_id, spans.trace_id.unique(),
+               "; pick one from result.requests.trace_id or result.traces().trace_id")
+    return trace
 
 
 def _ended(result, spans):
@@ -106,12 +117,7 @@ def critical_path(result, trace_id):
     the span accounts for itself. ``on_path`` sums to the root span's duration, so
     ``path.groupby("service").on_path.sum()`` says which service the user waited on.
     """
-    spans = result.spans
-    trace = spans[spans.trace_id == trace_id]
-    if trace.empty:
-        _known("trace id", trace_id, spans.trace_id.unique(),
-               "; pick one from result.requests.trace_id or result.traces().trace_id")
-    trace = _ended(result, trace)
+    trace = _ended(result, spans_of(result, trace_id))
     roots = trace[trace.parent_id == ""]
     root = roots.index[0] if len(roots) else trace.start.idxmin()
     start, end = trace.start.to_dict(), trace.end.to_dict()

@@ -296,6 +296,15 @@ def test_chrome_trace_slices_nest_and_flows_pair(result):
     assert len(starts) == caused.sum()
 
 
+def test_chrome_trace_takes_no_epoch(error_run):
+    # Its times count from the start of the run; an epoch would be silently ignored.
+    with pytest.raises(TypeError, match="epoch"):
+        sl.export.chrome_trace(error_run, epoch="2030-05-01T12:00:00+00:00")
+    first = min(e["ts"] for e in sl.export.chrome_trace(error_run)["traceEvents"]
+                if e["ph"] == "X")
+    assert first == round(error_run.spans.start.min() * 1e6)
+
+
 def test_chrome_trace_counts_queues(result):
     events = sl.export.chrome_trace(result)["traceEvents"]
     counters = [e for e in events if e["ph"] == "C"]
