@@ -370,6 +370,22 @@ def test_tail_sampling_keeps_every_error_trace_and_the_slowest():
     assert head.error_traces_kept < 0.5 and 0.05 < head.traces_kept < 0.15
 
 
+def test_tail_sampling_with_a_threshold_keeps_the_traces_that_took_that_long(shop_runs):
+    result = shop_runs["sync"]
+    traces = result.traces()
+    threshold = traces.completion.quantile(0.9)
+    slow = set(traces.trace_id[traces.completion >= threshold])
+    policy = sl.traces.TailSampling(errors=False, slowest=0, slower_than=threshold)
+    assert set(sl.traces.sample(result, policy).trace_ids) == slow
+    assert str(policy) == f"tail: slower than {threshold:g} s"
+    # The threshold adds to the slowest fraction: a trace either one picks is kept.
+    both = sl.traces.TailSampling(errors=False, slowest=0.01, slower_than=threshold)
+    slowest = set(traces.nlargest(math.ceil(0.01 * len(traces)), "completion").trace_id)
+    assert set(sl.traces.sample(result, both).trace_ids) == slow | slowest
+    with pytest.raises(sl.ModelError, match="slower_than must be None or 0 or more seconds"):
+        sl.traces.TailSampling(slower_than=-0.5)
+
+
 def test_traceparent_format():
     assert sl.traces.traceparent(255, 1, sampled=False) == \
         "00-000000000000000000000000000000ff-0000000000000001-00"
