@@ -362,7 +362,11 @@ def search(result, service=None, operation=None, status=None, min_duration=None,
     "in_flight") and ``attributes`` (a dict matched against ``result.span_attributes()``,
     e.g. ``{"messaging.destination.name": "orders"}``) must hold for one and the same
     span; ``min_duration`` and ``max_duration`` (seconds) apply to the trace's duration,
-    that of its root span, the end-to-end latency.
+    that of its root span, the end-to-end latency. A trace whose root was still in
+    flight when the run stopped has no duration yet (NaN): it lasted at least until the
+    run's end, so ``min_duration`` counts that much (a request stuck for the rest of the
+    run is what a search for slow traces is for), while ``max_duration`` leaves it out
+    (it may last longer still).
 
     Returns one row per trace, earliest first: ``trace_id``, ``service`` and
     ``operation`` of its root, ``start``, ``duration``, ``spans``, ``errors`` (failed
@@ -398,7 +402,8 @@ def search(result, service=None, operation=None, status=None, min_duration=None,
             raise ModelError(f"search: {name} must be 0 or more seconds; got {value!r}")
     traces = _trace_rows(result, spans.trace_id[match].unique())
     if min_duration is not None:
-        traces = traces[traces.duration >= min_duration]
+        lasted = traces.duration.fillna(result.end_time - traces.start)
+        traces = traces[lasted >= min_duration]
     if max_duration is not None:
         traces = traces[traces.duration <= max_duration]
     return traces.reset_index(drop=True)

@@ -221,6 +221,23 @@ def test_search_finds_the_traces_with_a_failed_slow_span():
     assert set(by_attribute.trace_id) == set(found.trace_id)
 
 
+def test_search_by_duration_counts_a_trace_in_flight_up_to_the_end_of_the_run():
+    world = sl.World(seed=3)
+    slow = world.service("slow", workers=None, work=sl.Constant(1.0))
+    slow.endpoint("go")(_leaf)
+    world.load(sl.Poisson(rate=5), target=("slow", "go"), duration=10)
+    result = world.run(until=2.5)
+    traces = sl.traces.search(result)
+    running = traces.duration.isna()
+    so_far = result.end_time - traces.start
+    assert running.sum() >= 2 and np.allclose(traces.duration[~running], 1.0)
+    found = sl.traces.search(result, min_duration=0.5)
+    assert set(found.trace_id) == set(traces.trace_id[~running | (so_far >= 0.5)])
+    assert found.duration.isna().any(), "in flight for 0.5 s or more: as slow as that"
+    short = sl.traces.search(result, max_duration=1.0)
+    assert set(short.trace_id) == set(traces.trace_id[~running]), "may last longer still"
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda r: sl.traces.critical_path(r, "f" * 32), "unknown trace id"),
     (lambda r: sl.traces.search(r, service="paymnets"), "unknown service 'paymnets'"),
