@@ -271,29 +271,46 @@ def test_a_pipeline_runs_beside_request_load_and_dora_reports_its_reliability():
 
 
 def test_dora_from_deployments_and_incidents_follows_the_definitions():
-    """Hand-made tables with known answers, laid out as the deployment side records them."""
+    """Hand-made tables with known answers, laid out as the deployment side records them:
+    1.2's canary failed; 1.3 caused an incident, which a rollback to 1.1 remedied."""
     deployments = pd.DataFrame({
-        "deployment_id": [1, 2, 3, 4], "service": "app", "version": ["1.1", "1.2", "1.3", "1.4"],
-        "strategy": "canary", "start": [0.0, 100.0, 200.0, 300.0],
-        "end": [10.0, 110.0, 215.0, 305.0],
+        "deployment_id": [1, 2, 3, 4], "service": "app", "version": ["1.1", "1.2", "1.3", "1.1"],
+        "strategy": ["canary", "canary", "canary", "rollback"],
+        "start": [0.0, 100.0, 200.0, 240.0], "end": [10.0, 110.0, 215.0, 245.0],
         "outcome": ["succeeded", "rolled_back", "succeeded", "succeeded"],
         "unplanned": [False, False, False, True], "changes": [1, 1, 1, 0]})
     incidents = pd.DataFrame({
         "incident_id": [1], "service": "app", "version": ["1.3"], "opened": [230.0],
-        "detected_by": ["alert"], "resolved": [300.0 + 5.0], "remediation": ["hotfix"]})
+        "detected_by": ["alert"], "resolved": [245.0], "remediation": ["rollback"]})
     changes = pd.DataFrame({"commit": [0.0, 50.0], "live": [10.0, np.nan]})
     changes["lead_time"] = changes.live - changes.commit
     requests = pd.DataFrame({"start": [1.0, 2.0, 3.0, 4.0],
                              "outcome": ["ok", "ok", "error", "in_flight"]})
+    watched = types.SimpleNamespace(planned_deployments=[1], alerts=[], pipelines=[])
     result = types.SimpleNamespace(end_time=DAY, changes=changes, deployments=deployments,
-                                   incidents=incidents, requests=requests)
+                                   incidents=incidents, requests=requests, world=watched)
     dora = sl.delivery.dora(result).value
     assert dora["lead_time_p50"] == 10.0
-    assert dora["deployment_frequency"] == 4.0
-    assert dora["change_fail_rate"] == 0.5            # 1.2 rolled back, 1.3 caused an incident
-    assert dora["recovery_time"] == np.median([110.0 - 100.0, 305.0 - 200.0])
-    assert dora["rework_rate"] == 0.25                # 1.4 was the hotfix
+    assert dora["deployment_frequency"] == 3.0        # the rollback brings no new version
+    assert dora["change_fail_rate"] == 2 / 3          # 1.2 rolled back, 1.3 caused an incident
+    assert dora["recovery_time"] == np.median([110.0 - 100.0, 245.0 - 200.0])
+    assert dora["rework_rate"] == 0.25                # the rollback was unplanned
     assert dora["slo_attainment"] == pytest.approx(2 / 3)
+
+
+def test_dora_says_a_deployer_watched_even_when_nothing_was_deployed():
+    world = sl.World(seed=1)
+    world.service("app", work=sl.Exp(mean=0.01))
+    world.pipeline("app", commits=sl.Poisson(rate=0.001), duration=10, strategy=sl.Canary())
+    world.load(sl.Poisson(rate=5), target=("app", "get"), duration=10)
+
+    @world.services["app"].endpoint("get")
+    def get(ctx, request):
+        yield ctx.work()
+
+    dora = world.run().dora()
+    assert dora.value["deployment_frequency"] == 0
+    assert "no deployer" not in " ".join(dora.note)
 
 
 # -- bad input

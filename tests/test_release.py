@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import simlab as sl
+from simlab.delivery.dora import deployment_fates
 from simlab.experiments import t95
 from simlab.scenarios.release import (BATCHING, STRATEGIES, blast_radius, one_release, release,
                                      runner_use)
@@ -73,11 +74,10 @@ def interval(values):
 
 
 def failed_deployments(result):
-    """(failed, finished) planned deployments: rolled back, or the cause of an incident."""
-    deployments = result.deployments[~result.deployments.unplanned]
-    bad = set(result.incidents.version)
-    failed = (deployments.outcome == "rolled_back") | deployments.version.isin(bad)
-    return int(failed.sum()), len(deployments)
+    """(failed, finished) deployments of a new version, as result.dora() counts them."""
+    fates = deployment_fates(result)
+    finished = fates[fates.outcome != "in_progress"]
+    return int(finished.failed.sum()), len(finished)
 
 
 def test_small_continuous_batches_have_lower_lead_time_and_change_fail_rate_than_nightly():
@@ -171,3 +171,16 @@ def test_a_hotfix_goes_through_the_pipeline_so_it_recovers_slower_than_a_rollbac
     # stage (build, unit, integration, staging: medians 4 + 6 + 15 + 12 minutes).
     assert max(recovery["rollback"]) < 15 < min(recovery["hotfix"]), recovery
     assert statistics.median(recovery["hotfix"]) > 30
+
+
+def test_an_alert_blames_only_versions_that_carry_a_defect():
+    # After a rollback the bad version's failures are still in the alert's window; they
+    # must not be blamed on the clean version that replaced it. Nor must the requests
+    # turned away in a recreate's planned downtime roll a good version back.
+    for seed in (1, 2):
+        result = release(seed=seed, strategy="big-bang", traffic=3).run()
+        changes = result.changes
+        defective = set(changes.version[changes.defect != ""])
+        assert len(result.incidents) and set(result.incidents.version) <= defective, seed
+    result = one_release(sl.Recreate(downtime=5), defect=None, traffic=20).run()
+    assert result.deployments.outcome.tolist() == ["succeeded"] and not len(result.incidents)

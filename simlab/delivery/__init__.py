@@ -19,13 +19,13 @@ side: ``versions`` (the versions live in a service, and their defects), ``strate
 from .alerts import BurnRateAlert
 from .changes import DEFECT_KINDS, Version
 from .deploy import Deployer
-from .dora import dora
+from .dora import deployment_fates, dora
 from .pipeline import Pipeline
 from .stages import DAY, HOUR, MINUTE, WEEK, MergeQueue, Production, Schedule, Stage, \
     default_stages
 from .strategies import BlueGreen, Canary, Recreate, Rolling
 from .versions import Defect
 
-__all__ = ["DEFECT_KINDS", "Version", "dora", "Pipeline", "DAY", "HOUR", "MINUTE", "WEEK",
+__all__ = ["DEFECT_KINDS", "Version", "dora", "deployment_fates", "Pipeline", "DAY", "HOUR", "MINUTE", "WEEK",
            "MergeQueue", "Production", "Schedule", "Stage", "default_stages",
            "BurnRateAlert", "Defect", "Deployer", "BlueGreen", "Canary", "Recreate", "Rolling"]

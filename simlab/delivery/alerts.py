@@ -8,8 +8,9 @@ a version that fails 20 % of requests burns it at 20.
 ``BurnRateAlert(slo=0.99, window=60, burn_rate=10)`` fires when, over the last
 ``window`` seconds, the service's burn rate reaches ``burn_rate``. It is evaluated every
 ``every`` seconds from the server spans recorded so far (a request still in progress
-does not count yet), so it notices a bad version after a delay that depends on the
-window, the threshold and the traffic: the lesson measures it.
+does not count yet), leaving out a version already rolled back (its failures are not
+the next one's: ``Deployer.not_to_blame``). So it notices a bad version after a delay
+that depends on the window, the threshold and the traffic: the lesson measures it.
 
 When it fires, the deployer opens an incident and remediates it (``Deployer.alert``):
 a rollback by default. The alert fires again only after it has cleared (an edge, not a
@@ -66,7 +67,8 @@ class AlertWatch(Periodic):
     def tick(self, now):
         alert = self.alert
         requests, failed, _ = served(self.run.recorder, self.service,
-                                     max(0.0, now - alert.window))
+                                     max(0.0, now - alert.window),
+                                     excluded=self.run.deployer.not_to_blame(self.service))
         firing = requests >= max(alert.min_requests, 1) and \
             alert.burn(requests, failed) >= alert.burn_rate
         if firing and not self.firing:

@@ -72,7 +72,7 @@ class Deployment:
         """The canary's verdict on its requests that started since ``since`` and have
         ended: "pass", "fail" or "inconclusive"; one row of ``result.canary_checks``."""
         requests, failed, durations = served(self.run.recorder, self.station.name, since,
-                                             self.new.version)
+                                             {self.new.version})
         error_rate = failed / requests if requests else math.nan
         p99 = percentile(durations, 0.99)
         if requests < canary.min_requests or requests == 0:
@@ -89,19 +89,21 @@ class Deployment:
         return verdict
 
 
-def served(recorder, service, since, version=None):
-    """What ``service`` (its ``version`` only, if given) served among the requests that
-    reached it since ``since`` and have ended by now: (requests, failed, durations of
-    the successful ones). Read from the spans recorded so far: spans are written in
-    order of start, so the window begins at a binary search, not a scan of the run."""
+def served(recorder, service, since, versions=None, excluded=()):
+    """What ``service`` served among the requests that reached it since ``since`` and have
+    ended by now (only those of its ``versions``, a set, if given; none of its
+    ``excluded`` versions): (requests, failed, durations of the successful ones). Read
+    from the spans recorded so far: spans are written in order of start, so the window
+    begins at a binary search, not a scan of the run."""
     columns = recorder.spans.columns
     starts, ends = columns["start"], columns["end"]
-    services, kinds, versions, statuses = (columns[name] for name in
-                                           ("service", "kind", "version", "status"))
+    services, kinds, names, statuses = (columns[name] for name in
+                                        ("service", "kind", "version", "status"))
     failed, durations = 0, []
     for row in range(bisect.bisect_left(starts, since), len(starts)):
         if services[row] != service or kinds[row] not in ("server", "consumer") \
-                or (version is not None and versions[row] != version) or ends[row] != ends[row]:
+                or (versions is not None and names[row] not in versions) \
+                or names[row] in excluded or ends[row] != ends[row]:
             continue  # another service's, a call's or a message's; or still in progress
         if statuses[row] == "ok":
             durations.append(ends[row] - starts[row])
@@ -142,6 +144,7 @@ class Deployer(Component):
         self.last = {}         # service -> the process of its latest deployment
         self.under_way = {}    # service -> (Deployment, process) in progress
         self.incidents = {}    # service -> the row of its open incident
+        self.retired = {}      # service -> the names of its versions rolled back (and "")
         self._deployments = 0
         self._incidents = 0
         self.remediation = run.world.remediation_policy
@@ -223,6 +226,7 @@ class Deployer(Component):
                      f"{going.version} -> {coming.version} ({kind})")
         d = Deployment(self, station, old, new, strategy)
         if rollback:  # the bad version serves everything; the old one is not running
+            self.not_to_blame(service).add(new.version)
             d.weight, d.old_running = 1.0, False
             yield from strategy.roll_back(d)
             self.history[service].pop()
@@ -237,6 +241,7 @@ class Deployer(Component):
             if promoted is False:
                 self.open_incident(service, new.version, "canary", "rollback")
             if not promoted:
+                self.not_to_blame(service).add(new.version)
                 yield from strategy.roll_back(d)
                 self.resolve(service)
             else:
@@ -267,6 +272,13 @@ class Deployer(Component):
         row = self.incidents.pop(service, None)
         if row is not None:
             self.run.recorder.incidents.set(row, resolved=self.run.env.now)
+
+    def not_to_blame(self, service):
+        """The version names of ``service`` whose requests an alert no longer counts: the
+        versions rolled back (their failures, still in the alert's window, are not the
+        fault of the version now serving) and "", the requests turned away while no
+        version ran (a recreate's planned downtime)."""
+        return self.retired.setdefault(service, {""})
 
     def alert(self, service):
         """An alert on ``service`` fired: open an incident and remediate it.
@@ -319,6 +331,8 @@ class Deployer(Component):
                                             self.strategies[(service, current.version)],
                                             "rollback", 0, True, rollback=True)
             if bad in history:  # the versions promoted on top of bad went with it
+                gone = history[history.index(bad):]
+                self.not_to_blame(service).update(version.version for version in gone)
                 del history[history.index(bad):]
         else:
             bad, _ = self.incident_versions(service)

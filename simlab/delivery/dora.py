@@ -4,19 +4,23 @@ DORA (DevOps Research and Assessment) measures software delivery with five numbe
 
 * **change lead time**: from a change's commit to its running in production (median and
   90th percentile, over the changes that went live in the window);
-* **deployment frequency**: deployments to production per day;
-* **change fail rate**: the share of deployments that needed immediate intervention
-  (a rollback, or a hotfix for the incident they caused);
+* **deployment frequency**: deployments of a new version to production per day (planned
+  or a hotfix; a rollback brings an old version back, so it is not one);
+* **change fail rate**: the share of those deployments that needed immediate
+  intervention: rolled back during their rollout (a canary's verdict, an alert), or the
+  cause of an incident afterwards (``deployment_fates``);
 * **failed deployment recovery time**: from the start of a failed deployment until the
-  service recovered (the rollback done, or the incident resolved); the median;
-* **deployment rework rate**: the share of deployments that were unplanned, made to
-  fix an incident in production.
+  service recovered (the rollback done, or the incident resolved); the median, over the
+  failures that recovered (the note counts those that had not by the end);
+* **deployment rework rate**: the share of all deployments, rollbacks included, that
+  were unplanned: made to fix an incident in production.
 
 And one of reliability, reported apart: **SLO attainment**, the share of finished
 requests that succeeded.
 
 The deployments and incidents come from ``result.deployments`` and ``result.incidents``
-when the run had deployment strategies acting on the live service. Without them nothing
+when the run had a deployer (deployment strategies acting on the live service, or an
+alert). Without one nothing
 watched production: deployments are read from the pipeline's own production runs, and
 the three metrics that need incidents are NaN (their note says so).
 
@@ -28,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .. import checks
+from .deploy import Deployer
 from .stages import DAY
 
 NO_DEPLOYER = ("no deployer in this run: nothing watched production, so no failure could "
@@ -35,34 +40,40 @@ NO_DEPLOYER = ("no deployer in this run: nothing watched production, so no failu
 
 
 def _deployments(result):
-    """Deployments as (service, version, start, end, outcome, unplanned): the deployment
-    side's table when it has rows, else the pipeline's production runs."""
-    table = getattr(result, "deployments", None)
-    if table is not None and len(table):
-        return table, True
+    """Deployments as (service, version, strategy, start, end, outcome, unplanned): the
+    deployment side's table when the run had a deployer, else the pipeline's production
+    runs."""
+    if Deployer.needed(result.world):
+        return result.deployments, True
     runs = result.pipeline_runs
     production = runs[runs.version != ""]
     return pd.DataFrame({
         "service": production.service.to_numpy(), "version": production.version.to_numpy(),
-        "start": production.start.to_numpy(), "end": production.end.to_numpy(),
+        "strategy": "", "start": production.start.to_numpy(),
+        "end": production.end.to_numpy(),
         "outcome": np.where(production.result == "pass", "succeeded", "rolled_back"),
         "unplanned": False}), False
 
 
-def _recovered(deployments, incidents):
-    """For each deployment: whether it failed, and when its service recovered (NaN if it
-    had not by the end of the run)."""
-    rolled_back = (deployments.outcome == "rolled_back").to_numpy()
-    recovered = np.where(rolled_back, deployments.end, np.nan)
-    failed = rolled_back.copy()
-    if incidents is not None and len(incidents):
-        resolved = incidents.groupby(["service", "version"]).resolved.max()
-        keys = list(zip(deployments.service, deployments.version))
-        caused = resolved.reindex(keys)
-        had = caused.index.isin(resolved.index)
-        failed |= had
-        recovered = np.where(had, np.fmax(recovered, caused.to_numpy()), recovered)
-    return failed, recovered
+def deployment_fates(result):
+    """Every deployment of a new version in ``result`` (not a rollback, which brings an
+    old version back), with ``failed``: did it need immediate intervention, rolled back
+    during its rollout or the cause of an incident? and ``recovered``: when its service
+    recovered (the rollback done, or the incident resolved; NaN if not by the end).
+
+    One definition of a failed deployment, for ``dora``, the lessons and the exercises.
+    A version's name is deployed once, so an incident names its deployment."""
+    deployments = result.deployments
+    fates = deployments[deployments.strategy != "rollback"].copy()
+    rolled_back = (fates.outcome == "rolled_back").to_numpy()
+    recovered = np.where(rolled_back, fates.end, np.nan)
+    incidents = result.incidents
+    resolved = incidents.groupby(["service", "version"]).resolved.max()
+    caused = resolved.reindex(list(zip(fates.service, fates.version)))
+    had = caused.index.isin(resolved.index)
+    fates["failed"] = rolled_back | had
+    fates["recovered"] = np.where(had, np.fmax(recovered, caused.to_numpy()), recovered)
+    return fates
 
 
 def dora(result, window=None):
@@ -78,21 +89,29 @@ def dora(result, window=None):
         rows[name] = (live.lead_time.quantile(q) if len(live) else np.nan, "minutes",
                       f"{len(live)} changes went live in the window")
     deployments, watched = _deployments(result)
-    deployments = deployments[(deployments.start >= start) & (deployments.start <= end)]
-    rows["deployment_frequency"] = (len(deployments) / days if days else np.nan, "per day",
-                                    f"{len(deployments)} deployments in {days:.3g} days")
-    finished = deployments[deployments.outcome != "in_progress"]
+    in_window = deployments[(deployments.start >= start) & (deployments.start <= end)]
+    fates = deployment_fates(result) if watched else \
+        in_window.assign(failed=in_window.outcome == "rolled_back", recovered=np.nan)
+    fates = fates[(fates.start >= start) & (fates.start <= end)]
+    rows["deployment_frequency"] = (len(fates) / days if days else np.nan, "per day",
+                                    f"{len(fates)} deployments of a new version in "
+                                    f"{days:.3g} days")
     if watched:
-        failed, recovered = _recovered(finished, getattr(result, "incidents", None))
-        share = failed.mean() if len(finished) else np.nan
-        recovery = recovered[failed] - finished.start.to_numpy()[failed]
-        rows["change_fail_rate"] = (share, "share", f"{failed.sum()} of {len(finished)} "
-                                    "finished deployments were rolled back or caused an incident")
-        rows["recovery_time"] = (np.nanmedian(recovery) if np.isfinite(recovery).any()
-                                 else np.nan, "minutes", "median, from the failed deployment's "
-                                 "start to the rollback or the incident's resolution")
-        rows["rework_rate"] = (deployments.unplanned.mean() if len(deployments) else np.nan,
-                               "share", "unplanned deployments, made to fix an incident")
+        finished = fates[fates.outcome != "in_progress"]
+        failed = finished[finished.failed]
+        recovery = (failed.recovered - failed.start).dropna()
+        rows["change_fail_rate"] = (finished.failed.mean() if len(finished) else np.nan,
+                                    "share", f"{len(failed)} of {len(finished)} finished "
+                                    "deployments were rolled back or caused an incident")
+        rows["recovery_time"] = (recovery.median() if len(recovery) else np.nan, "minutes",
+                                 "median, from the failed deployment's start to the "
+                                 "rollback or the incident's resolution"
+                                 + (f" ({len(failed) - len(recovery)} not recovered by the "
+                                    "end, not counted)" if len(recovery) < len(failed)
+                                    else ""))
+        rows["rework_rate"] = (in_window.unplanned.mean() if len(in_window) else np.nan,
+                               "share", f"unplanned deployments (rollbacks and hotfixes, "
+                               f"made to fix an incident) among all {len(in_window)}")
     else:
         for name, unit in (("change_fail_rate", "share"), ("recovery_time", "minutes"),
                            ("rework_rate", "share")):

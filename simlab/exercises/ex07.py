@@ -12,6 +12,7 @@ import statistics
 import simlab as sl
 
 from . import NotYet, ask, number, require, run, task
+from ..delivery.dora import deployment_fates
 from ..delivery.strategies import Strategy
 from ..scenarios import blast_radius, one_release, release
 from ..scenarios.release import runner_use
@@ -125,9 +126,11 @@ def task3(design):
                            **design), "your design") for seed in DESIGN_SEEDS]
     lead = statistics.fmean(result.changes.lead_time.median() for result in results)
     use = statistics.fmean(runner_use(result) for result in results)
-    planned = [result.deployments[~result.deployments.unplanned] for result in results]
-    failed = sum(_failed(result, rows) for result, rows in zip(results, planned))
-    deployed = sum(len(rows) for rows in planned)
+    # The change fail rate as result.dora() counts it, pooled over the seeds.
+    fates = [deployment_fates(result) for result in results]
+    finished = [rows[rows.outcome != "in_progress"] for rows in fates]
+    failed = sum(int(rows.failed.sum()) for rows in finished)
+    deployed = sum(len(rows) for rows in finished)
     fail_rate = failed / deployed if deployed else math.nan
     team = f"for a team committing {DESIGN_RATE * DAY:.0f} changes a day (on seeds you had " \
            "not tried)"
@@ -143,9 +146,3 @@ def task3(design):
             f"only {use:.0%} busy (at least {DESIGN_USE:.0%}): a pool that idles.")
     return (f"median lead time {lead:.0f} min, change fail rate {fail_rate:.1%}, runners "
             f"{use:.0%} busy: a fast, stable pipeline that does not waste its runners.")
-
-
-def _failed(result, planned):
-    """The planned deployments that were rolled back or caused an incident."""
-    bad = set(result.incidents.version)
-    return int(((planned.outcome == "rolled_back") | planned.version.isin(bad)).sum())
