@@ -8,7 +8,7 @@ that view on demand, from the table, so that a run pays nothing for it.
 import pandas as pd
 
 SYSTEM = "simlab"  # the value of rpc.system and messaging.system
-FAILED = {"error", "timeout", "rejected"}
+FAILED = ("error", "timeout", "rejected")  # the statuses of a span that failed
 
 
 def attributes(span):

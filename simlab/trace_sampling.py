@@ -11,9 +11,10 @@ that the same run can be sampled several ways and compared (``sampling_report``)
   trace, the same decision, in every service. A trace split by a hop that did not
   propagate the context gets its own decision at its new root, so half a flow may be
   kept and the other half dropped.
-* ``TailSampling(errors=True, slowest=0.05)`` decides when the trace has ended, with
-  everything known: keep every trace with a failed span, and the slowest fraction. It
-  keeps what you will want to look at, at the price of holding every trace until it ends.
+* ``TailSampling(errors=True, slowest=0.05, slower_than=None)`` decides when the trace
+  has ended, with everything known: keep every trace with a failed span, the slowest
+  fraction, and every trace that took ``slower_than`` seconds or more. It keeps what you
+  will want to look at, at the price of holding every trace until it ends.
 """
 
 import math
@@ -23,8 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ModelError
-
-_FAILED = ["error", "timeout", "rejected"]
+from .semconv import FAILED
 
 
 def _mix(values):
@@ -65,23 +65,43 @@ class HeadSampling:
 
 @dataclass(frozen=True)
 class TailSampling:
-    """Keep, once each trace has ended, every trace with a failed span (``errors``) and
-    the ``slowest`` fraction of traces by duration (first span's start to last span's end)."""
+    """Keep, once each trace has ended, every trace with a failed span (``errors``), the
+    ``slowest`` fraction of traces by duration (first span's start to last span's end),
+    and every trace that lasted ``slower_than`` seconds or more (None: no threshold).
+
+    ``slowest`` ranks the traces of the whole run, so it knows in advance how slow the
+    slowest 5 % will be: a handy yardstick after the fact, but a real tail sampler
+    decides each trace as it ends, without seeing the ones still to come. What it uses
+    is a threshold, ``slower_than`` (the OpenTelemetry Collector's ``latency`` policy).
+
+    Example:
+        >>> TailSampling(slowest=0, slower_than=0.5)   # errors and every trace over 0.5 s
+        TailSampling(errors=True, slowest=0, slower_than=0.5)
+    """
 
     errors: bool = True
     slowest: float = 0.05
+    slower_than: float | None = None
 
     def __post_init__(self):
         _fraction("TailSampling", "slowest", self.slowest)
+        value = self.slower_than
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value < math.inf):
+            raise ModelError(f"TailSampling: slower_than must be None or 0 or more seconds, "
+                             f"such as 0.5; got {value!r}")
 
     def __str__(self):
         parts = (["errors"] if self.errors else []) + \
-            ([f"slowest {self.slowest:g}"] if self.slowest else [])
+            ([f"slowest {self.slowest:g}"] if self.slowest else []) + \
+            ([f"slower than {self.slower_than:g} s"] if self.slower_than is not None else [])
         return "tail: " + (" + ".join(parts) or "nothing")
 
     def keep(self, traces, seed=0):
         """A boolean array: which of ``traces`` to keep (``seed`` plays no part)."""
         kept = traces.errors.to_numpy() > 0 if self.errors else np.zeros(len(traces), bool)
+        if self.slower_than is not None:
+            kept |= traces.completion.to_numpy() >= self.slower_than
         return kept | _slowest(traces, self.slowest)
 
 
@@ -102,7 +122,7 @@ def _traces(result):
     grouped = spans.groupby("trace_id", sort=True)
     table = pd.DataFrame({"start": grouped.start.min(),
                           "completion": end.groupby(spans.trace_id).max() - grouped.start.min(),
-                          "errors": spans.status.isin(_FAILED).groupby(spans.trace_id).sum()})
+                          "errors": spans.status.isin(FAILED).groupby(spans.trace_id).sum()})
     return table.rename_axis("trace_id").reset_index()
 
 
@@ -121,7 +141,8 @@ class Sample:
 def _check_policy(policy):
     if not isinstance(policy, (HeadSampling, TailSampling)):
         raise ModelError("sampling: policy must be sl.traces.HeadSampling(rate) or "
-                         f"sl.traces.TailSampling(errors=..., slowest=...); got {policy!r}")
+                         f"sl.traces.TailSampling(errors=..., slowest=..., slower_than=...); "
+                         f"got {policy!r}")
 
 
 def sample(result, policy, seed=0):

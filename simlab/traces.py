@@ -4,6 +4,7 @@ A trace is a tree of spans (``result.spans``): the root is the work the client a
 and every other span was caused by its parent. These functions answer the questions a
 tracing tool (Jaeger, Tempo, Zipkin) answers, each as a plain pandas DataFrame:
 
+* ``spans_of(result, trace_id)``: the spans of one trace;
 * ``critical_path(result, trace_id)``: which spans the end-to-end latency waited on;
 * ``self_time(result)``, ``time_by_endpoint(result)``: the time each span spent itself,
   not waiting on its children, and where the time of the whole run goes;
@@ -26,14 +27,14 @@ import pandas as pd
 
 from .errors import ModelError
 from .records import OUTCOMES
+from .semconv import FAILED
 from .trace_sampling import HeadSampling, TailSampling, sample, sampling_report
 
-__all__ = ["critical_path", "self_time", "time_by_endpoint", "dependencies",
+__all__ = ["spans_of", "critical_path", "self_time", "time_by_endpoint", "dependencies",
            "dependency_graph", "red", "search", "traceparent", "HeadSampling",
            "TailSampling", "sample", "sampling_report"]
 
 _HEX = set("0123456789abcdef")
-_FAILED = ["error", "timeout", "rejected"]
 
 
 def traceparent(trace_id, span_id, sampled=True):
@@ -68,6 +69,16 @@ def _known(what, value, known, hint=""):
         raise ModelError(f"unknown {what} {value!r}; known: {shown[:12]}{more}{hint}")
 
 
+def spans_of(result, trace_id):
+    """The spans of one trace (rows of ``result.spans``); a ``ModelError`` if it has none."""
+    spans = result.spans
+    trace = spans[spans.trace_id == trace_id]
+    if trace.empty:
+        _known("trace id", trace_id, spans.trace_id.unique(),
+               "; pick one from result.requests.trace_id or result.traces().trace_id")
+    return trace
+
+
 def _ended(result, spans):
     """``spans`` with a span still open at the end of the run ending then."""
     if spans.end.isna().any():
@@ -88,25 +99,25 @@ def _percentiles(grouped, column, prefix=""):
 def critical_path(result, trace_id):
     """The spans the end-to-end latency of one trace waited on, in time order.
 
-    Walk back from the end of the root span: at each moment, the span that ended last
-    before it is the one the parent was waiting for; follow it down, and when it began,
-    go back to its parent and look again. Time when no child was running is the
-    parent's own (its work, its wait for a worker, a network hop). Children running in
-    parallel with the one followed are off the path: making them faster would not make
-    the request faster. A child that ended after its parent (a consumer of a message
-    its parent published) counts only up to its parent's end.
+    Walk back from the end of the root span (as Jaeger does): at each moment, the child
+    that ended last before it is the one the parent was waiting for; follow it down,
+    and when it began, go back to its parent and look again. Time between the children
+    followed is the parent's on the path: its own work, its wait for a worker, a
+    network hop, but also any stretch in which a child ran that was not followed (one
+    that overlapped the followed child and ended after it began). So a parent's
+    ``on_path`` can exceed its self time (``self_time``) when its children overlap.
+    Children running in parallel with the one followed are off the path: making them
+    faster would not make the request faster. A child is clipped to its parent: one
+    that ended after it (a consumer of a message its parent published) counts only up
+    to its parent's end, one that started before it (a clock skewed between two
+    hosts) only from its parent's start.
 
     Returns one row per span on the path: ``trace_id``, ``span_id``, ``service``,
     ``operation``, ``kind``, ``start``, ``end``, and ``on_path``, the seconds of the path
     the span accounts for itself. ``on_path`` sums to the root span's duration, so
     ``path.groupby("service").on_path.sum()`` says which service the user waited on.
     """
-    spans = result.spans
-    trace = spans[spans.trace_id == trace_id]
-    if trace.empty:
-        _known("trace id", trace_id, spans.trace_id.unique(),
-               "; pick one from result.requests.trace_id or result.traces().trace_id")
-    trace = _ended(result, trace)
+    trace = _ended(result, spans_of(result, trace_id))
     roots = trace[trace.parent_id == ""]
     root = roots.index[0] if len(roots) else trace.start.idxmin()
     start, end = trace.start.to_dict(), trace.end.to_dict()
@@ -117,22 +128,23 @@ def critical_path(result, trace_id):
             children.setdefault(index_of[parent], []).append(row)
     on_path = {}
 
-    def walk(span, until):
-        """Give ``span``'s time from its start to ``until`` to it and its children."""
+    def walk(span, begin, until):
+        """Give ``span``'s time from ``begin`` to ``until`` to it and its children."""
         cursor = until
         own = 0.0
         # Children clipped to the part of the span being walked, latest end first.
         kids = sorted(((min(end[kid], until), kid) for kid in children.get(span, ())
                        if start[kid] < until), reverse=True)
         for kid_end, kid in kids:
-            if kid_end > cursor or kid_end <= start[kid]:
+            kid_start = max(start[kid], begin)
+            if kid_end > cursor or kid_end <= kid_start:
                 continue  # ran alongside the child followed, or has no time left here
             own += cursor - kid_end
-            walk(kid, kid_end)
-            cursor = start[kid]
-        on_path[span] = own + max(cursor - start[span], 0.0)
+            walk(kid, kid_start, kid_end)
+            cursor = kid_start
+        on_path[span] = own + max(cursor - begin, 0.0)
 
-    walk(root, end[root])
+    walk(root, start[root], end[root])
     path = trace.loc[list(on_path)].assign(on_path=pd.Series(on_path))
     path = path.sort_values(["start", "end"], ascending=[True, False], kind="stable")
     return path[["trace_id", "span_id", "service", "operation", "kind", "start", "end",
@@ -228,7 +240,7 @@ def dependencies(result):
     call = pairs.parent_kind == "client"
     pairs = pairs.assign(
         callee=pairs.service, kind=np.where(call, "call", "message"),
-        failed=np.isin(np.where(call, pairs.caller_status, pairs.status), _FAILED),
+        failed=np.isin(np.where(call, pairs.caller_status, pairs.status), FAILED),
         seconds=np.where(call, pairs.answered, pairs.end) - pairs.sent)
     grouped = pairs.groupby(["caller", "callee", "kind"], sort=True)
     table = pd.DataFrame({"calls": grouped.size(), "errors": grouped.failed.sum(),
@@ -321,7 +333,7 @@ def red(result, window=1.0, by=("service", "operation")):
         return pd.DataFrame({name: pd.Series(dtype=object if name in by else float)
                              for name in columns})
     spans = spans.assign(window=np.floor(spans.end / window).astype("int64"),
-                         failed=spans.status.isin(_FAILED))
+                         failed=spans.status.isin(FAILED))
     grouped = spans.groupby([*by, "window"], sort=True)
     table = pd.DataFrame({"count": grouped.size(), "failed": grouped.failed.sum(),
                           **_percentiles(grouped, "duration")})
@@ -350,7 +362,11 @@ def search(result, service=None, operation=None, status=None, min_duration=None,
     "in_flight") and ``attributes`` (a dict matched against ``result.span_attributes()``,
     e.g. ``{"messaging.destination.name": "orders"}``) must hold for one and the same
     span; ``min_duration`` and ``max_duration`` (seconds) apply to the trace's duration,
-    that of its root span, the end-to-end latency.
+    that of its root span, the end-to-end latency. A trace whose root was still in
+    flight when the run stopped has no duration yet (NaN): it lasted at least until the
+    run's end, so ``min_duration`` counts that much (a request stuck for the rest of the
+    run is what a search for slow traces is for), while ``max_duration`` leaves it out
+    (it may last longer still).
 
     Returns one row per trace, earliest first: ``trace_id``, ``service`` and
     ``operation`` of its root, ``start``, ``duration``, ``spans``, ``errors`` (failed
@@ -386,7 +402,8 @@ def search(result, service=None, operation=None, status=None, min_duration=None,
             raise ModelError(f"search: {name} must be 0 or more seconds; got {value!r}")
     traces = _trace_rows(result, spans.trace_id[match].unique())
     if min_duration is not None:
-        traces = traces[traces.duration >= min_duration]
+        lasted = traces.duration.fillna(result.end_time - traces.start)
+        traces = traces[lasted >= min_duration]
     if max_duration is not None:
         traces = traces[traces.duration <= max_duration]
     return traces.reset_index(drop=True)
@@ -401,6 +418,6 @@ def _trace_rows(result, trace_ids):
     table = pd.DataFrame({"service": roots.service, "operation": roots.operation,
                           "start": roots.start, "duration": roots.duration})
     table["spans"] = grouped.size()
-    table["errors"] = spans.status.isin(_FAILED).groupby(spans.trace_id, sort=False).sum()
+    table["errors"] = spans.status.isin(FAILED).groupby(spans.trace_id, sort=False).sum()
     table = table.rename_axis("trace_id").reset_index()
     return table.sort_values(["start", "trace_id"], kind="stable", ignore_index=True)

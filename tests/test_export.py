@@ -186,6 +186,7 @@ def test_otlp_logs_parse_into_the_official_messages(result):
         assert record.trace_id.hex() == row.trace_id and record.span_id.hex() == row.span_id
         assert len(record.trace_id) in (0, 16)
         assert resource_attributes(resource)["service.name"] == (row.service or "simlab")
+        assert resource_attributes(resource).get("service.version") == (row.version or None)
 
 
 def test_the_epoch_can_be_set():
@@ -295,6 +296,15 @@ def test_chrome_trace_slices_nest_and_flows_pair(result):
     assert len(starts) == caused.sum()
 
 
+def test_chrome_trace_takes_no_epoch(error_run):
+    # Its times count from the start of the run; an epoch would be silently ignored.
+    with pytest.raises(TypeError, match="epoch"):
+        sl.export.chrome_trace(error_run, epoch="2030-05-01T12:00:00+00:00")
+    first = min(e["ts"] for e in sl.export.chrome_trace(error_run)["traceEvents"]
+                if e["ph"] == "X")
+    assert first == round(error_run.spans.start.min() * 1e6)
+
+
 def test_chrome_trace_counts_queues(result):
     events = sl.export.chrome_trace(result)["traceEvents"]
     counters = [e for e in events if e["ph"] == "C"]
@@ -331,6 +341,7 @@ def test_logs_jsonl_has_one_record_per_row_with_the_data_models_names(result, tm
         assert record["SeverityNumber"] == row.severity_number and record["Body"] == row.message
         assert record["Attributes"] == row.attributes
         assert record["Resource"]["service.name"] == (row.service or "simlab")
+        assert record["Resource"].get("service.version") == (row.version or None)
 
 
 # -- files, subsets, determinism

@@ -66,3 +66,10 @@ def test_red_has_three_panels_on_one_time_axis_with_the_outage_shaded(sync_shop)
         sl.plot.red(sync_shop, "paymnets")
     with pytest.raises(sl.ModelError, match="no operation 'refund'"):
         sl.plot.red(sync_shop, "payments", "refund")
+
+
+def test_a_figure_of_an_unknown_trace_or_service_is_refused_by_name(sync_shop):
+    with pytest.raises(sl.ModelError, match="unknown trace id '1'; known: "):
+        sl.plot.waterfall(sync_shop, "1")
+    with pytest.raises(sl.ModelError, match=r"unknown service 'zz'; known: \[.*'gateway'"):
+        sl.plot.canary(sync_shop, "zz")

@@ -2,6 +2,7 @@
 dependencies, RED metrics, search; broken trace propagation; sampling."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -84,6 +85,35 @@ def test_the_critical_path_of_every_shop_trace_sums_to_its_root(shop_runs):
             path = sl.traces.critical_path(result, row.trace_id)
             assert path.on_path.sum() == pytest.approx(row.duration, rel=1e-9, abs=1e-12)
             assert (path.on_path >= -1e-12).all()
+
+
+def hand_trace(spans, end_time=20.0):
+    """A result-like object holding one hand-made trace: ``spans`` maps a span id to
+    (parent id, start, end)."""
+    table = pd.DataFrame([{"trace_id": "t", "span_id": span, "parent_id": parent,
+                           "service": span, "operation": "go", "kind": "server",
+                           "start": start, "end": end, "duration": end - start}
+                          for span, (parent, start, end) in spans.items()])
+    return SimpleNamespace(spans=table, end_time=end_time)
+
+
+def test_a_gap_in_which_an_unfollowed_child_ran_is_the_parents_on_the_path():
+    # From the root's end: B ended last (follow it, 5-8); before 5, C ended at 6, too
+    # late to be waited on, so A (0-4) is followed. 4-5 and 8-10 go to the root,
+    # though C ran during 4-5: 3 s on the path for 2 s of self time.
+    result = hand_trace({"root": ("", 0.0, 10.0), "A": ("root", 0.0, 4.0),
+                         "B": ("root", 5.0, 8.0), "C": ("root", 3.0, 6.0)})
+    path = sl.traces.critical_path(result, "t").set_index("span_id").on_path
+    assert path.to_dict() == pytest.approx({"root": 3.0, "A": 4.0, "B": 3.0})
+    assert _covered(result.spans)["root"] == pytest.approx(8.0), "self time 2 s"
+
+
+def test_a_child_that_starts_before_its_parent_counts_from_the_parents_start():
+    # Clock skew: the child's host runs 0.5 s behind, so it seems to start first.
+    result = hand_trace({"root": ("", 0.0, 10.0), "child": ("root", -0.5, 4.0)})
+    path = sl.traces.critical_path(result, "t").set_index("span_id").on_path
+    assert path.sum() == pytest.approx(10.0), "the path is the root's duration"
+    assert path.to_dict() == pytest.approx({"root": 6.0, "child": 4.0})
 
 
 def test_self_time_of_a_parent_that_only_waits_is_its_own_work():
@@ -189,6 +219,23 @@ def test_search_finds_the_traces_with_a_failed_slow_span():
     by_attribute = sl.traces.search(result, attributes={"rpc.method": "charge",
                                                         "error.type": "error"})
     assert set(by_attribute.trace_id) == set(found.trace_id)
+
+
+def test_search_by_duration_counts_a_trace_in_flight_up_to_the_end_of_the_run():
+    world = sl.World(seed=3)
+    slow = world.service("slow", workers=None, work=sl.Constant(1.0))
+    slow.endpoint("go")(_leaf)
+    world.load(sl.Poisson(rate=5), target=("slow", "go"), duration=10)
+    result = world.run(until=2.5)
+    traces = sl.traces.search(result)
+    running = traces.duration.isna()
+    so_far = result.end_time - traces.start
+    assert running.sum() >= 2 and np.allclose(traces.duration[~running], 1.0)
+    found = sl.traces.search(result, min_duration=0.5)
+    assert set(found.trace_id) == set(traces.trace_id[~running | (so_far >= 0.5)])
+    assert found.duration.isna().any(), "in flight for 0.5 s or more: as slow as that"
+    short = sl.traces.search(result, max_duration=1.0)
+    assert set(short.trace_id) == set(traces.trace_id[~running]), "may last longer still"
 
 
 @pytest.mark.parametrize("call, message", [
@@ -338,6 +385,22 @@ def test_tail_sampling_keeps_every_error_trace_and_the_slowest():
     head, tail = report.itertuples()
     assert tail.error_traces_kept == 1.0 and tail.slow_traces_kept == 1.0
     assert head.error_traces_kept < 0.5 and 0.05 < head.traces_kept < 0.15
+
+
+def test_tail_sampling_with_a_threshold_keeps_the_traces_that_took_that_long(shop_runs):
+    result = shop_runs["sync"]
+    traces = result.traces()
+    threshold = traces.completion.quantile(0.9)
+    slow = set(traces.trace_id[traces.completion >= threshold])
+    policy = sl.traces.TailSampling(errors=False, slowest=0, slower_than=threshold)
+    assert set(sl.traces.sample(result, policy).trace_ids) == slow
+    assert str(policy) == f"tail: slower than {threshold:g} s"
+    # The threshold adds to the slowest fraction: a trace either one picks is kept.
+    both = sl.traces.TailSampling(errors=False, slowest=0.01, slower_than=threshold)
+    slowest = set(traces.nlargest(math.ceil(0.01 * len(traces)), "completion").trace_id)
+    assert set(sl.traces.sample(result, both).trace_ids) == slow | slowest
+    with pytest.raises(sl.ModelError, match="slower_than must be None or 0 or more seconds"):
+        sl.traces.TailSampling(slower_than=-0.5)
 
 
 def test_traceparent_format():

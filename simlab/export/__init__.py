@@ -18,7 +18,7 @@ Write files with ``result.export(folder)``, or get the dicts with ``otlp_traces`
 ``otlp_logs``, ``jaeger_traces``, ``chrome_trace`` and ``log_lines``. All take the same
 subset options (``simlab.export.select``): ``trace_ids``, ``errors_only``, ``window``,
 and ``epoch``, the calendar time of simulated time 0 (default 2026-01-01T00:00:00Z, so
-the same seed gives the same bytes).
+the same seed gives the same bytes; not for ``chrome``, whose times count from 0).
 
 Example:
     >>> result = sl.scenarios.shop(style="async", duration=10).run(seed=1)
@@ -78,7 +78,8 @@ def export(result, folder, formats=tuple(FORMATS), trace_ids=None, errors_only=F
         trace_ids: only these traces (hex strings as in ``result.spans.trace_id``).
         errors_only: only traces with a failed span.
         window: ``(t0, t1)``: only spans overlapping these simulated seconds.
-        epoch: where simulated time 0 lands (an aware ``datetime`` or ISO 8601 string).
+        epoch: where simulated time 0 lands (an aware ``datetime`` or ISO 8601 string);
+            the Chrome trace has no calendar time and ignores it.
     """
     formats = _formats(formats)  # every argument is checked before anything is written
     if not isinstance(folder, (str, os.PathLike)):

@@ -1,7 +1,8 @@
 """Chrome Trace Event format: the run as a timeline for ui.perfetto.dev or chrome://tracing.
 
 The file is ``{"traceEvents": [...], "displayTimeUnit": "ms"}``; times are whole
-microseconds of simulated time (0 = the start of the run). What it shows:
+microseconds of simulated time (0 = the start of the run: the format has no calendar
+time, so an export's ``epoch`` does not apply). What it shows:
 
 * a **process** per service (``pid``, named by a ``process_name`` metadata event), and one
   per broker for its consumer groups' queues;
@@ -144,8 +145,13 @@ def _counters(queues, pids):
                                       queues.busy.tolist())]
 
 
-def chrome_trace(result, **subset):
-    """The run as a Chrome/Perfetto trace (a dict); ``subset`` as in
-    ``simlab.export.select`` (``trace_ids``, ``errors_only``, ``window``)."""
+def chrome_trace(result, trace_ids=None, errors_only=False, window=None):
+    """The run as a Chrome/Perfetto trace (a dict); ``trace_ids``, ``errors_only`` and
+    ``window`` choose a subset as in ``simlab.export.select``.
+
+    There is no ``epoch``: the format's times are microseconds from any origin (its
+    viewers show them from the first event), so they count from the start of the run.
+    """
     with rare_collections():
-        return trace(Selection(result, **subset))
+        return trace(Selection(result, trace_ids=trace_ids, errors_only=errors_only,
+                               window=window))

@@ -168,11 +168,9 @@ def log_records(selection):
 
 
 def log_versions(selection):
-    """The version of the service that wrote each chosen line: its span's (None for a
-    line outside any span)."""
-    spans = selection.result.spans
-    version = dict(zip(spans.span_id, spans.version))
-    return [version.get(span) for span in selection.logs.span_id]
+    """The version of the service that wrote each chosen line (``result.logs.version``),
+    None for a line outside any span (a system line, "" in the table)."""
+    return [version or None for version in selection.logs.version]
 
 
 def logs_request(selection):

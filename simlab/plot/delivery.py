@@ -4,6 +4,7 @@ an axis of your own.)"""
 
 import numpy as np
 
+from ..errors import ModelError
 from ._common import FAILED, axes, mark_deployments, shade_faults
 
 VERDICT_COLOR = {"pass": "tab:green", "fail": FAILED, "inconclusive": "tab:gray"}
@@ -16,6 +17,9 @@ def canary(result, service, ax=None):
     Example:
         >>> sl.plot.canary(result, "orders")
     """
+    if service not in result.services:
+        raise ModelError(f"plot.canary: unknown service {service!r}; known: "
+                         f"{sorted(result.services)}")
     ax = axes(ax)
     traffic = result.traffic[result.traffic.service == service]
     for version, rows in traffic.groupby("version", sort=False):

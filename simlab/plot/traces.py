@@ -24,9 +24,7 @@ def waterfall(result, trace_id=None, ax=None, critical_path=True):
     end-to-end latency waited on (``sl.traces.critical_path``) have a bold outline.
     """
     trace_id = trace_id or result.slowest_trace()
-    spans = result.spans[result.spans.trace_id == trace_id].sort_values(["start", "span_id"])
-    if spans.empty:
-        raise ValueError(f"no spans for trace {trace_id!r}; pick one from result.requests.trace_id")
+    spans = traces.spans_of(result, trace_id).sort_values(["start", "span_id"])
     ax = axes(ax, size=(8, 0.35 * len(spans) + 1.6))
     depth = _depths(spans)
     origin = spans.start.min()

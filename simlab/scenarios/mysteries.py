@@ -138,14 +138,7 @@ def dispatch(rate=RATE, duration=DURATION, seed=1, index=True, batch=CANDIDATES,
     Returns:
         A ``World``; call ``.run()`` on it.
     """
-    checks.count("dispatch", "batch", batch)
-    if batch > CANDIDATES:
-        raise ModelError(f"dispatch: batch={batch}, but driver.find loads {CANDIDATES} "
-                         f"drivers; use 1 to {CANDIDATES}")
-    checks.probability("dispatch", "customer_errors", customer_errors)
-    # Passed on under another name (workers), so checked here under their own.
-    checks.count("dispatch", "route_workers", route_workers, none="unlimited workers")
-    checks.count("dispatch", "pool", pool, none="unlimited connections")
+    _check_knobs(batch, customer_errors, route_workers, pool)
     world = World(seed=seed, latency=LATENCY)
     frontend = world.service("frontend", workers=64, work=Exp(mean=0.001))
     customer = world.service("customer", workers=16, work=Exp(mean=0.001))
@@ -155,67 +148,105 @@ def dispatch(rate=RATE, duration=DURATION, seed=1, index=True, batch=CANDIDATES,
     mysql = world.service("mysql", workers=pool)
     notifications = world.service("notifications", workers=4, work=Exp(mean=0.005))
     bus = world.broker("bus", topics=["ride-dispatched"])
+    # The handlers are below; the two with a knob are made for its value.
+    frontend.endpoint("dispatch")(dispatch_ride)
+    customer.endpoint("get")(customer_get(index, customer_errors))
+    driver.endpoint("find")(driver_find(batch))
+    route.endpoint("find")(find_route)
+    mysql.endpoint("query")(run_query)
+    notifications.consumer(bus, "ride-dispatched", propagate=propagate)(text_driver)
+    world.load(Poisson(rate=rate), target=("frontend", "dispatch"), duration=duration,
+               payload=ride_of, name="riders")
+    return world
 
-    @frontend.endpoint("dispatch")
-    def dispatch_ride(ctx, ride):
-        yield ctx.work()
-        ctx.log("dispatch requested", ride=ride.id, customer=ride.customer)
-        try:
-            pickup = yield ctx.call("customer", "get", ride,
-                                    retry=Retry(attempts=4, backoff=Exponential(0.05)))
-        except CallError as failure:
-            ctx.log("dispatch failed", level="error", ride=ride.id, customer=ride.customer,
-                    reason=str(failure))
-            raise
-        drivers = yield ctx.call("driver", "find", pickup)
-        eta = yield ctx.call("route", "find", (drivers[0], pickup))
-        ctx.publish(bus, "ride-dispatched", ride, key=ride.id)
-        ctx.log("ride dispatched", ride=ride.id, driver=drivers[0], eta_min=eta)
 
-    @customer.endpoint("get")
+def _check_knobs(batch, customer_errors, route_workers, pool):
+    checks.count("dispatch", "batch", batch)
+    if batch > CANDIDATES:
+        raise ModelError(f"dispatch: batch={batch}, but driver.find loads {CANDIDATES} "
+                         f"drivers; use 1 to {CANDIDATES}")
+    checks.probability("dispatch", "customer_errors", customer_errors)
+    # Passed on under another name (workers), so checked here under their own.
+    checks.count("dispatch", "route_workers", route_workers, none="unlimited workers")
+    checks.count("dispatch", "pool", pool, none="unlimited connections")
+
+
+def ride_of(number):
+    """The ``number``-th ride: the customers take turns."""
+    return Ride(id=number, customer=CUSTOMERS[number % len(CUSTOMERS)])
+
+
+# -- the handlers, one per endpoint
+
+def dispatch_ride(ctx, ride):
+    """frontend.dispatch: the customer's pickup, the drivers near it, a route; then the
+    news on the broker, for notifications."""
+    yield ctx.work()
+    ctx.log("dispatch requested", ride=ride.id, customer=ride.customer)
+    try:
+        pickup = yield ctx.call("customer", "get", ride,
+                                retry=Retry(attempts=4, backoff=Exponential(0.05)))
+    except CallError as failure:
+        ctx.log("dispatch failed", level="error", ride=ride.id, customer=ride.customer,
+                reason=str(failure))
+        raise
+    drivers = yield ctx.call("driver", "find", pickup)
+    eta = yield ctx.call("route", "find", (drivers[0], pickup))
+    ctx.publish("bus", "ride-dispatched", ride, key=ride.id)
+    ctx.log("ride dispatched", ride=ride.id, driver=drivers[0], eta_min=eta)
+
+
+def customer_get(index, errors):
+    """The handler of customer.get: one query for the customer (a scan without the
+    ``index``); a bad release fails with probability ``errors`` first."""
     def get_customer(ctx, ride):
         yield ctx.work()
         ctx.log("loading customer", customer=ride.customer)
-        if customer_errors and ctx.random() < customer_errors:
+        if errors and ctx.random() < errors:
             ctx.log("deadlock found when trying to get lock", level="error",
                     customer=ride.customer, release="2.3.1")
             raise ServiceError("deadlock: transaction rolled back")
         yield ctx.call("mysql", "query", _query("customer" if index else "customer, no index"))
         return f"pickup of customer {ride.customer}"
 
-    @driver.endpoint("find")
+    return get_customer
+
+
+def driver_find(batch):
+    """The handler of driver.find: a geo query for the drivers near the pickup, then
+    their records, ``batch`` drivers per query (1: the N + 1 queries)."""
     def find_drivers(ctx, pickup):
         yield ctx.work()
         found = yield ctx.call("mysql", "query", _query("nearby", rows=CANDIDATES))
         ctx.log("drivers near pickup", candidates=found)
-        for first in range(0, CANDIDATES, batch):          # batch = 1: the N + 1 queries
+        for first in range(0, CANDIDATES, batch):
             size = min(batch, CANDIDATES - first)
             yield ctx.call("mysql", "query", _query("one driver" if size == 1 else "drivers",
                                                     rows=size))
         return [f"T7{number:02d}C" for number in range(CANDIDATES)]
 
-    @route.endpoint("find")
-    def find_route(ctx, leg):
-        yield ctx.work()
-        eta = round(2 + 8 * ctx.random(), 1)
-        ctx.log("route computed", driver=leg[0], eta_min=eta)
-        return eta
+    return find_drivers
 
-    @mysql.endpoint("query")
-    def query(ctx, query):
-        yield ctx.work(query.cost)
-        ctx.log("query", table=query.table, sql=query.sql, rows=query.rows)
-        return query.rows
 
-    @notifications.consumer(bus, "ride-dispatched", propagate=propagate)
-    def text_driver(ctx, ride):
-        yield ctx.work()
-        ctx.log("driver notified", ride=ride.id)
+def find_route(ctx, leg):
+    """route.find: the route from the driver to the pickup, and its time in minutes."""
+    yield ctx.work()
+    eta = round(2 + 8 * ctx.random(), 1)
+    ctx.log("route computed", driver=leg[0], eta_min=eta)
+    return eta
 
-    world.load(Poisson(rate=rate), target=("frontend", "dispatch"), duration=duration,
-               payload=lambda n: Ride(id=n, customer=CUSTOMERS[n % len(CUSTOMERS)]),
-               name="riders")
-    return world
+
+def run_query(ctx, query):
+    """mysql.query: run the statement (it holds a connection, a worker, meanwhile)."""
+    yield ctx.work(query.cost)
+    ctx.log("query", table=query.table, sql=query.sql, rows=query.rows)
+    return query.rows
+
+
+def text_driver(ctx, ride):
+    """notifications: text the driver, once the ride is dispatched (a consumer)."""
+    yield ctx.work()
+    ctx.log("driver notified", ride=ride.id)
 
 
 def mystery(name, fixed=False, rate=RATE, duration=DURATION, seed=1):
