@@ -372,6 +372,7 @@ def world_with_service():
     (dict(defect_rate=-0.1), "defect_rate"),
     (dict(batching="nightly"), "batching"),
     (dict(flaky=1.0), "flaky"),
+    (dict(flaky=0.9999), "flaky=0.9999: a stage that fails for no reason"),
     (dict(reruns=-1), "reruns"),
     (dict(commits=3), "commits"),
     (dict(duration=None), "duration"),

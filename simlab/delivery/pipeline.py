@@ -62,6 +62,9 @@ FIX_TIME = LogNormal(median=60, p99=240)
 MAX_ATTEMPTS = 5
 
 
+MOST_FLAKY = 0.5  # a test that fails for no reason more often is quarantined, not run
+
+
 class Pipeline:
     """The description of one service's pipeline; see ``World.pipeline`` for the
     arguments. Each run makes its own ``PipelineRun`` from it (``component(run)``)."""
@@ -88,10 +91,13 @@ class Pipeline:
         self.runners = checks.count(owner, "runners", runners)
         self.stages = check_stages(owner, default_stages() if stages is None else stages)
         self.flaky = checks.probability(owner, "flaky", flaky)
-        if self.flaky == 1:
-            raise ModelError(f"{owner}: flaky=1 means every run fails and nothing ever ships; "
-                             "use a probability below 1")
         self.reruns = checks.count(owner, "reruns", reruns, least=0)
+        # A stage passes a change on a press of "re-run" with probability
+        # 1 - flaky ** (reruns + 1): near flaky = 1 a change is re-run for ever.
+        if self.flaky > MOST_FLAKY:
+            raise ModelError(f"{owner}: flaky={self.flaky:g}: a stage that fails for no "
+                             "reason that often re-runs its changes almost for ever; a test "
+                             f"that flaky is quarantined, not run: use at most {MOST_FLAKY:g}")
         if strategy is not None:  # None: production is a timed stage (see deploy below)
             check_strategy(strategy, world.services[service], owner)
         self.strategy = strategy
