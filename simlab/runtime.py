@@ -60,6 +60,9 @@ class Run:
         self._add_request = self.recorder.requests.writer(  # by position: once per request
             "request_id", "trace_id", "load", "service", "endpoint", "start", "end", "outcome",
             "reason")
+        # The two fields written when a request is answered, by name, once.
+        self._request_end = self.recorder.requests.columns["end"]
+        self._request_outcome = self.recorder.requests.columns["outcome"]
         self.latency = world.latency
         # The services a crash is scheduled for: their requests need a Chain, for the
         # crash to interrupt (see simlab.calls). A run without crashes pays nothing.
@@ -171,12 +174,13 @@ class Run:
     def _answered(self, record, sending, ok, value):
         """Record how the request in row ``record`` ended, now."""
         if ok:
-            outcome, reason = "ok", ""
+            self._request_outcome[record] = "ok"
         elif isinstance(value, CallError):
-            outcome, reason = value.kind, str(value)
+            self._request_outcome[record] = value.kind
+            self.recorder.requests.set(record, reason=str(value))
         else:
             return  # a mistake in the model: let it stop the run
-        self.recorder.requests.set(record, end=self.env.now, outcome=outcome, reason=reason)
+        self._request_end[record] = self.env.now
         sending.in_flight -= 1
 
     # -- messages
