@@ -219,6 +219,7 @@ def consume(run, group, consumer, station):
     stack = (station.name,)
     propagate = group.subscription.propagate
     chain = Chain(run.env.active_process) if run.crashes else None  # for a crash to stop
+    broker_down = run.broker_down  # (looked up once: the loop runs for every message)
     while True:
         if consumer.leaving:
             group.left(consumer)
@@ -226,7 +227,7 @@ def consume(run, group, consumer, station):
         if not station.up:
             yield station.restarted
             continue
-        outage = run.broker_down.get(broker.name)
+        outage = broker_down.get(broker.name)
         if outage is not None:  # the broker is down: nothing is delivered until it is back
             yield outage.restored
             continue

@@ -68,8 +68,8 @@ class Run:
         # crash to interrupt (see simlab.calls). A run without crashes pays nothing.
         self.crashable = world.faults.crash_targets()
         self.crashes = bool(self.crashable)
-        self.stations = {name: Station(self, svc) for name, svc in world.services.items()}
         self.stores = {name: Store(self, name, svc.view_of) for name, svc in world.services.items()}
+        self.stations = {name: Station(self, svc) for name, svc in world.services.items()}
         for store in self.stores.values():  # a source keeps the times of its versions
             if store.source is not None:
                 self.stores[store.source].followed = True
