@@ -110,7 +110,9 @@ class GroupState(Component):
     def put(self, message, attempt):
         self.queues[message.partition].append((message, attempt))
         if self.ordered:
-            self._wake(self.owner[message.partition])
+            owner = self.owner[message.partition]
+            if owner.wake is not None:  # (most often it is busy with a message)
+                self._wake(owner)
         elif self.resting:
             self._wake(self.resting.popleft())
 

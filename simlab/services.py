@@ -342,9 +342,12 @@ class Station:
             version, span = self._route(endpoint, trace, parent, kind, message, group,
                                         client_span)
         epoch = self.epoch
-        ticket = self._take_worker(endpoint, span, client_span)
-        if ticket is not None:  # every worker is busy: wait in line
-            yield from self._wait_in_line(ticket, endpoint, span, client_span, epoch)
+        if self.up and self.busy < self.workers and self.limit is None:
+            self.busy += 1  # the usual case, decided here: a worker is free
+        else:
+            ticket = self._admit(endpoint, span, client_span)  # (or it is turned away)
+            if ticket is not None:  # every worker is busy: wait in line
+                yield from self._wait_in_line(ticket, endpoint, span, client_span, epoch)
         if chain is not None:
             self.serving[chain] = None  # a crash now interrupts it (see crash)
         # The handler sees its version in place of the station (see LiveVersion).
@@ -390,13 +393,6 @@ class Station:
         return recorder.open_span(trace, parent, self.name, endpoint.name, kind, label,
                                   broker=broker, topic=topic, group=name,
                                   message_id=message.id)
-
-    def _take_worker(self, endpoint, span, client_span):
-        """A worker now (None), or a place in line (an event to wait for)."""
-        if self.up and self.busy < self.workers and self.limit is None:
-            self.busy += 1  # the usual case, decided here: a worker is free
-            return None
-        return self._admit(endpoint, span, client_span)
 
     def _wait_in_line(self, ticket, endpoint, span, client_span, epoch):
         """Generator: wait for the worker ``ticket`` hands over (first come, first served)."""
