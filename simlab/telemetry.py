@@ -140,10 +140,19 @@ class Recorder:
         for name, rows in self.tables.items():
             setattr(self, name, rows)
         # Writers for the rows written on every request, their fields named here once.
+        # A span opens with no end, status or wait yet, and no fallback; a server or
+        # client span (most spans) has no messaging names: those are bound, not passed.
+        opening = dict(end=math.nan, status="in_flight", wait=0.0, fallback=False)
         self._add_span = self.spans.writer(
             "trace_id", "parent_id", "service", "operation", "kind", "version", "start",
-            "end", "status", "wait", "attempt", "fallback", "broker", "topic", "group",
-            "message_id")
+            "attempt", **opening, broker="", topic="", group="", message_id=0)
+        self._add_messaging_span = self.spans.writer(
+            "trace_id", "parent_id", "service", "operation", "kind", "version", "start",
+            "attempt", "broker", "topic", "group", "message_id", **opening)
+        self._add_instant_span = self.spans.writer(
+            "trace_id", "parent_id", "service", "operation", "kind", "version", "start",
+            "end", "status", "attempt", "broker", "topic", "group", "message_id",
+            wait=0.0, fallback=False)
         self._add_message = self.messages.writer(
             "time", "event", "broker", "topic", "group", "message_id", "key", "partition",
             "attempt", "trace_id", "span_id")
@@ -172,9 +181,12 @@ class Recorder:
     def open_span(self, trace, parent, service, operation, kind, version, attempt=0,
                   broker="", topic="", group="", message_id=0):
         """Start a span now; return its id. Close it with ``close_span``."""
+        if broker:  # a producer or consumer span
+            return self._add_messaging_span(trace, parent, service, operation, kind, version,
+                                             self.env.now, attempt, broker, topic, group,
+                                             message_id) + 1
         return self._add_span(trace, parent, service, operation, kind, version, self.env.now,
-                              math.nan, "in_flight", 0.0, attempt, False, broker, topic,
-                              group, message_id) + 1
+                              attempt) + 1
 
     def close_span(self, span, status, client_span=0):
         """End span ``span`` now; ``client_span`` (the caller's side of the same call) too."""
@@ -190,9 +202,9 @@ class Recorder:
         """A span that starts and ends now (a publish, a call turned away at once): its
         row is written once, ended already."""
         now = self.env.now
-        return self._add_span(trace, parent, service, operation, kind, version, now, now,
-                              status, 0.0, attempt, False, broker, topic, group,
-                              message_id) + 1
+        return self._add_instant_span(trace, parent, service, operation, kind, version, now,
+                                      now, status, attempt, broker, topic, group,
+                                      message_id) + 1
 
     def span_field(self, span, field):
         return self.spans.columns[field][span - 1]
