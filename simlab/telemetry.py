@@ -180,7 +180,8 @@ class Recorder:
 
     def open_span(self, trace, parent, service, operation, kind, version, attempt=0,
                   broker="", topic="", group="", message_id=0):
-        """Start a span now; return its id. Close it with ``close_span``."""
+        """Start a span now; return its id. Close it with ``close_span``. A producer or
+        consumer span names its broker, topic, group and message; other spans none."""
         if broker:  # a producer or consumer span
             return self._add_messaging_span(trace, parent, service, operation, kind, version,
                                              self.env.now, attempt, broker, topic, group,
