@@ -33,7 +33,6 @@ trace, with no parent. The flow splits into unconnected traces, and the log line
 the consumer no longer carry the first trace's id. (``sl.traces`` shows what is lost.)
 """
 
-import functools
 import hashlib
 import math
 
@@ -87,15 +86,34 @@ class Topic:
         # keys splits into Poisson streams. (CRC32 would not: consecutive ids map to
         # partitions in a regular pattern, and queues would look better than theory.)
         if key.__class__ is int or key.__class__ is str:  # the usual keys: remembered
-            return _stable_hash(key) % self.partitions
-        return _stable_hash.__wrapped__(key) % self.partitions
+            hashed = _HASHES.get(key)
+            if hashed is None:
+                hashed = _remember_hash(key)
+            return hashed % self.partitions
+        return _stable_hash(key) % self.partitions
 
 
-@functools.lru_cache(maxsize=1 << 16)
+_BLAKE2B_8 = hashlib.blake2b(digest_size=8)  # set up once: a copy is cheaper than a new one
+
+# The hashes of the int and str keys seen lately: a key usually comes back (that is what
+# keys are for). Forgotten all at once when there are this many.
+_HASHES = {}
+_HASHES_KEPT = 1 << 16
+
+
 def _stable_hash(key):
-    """A 64-bit hash of ``repr(key)``, the same in every process. Remembered for the
-    keys seen most recently: a key usually comes back (that is what keys are for)."""
-    return int.from_bytes(hashlib.blake2b(repr(key).encode(), digest_size=8).digest(), "big")
+    """A 64-bit hash of ``repr(key)`` (BLAKE2b), the same in every process."""
+    hasher = _BLAKE2B_8.copy()
+    hasher.update(repr(key).encode())
+    return int.from_bytes(hasher.digest(), "big")
+
+
+def _remember_hash(key):
+    """The stable hash of ``key``, kept in ``_HASHES``."""
+    if len(_HASHES) >= _HASHES_KEPT:
+        _HASHES.clear()
+    hashed = _HASHES[key] = _stable_hash(key)
+    return hashed
 
 
 class Broker:

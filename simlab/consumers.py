@@ -38,6 +38,11 @@ class GroupState(Component):
         self.idempotent = subscription.idempotent
         self.names = (subscription.topic.broker.name, subscription.topic.name,
                       subscription.group)
+        # The group's rows of result.messages, its names bound once (see Rows.writer).
+        broker, topic, group = self.names
+        self._add_message = run.recorder.messages.writer(
+            "time", "event", "message_id", "key", "partition", "attempt", "trace_id",
+            "span_id", broker=broker, topic=topic, group=group)
         self.ordered = subscription.topic.partitions is not None
         count = subscription.topic.partitions or 1
         self.queues = [deque() for _ in range(count)]   # (message, attempt) per partition
@@ -105,7 +110,9 @@ class GroupState(Component):
     def put(self, message, attempt):
         self.queues[message.partition].append((message, attempt))
         if self.ordered:
-            self._wake(self.owner[message.partition])
+            owner = self.owner[message.partition]
+            if owner.wake is not None:  # (most often it is busy with a message)
+                self._wake(owner)
         elif self.resting:
             self._wake(self.resting.popleft())
 
@@ -154,6 +161,11 @@ class GroupState(Component):
     # -- the ledger of one delivery. Every message ends acked or dead-lettered (or, at
     #    most once, lost); ``unsettled`` counts the deliveries not settled yet.
 
+    def record(self, event, message, attempt):
+        """A row of ``result.messages``: ``event`` of ``message`` in this group, now."""
+        self._add_message(self.env.now, event, message.id, message.key, message.partition,
+                          attempt, message.trace, message.span)
+
     def skip_duplicate(self, message, attempt, station):
         """Effectively-once: an idempotent consumer remembers the ids of the messages it
         has applied (in its own store, with the effect), so a redelivered one changes
@@ -161,7 +173,7 @@ class GroupState(Component):
         an idempotent group."""
         if (self.names, message.id) not in self.run.stores[station.name].applied:
             return False
-        self.run.recorder.message("ack", self.names, message, attempt)
+        self.record("ack", message, attempt)
         self.run.recorder.log(message.trace, message.span, station.name, "info",
                               f"duplicate of message {message.id} ignored (idempotent consumer)")
         self.unsettled -= 1
@@ -169,15 +181,15 @@ class GroupState(Component):
 
     def deliver(self, message, attempt):
         """Record delivery number ``attempt`` of ``message``."""
-        self.run.recorder.message("deliver", self.names, message, attempt)
+        self.record("deliver", message, attempt)
         if self.at_most_once:  # acked on receipt: if the handler fails, the message is gone
-            self.run.recorder.message("ack", self.names, message, attempt)
+            self.record("ack", message, attempt)
             self.unsettled -= 1
 
     def succeeded(self, message, attempt):
         """The handler returned: at-least-once acks now."""
         if not self.at_most_once:
-            self.run.recorder.message("ack", self.names, message, attempt)
+            self.record("ack", message, attempt)
             self.unsettled -= 1
 
     def failed(self, message, attempt, station, error):
@@ -191,13 +203,13 @@ class GroupState(Component):
                          f"happened already): {error}")
             return None
         if attempt >= self.broker.max_attempts:
-            recorder.message("dead_letter", self.names, message, attempt)
+            self.record("dead_letter", message, attempt)
             recorder.log(message.trace, message.span, station.name, "error",
                          f"dead-lettered after {attempt} attempts: {error}")
             run.dead_letters.setdefault(self.names, []).append(message)
             self.unsettled -= 1
             return None
-        recorder.message("redeliver", self.names, message, attempt)
+        self.record("redeliver", message, attempt)
         return self.broker.redelivery_delay_for(attempt)
 
 
@@ -209,6 +221,7 @@ def consume(run, group, consumer, station):
     stack = (station.name,)
     propagate = group.subscription.propagate
     chain = Chain(run.env.active_process) if run.crashes else None  # for a crash to stop
+    broker_down = run.broker_down  # (looked up once: the loop runs for every message)
     while True:
         if consumer.leaving:
             group.left(consumer)
@@ -216,7 +229,7 @@ def consume(run, group, consumer, station):
         if not station.up:
             yield station.restarted
             continue
-        outage = run.broker_down.get(broker.name)
+        outage = broker_down.get(broker.name)
         if outage is not None:  # the broker is down: nothing is delivered until it is back
             yield outage.restored
             continue
@@ -275,7 +288,7 @@ def replay(run, broker, topic, group, at):
     run.recorder.log(None, None, state.subscription.service.name, "info",
                      f"replaying {len(letters)} dead letters of {broker}/{state.label}")
     for message in letters:
-        run.recorder.message("replay", (broker, topic, group), message, 0)
+        state.record("replay", message, 0)
         state.unsettled += 1
         state.put(message, 1)
 

@@ -98,7 +98,7 @@ class Context:
         # A fresh view each time, not one kept here: the view refers to this context, and
         # a context that referred back to it would make a reference cycle, which only the
         # garbage collector could free (see "Memory" in simlab.telemetry).
-        return Database(self.station.run.stores[self.station.name], self)
+        return Database(self.station.store, self)
 
     @property
     def memory(self):

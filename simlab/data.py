@@ -29,10 +29,11 @@ class Store:
         self.run = run
         self.env = run.env
         self.records = run.recorder.writes
-        # Written on every write, so by position in the order named here (see Rows.writer).
+        # Written on every write, so by position in the order named here, this store's
+        # service and source bound once (see Rows.writer).
         self._add_write = self.records.writer(
-            "time", "service", "key", "version", "source", "broker", "topic", "group",
-            "message_id", "trace_id", "span_id")
+            "time", "key", "version", "broker", "topic", "group", "message_id", "trace_id",
+            "span_id", service=service, source=source or "")
         self.reads = run.recorder.reads
         self.service = service
         self.source = source   # the service this store is a read model of, or None
@@ -61,10 +62,13 @@ class Store:
         message = context.message
         if message is not None and self.remembering and context.group in self.remembering:
             self.applied.add((context.group, message.id))
-        broker, topic, group = context.group or ("", "", "")
-        self._add_write(now, self.service, key, version, self.source or "", broker, topic,
-                        group, 0 if message is None else message.id, context.trace_id,
-                        context.span_id)
+        if message is None:  # outside a consumer
+            self._add_write(now, key, version, "", "", "", 0, context.trace_id,
+                            context.span_id)
+        else:
+            broker, topic, group = context.group
+            self._add_write(now, key, version, broker, topic, group, message.id,
+                            context.trace_id, context.span_id)
         if context.writes is None:
             context.writes = [(self.service, key, version)]
         else:

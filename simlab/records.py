@@ -93,7 +93,7 @@ REQUESTS = Table(
     Field("latency", "float", "end - start (NaN while in flight)", derived=True),
     Field("outcome", "str", STATUS),
     Field("reason", "str", "for a failure, where and why (e.g. 'payments.charge: payments "
-          "is down')"),
+          "is down')", sparse=True),
 )
 
 SPANS = Table(

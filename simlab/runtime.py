@@ -7,7 +7,7 @@ To follow one request, read in this order: ``World.run`` makes the run and calls
 ``Run.start``, which starts each component; a load's (``load.Sending.start``) runs
 ``Load.generate``, which calls ``Run.request`` for each arrival: its row of
 ``result.requests`` is added there, and the entry service's ``Station.serve`` begins
-(``_open_span``, ``_take_worker``, ``_run_handler``: its calls go through
+(``_open_span``, a free worker or ``_admit``, ``_run_handler``: its calls go through
 ``calls.make_call`` to the callee's ``serve``). When the answer comes,
 ``Run._answered`` writes the row's end and outcome.
 
@@ -60,13 +60,16 @@ class Run:
         self._add_request = self.recorder.requests.writer(  # by position: once per request
             "request_id", "trace_id", "load", "service", "endpoint", "start", "end", "outcome",
             "reason")
+        # The two fields written when a request is answered, by name, once.
+        self._request_end = self.recorder.requests.columns["end"]
+        self._request_outcome = self.recorder.requests.columns["outcome"]
         self.latency = world.latency
         # The services a crash is scheduled for: their requests need a Chain, for the
         # crash to interrupt (see simlab.calls). A run without crashes pays nothing.
         self.crashable = world.faults.crash_targets()
         self.crashes = bool(self.crashable)
-        self.stations = {name: Station(self, svc) for name, svc in world.services.items()}
         self.stores = {name: Store(self, name, svc.view_of) for name, svc in world.services.items()}
+        self.stations = {name: Station(self, svc) for name, svc in world.services.items()}
         for store in self.stores.values():  # a source keeps the times of its versions
             if store.source is not None:
                 self.stores[store.source].followed = True
@@ -171,12 +174,13 @@ class Run:
     def _answered(self, record, sending, ok, value):
         """Record how the request in row ``record`` ended, now."""
         if ok:
-            outcome, reason = "ok", ""
+            self._request_outcome[record] = "ok"
         elif isinstance(value, CallError):
-            outcome, reason = value.kind, str(value)
+            self._request_outcome[record] = value.kind
+            self.recorder.requests.set(record, reason=str(value))
         else:
             return  # a mistake in the model: let it stop the run
-        self.recorder.requests.set(record, end=self.env.now, outcome=outcome, reason=reason)
+        self._request_end[record] = self.env.now
         sending.in_flight -= 1
 
     # -- messages

@@ -181,7 +181,9 @@ class Station:
     def __init__(self, run, service):
         self.run = run
         self.env = run.env
+        self.recorder = run.recorder
         self.name = service.name
+        self.store = run.stores[self.name]  # ctx.db
         self.service = service
         self.workers = math.inf if service.workers is None else service.workers
         self.busy = 0
@@ -314,7 +316,7 @@ class Station:
         elif self.queue_limit is not None and len(self.waiting) >= self.queue_limit:
             refusal = ("rejected", f"queue full ({self.queue_limit} waiting)")
         if refusal is not None:
-            self.run.recorder.close_span(span, refusal[0], client_span)
+            self.recorder.close_span(span, refusal[0], client_span)
             raise CallError(refusal[0], endpoint.where, refusal[1])
         ticket = Event(self.env)
         self.waiting.append(ticket)
@@ -340,9 +342,12 @@ class Station:
             version, span = self._route(endpoint, trace, parent, kind, message, group,
                                         client_span)
         epoch = self.epoch
-        ticket = self._take_worker(endpoint, span, client_span)
-        if ticket is not None:  # every worker is busy: wait in line
-            yield from self._wait_in_line(ticket, endpoint, span, client_span, epoch)
+        if self.up and self.busy < self.workers and self.limit is None:
+            self.busy += 1  # the usual case, decided here: a worker is free
+        else:
+            ticket = self._admit(endpoint, span, client_span)  # (or it is turned away)
+            if ticket is not None:  # every worker is busy: wait in line
+                yield from self._wait_in_line(ticket, endpoint, span, client_span, epoch)
         if chain is not None:
             self.serving[chain] = None  # a crash now interrupts it (see crash)
         # The handler sees its version in place of the station (see LiveVersion).
@@ -357,13 +362,13 @@ class Station:
             self.release(epoch, chain)
             if client_span and self.run.network_faults:
                 yield from self._lose_answer(span, failure.kind, client_span)
-            self.run.recorder.span_event(trace, span, "exception", str(failure))
-            self.run.recorder.close_span(span, failure.kind, client_span)
+            self.recorder.span_event(trace, span, "exception", str(failure))
+            self.recorder.close_span(span, failure.kind, client_span)
             raise
         self.release(epoch, chain)
         if client_span and self.run.network_faults:
             yield from self._lose_answer(span, "ok", client_span)
-        self.run.recorder.close_span(span, "ok", client_span)
+        self.recorder.close_span(span, "ok", client_span)
         return value
 
     def _route(self, endpoint, trace, parent, kind, message, group, client_span):
@@ -373,7 +378,7 @@ class Station:
         span = self._open_span(endpoint, trace, parent, kind, message, group,
                                "" if version is None else version.version)
         if version is None:
-            self.run.recorder.close_span(span, "rejected", client_span)
+            self.recorder.close_span(span, "rejected", client_span)
             raise CallError("rejected", endpoint.where,
                             f"no version of {self.name} is running (being deployed)")
         return version, span
@@ -381,7 +386,7 @@ class Station:
     def _open_span(self, endpoint, trace, parent, kind, message, group, label):
         """The span of a request, opened now, named with the version serving it
         (``label``); a consumer's names what it consumes."""
-        recorder = self.run.recorder
+        recorder = self.recorder
         if message is None:
             return recorder.open_span(trace, parent, self.name, endpoint.name, kind, label)
         broker, topic, name = group
@@ -389,16 +394,9 @@ class Station:
                                   broker=broker, topic=topic, group=name,
                                   message_id=message.id)
 
-    def _take_worker(self, endpoint, span, client_span):
-        """A worker now (None), or a place in line (an event to wait for)."""
-        if self.up and self.busy < self.workers and self.limit is None:
-            self.busy += 1  # the usual case, decided here: a worker is free
-            return None
-        return self._admit(endpoint, span, client_span)
-
     def _wait_in_line(self, ticket, endpoint, span, client_span, epoch):
         """Generator: wait for the worker ``ticket`` hands over (first come, first served)."""
-        recorder = self.run.recorder
+        recorder = self.recorder
         queued = self.env.now
         try:
             yield ticket

@@ -48,7 +48,7 @@ def rare_collections():
         gc.set_threshold(*thresholds)
 
 
-def _writer(table, columns, order=None):
+def _writer(table, columns, order=None, constants=None):
     """A function that appends one row, every field named, and returns its row number.
 
     By default ``add(*, field=value, ...)``, keyword-only. Made from the table's fields,
@@ -57,25 +57,36 @@ def _writer(table, columns, order=None):
     ``TypeError`` at the line that writes it. With ``order`` (every recorded field's
     name, in an order of the caller's choosing), the values may also be given by
     position in that order: a call with sixteen keywords costs about 1 µs in CPython,
-    eight times the same call by position, and the hottest writers pay that per row."""
+    eight times the same call by position, and the hottest writers pay that per row.
+    ``constants`` (name -> value) are fields with the same value on every row this
+    writer writes (a consumer group's names): bound here, neither passed nor named in
+    ``order``."""
     fields = {field.name: field for field in table.recorded}
+    constants = constants or {}
     if order is None:
-        signature = "*, " + ", ".join(fields)
+        signature = "*, " + ", ".join(name for name in fields if name not in constants)
     else:
-        if sorted(order) != sorted(fields):
+        if sorted([*order, *constants]) != sorted(fields):
             raise ValueError(f"a writer of {table.name} must name each of its fields once: "
-                             f"{', '.join(fields)}; got {', '.join(order)}")
+                             f"{', '.join(fields)}; got {', '.join([*order, *constants])}")
         signature = ", ".join(order)
     dense = [name for name, field in fields.items() if not field.sparse]
     lines = [f"def add({signature}):", "    row = len(_rows)"]
-    lines += [f"    _append_{name}({name})" for name in dense]
+    lines += [f"    _append_{name}({'_value_' if name in constants else ''}{name})"
+              for name in dense]
     for field in table.recorded:
-        if field.sparse:  # kept only where it is not the default
+        if not field.sparse:
+            continue
+        if field.name in constants:  # kept only where it is not the default: decided here
+            if constants[field.name] != field.default:
+                lines.append(f"    _{field.name}[row] = _value_{field.name}")
+        else:  # kept only where it is not the default
             lines += [f"    if {field.name} != {field.default!r}:",
                       f"        _{field.name}[row] = {field.name}"]
     lines.append("    return row")
     namespace = {f"_append_{name}": columns[name].append for name in dense}
     namespace.update({f"_{f.name}": columns[f.name] for f in table.recorded if f.sparse})
+    namespace.update({f"_value_{name}": value for name, value in constants.items()})
     namespace["_rows"] = columns[dense[0]]
     exec("\n".join(lines), namespace)
     add = namespace["add"]
@@ -95,10 +106,11 @@ class Rows:
     def __len__(self):
         return len(self.columns[self.first])
 
-    def writer(self, *order):
+    def writer(self, *order, **constants):
         """``add`` whose values may be passed by position, in the order of the field
-        names given here (all of them): for the few writers called on every request."""
-        return _writer(self.table, self.columns, order)
+        names given here (all of them but the ``constants``, the fields written with the
+        same value on every row): for the few writers called on every request."""
+        return _writer(self.table, self.columns, order, constants)
 
     def set(self, row, **fields):
         """Change fields of a row written before (a request answered, a fault ended)."""
@@ -128,10 +140,19 @@ class Recorder:
         for name, rows in self.tables.items():
             setattr(self, name, rows)
         # Writers for the rows written on every request, their fields named here once.
+        # A span opens with no end, status or wait yet, and no fallback; a server or
+        # client span (most spans) has no messaging names: those are bound, not passed.
+        opening = dict(end=math.nan, status="in_flight", wait=0.0, fallback=False)
         self._add_span = self.spans.writer(
             "trace_id", "parent_id", "service", "operation", "kind", "version", "start",
-            "end", "status", "wait", "attempt", "fallback", "broker", "topic", "group",
-            "message_id")
+            "attempt", **opening, broker="", topic="", group="", message_id=0)
+        self._add_messaging_span = self.spans.writer(
+            "trace_id", "parent_id", "service", "operation", "kind", "version", "start",
+            "attempt", "broker", "topic", "group", "message_id", **opening)
+        self._add_instant_span = self.spans.writer(
+            "trace_id", "parent_id", "service", "operation", "kind", "version", "start",
+            "end", "status", "attempt", "broker", "topic", "group", "message_id",
+            wait=0.0, fallback=False)
         self._add_message = self.messages.writer(
             "time", "event", "broker", "topic", "group", "message_id", "key", "partition",
             "attempt", "trace_id", "span_id")
@@ -159,10 +180,14 @@ class Recorder:
 
     def open_span(self, trace, parent, service, operation, kind, version, attempt=0,
                   broker="", topic="", group="", message_id=0):
-        """Start a span now; return its id. Close it with ``close_span``."""
+        """Start a span now; return its id. Close it with ``close_span``. A producer or
+        consumer span names its broker, topic, group and message; other spans none."""
+        if broker:  # a producer or consumer span
+            return self._add_messaging_span(trace, parent, service, operation, kind, version,
+                                             self.env.now, attempt, broker, topic, group,
+                                             message_id) + 1
         return self._add_span(trace, parent, service, operation, kind, version, self.env.now,
-                              math.nan, "in_flight", 0.0, attempt, False, broker, topic,
-                              group, message_id) + 1
+                              attempt) + 1
 
     def close_span(self, span, status, client_span=0):
         """End span ``span`` now; ``client_span`` (the caller's side of the same call) too."""
@@ -174,11 +199,13 @@ class Recorder:
             self._span_status[client_span - 1] = status
 
     def instant_span(self, trace, parent, service, operation, kind, version, status="ok",
-                     **messaging):
-        """A span that starts and ends now (a publish, a call turned away at once)."""
-        span = self.open_span(trace, parent, service, operation, kind, version, **messaging)
-        self.close_span(span, status)
-        return span
+                     attempt=0, broker="", topic="", group="", message_id=0):
+        """A span that starts and ends now (a publish, a call turned away at once): its
+        row is written once, ended already."""
+        now = self.env.now
+        return self._add_instant_span(trace, parent, service, operation, kind, version, now,
+                                      now, status, attempt, broker, topic, group,
+                                      message_id) + 1
 
     def span_field(self, span, field):
         return self.spans.columns[field][span - 1]

@@ -137,6 +137,24 @@ def test_a_hot_writer_names_every_field_once_and_writes_what_add_writes():
             by_position.writer(*order)
 
 
+def test_a_writer_with_constants_writes_them_on_every_row_and_names_the_rest():
+    table = Table("t", "row", Field("a", "int", "a"), Field("b", "str", "b"),
+                  Field("c", "str", "c", sparse=True), Field("d", "int", "d", sparse=True))
+    by_name, bound = Rows(table), Rows(table)
+    write_x = bound.writer("d", "a", b="x", c="y")   # c is not its default: kept on each row
+    write_z = bound.writer("a", "d", b="z", c="")    # c is its default: not kept
+    for a, b, c, d, write in ((1, "x", "y", 0, lambda: write_x(0, 1)),
+                              (2, "z", "", 5, lambda: write_z(2, 5))):
+        by_name.add(a=a, b=b, c=c, d=d)
+        assert write() == len(bound) - 1
+    assert [[rows.get(row, f) for f in "abcd"] for rows in (by_name, bound)
+            for row in range(2)] == [[1, "x", "y", 0], [2, "z", "", 5]] * 2
+    assert bound.columns["c"] == {0: "y"}
+    for order, constants in ((("a",), {"b": "x"}), (("a", "b", "c", "d"), {"b": "x"})):
+        with pytest.raises(ValueError, match="each of its fields once"):
+            bound.writer(*order, **constants)
+
+
 def test_no_record_is_patched_by_position_anywhere_in_simlab():
     """``record[6] = ...``, ``span[1]``: the old positional records. Only names now."""
     culprits = []
