@@ -63,8 +63,8 @@ def deployment_fates(result):
     during its rollout or the cause of an incident? and ``recovered``: when its service
     recovered (the rollback done, or the incident resolved; NaN if not by the end).
 
-    One definition of a failed deployment, for ``dora_metrics``, the lessons and the exercises.
-    A version's name is deployed once, so an incident names its deployment."""
+    One definition of a failed deployment, for ``dora_metrics``, the lessons and the
+    exercises. A version's name is deployed once, so an incident names its deployment."""
     deployments = result.deployments
     fates = deployments[deployments.strategy != "rollback"].copy()
     rolled_back = (fates.outcome == "rolled_back").to_numpy()
