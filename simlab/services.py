@@ -19,6 +19,7 @@ did before versions existed.
 """
 
 import inspect
+import itertools
 import math
 from collections import deque
 
@@ -210,7 +211,7 @@ class Station:
         self.memory = {}         # ctx.memory: the process's in-memory state, lost in a crash
         self.version = service.version  # the version running (recorded on its spans)
         # While a deployment is under way, or a defective version runs: the versions
-        # serving and their cumulative traffic weights, [(up to, LiveVersion), ...] ([]: no
+        # serving (LiveVersion) and their cumulative traffic weights, two lists (empty: no
         # version runs). None: the station itself serves, as version ``self.version``.
         self.routing = None
         self.routing_rng = run.stream(f"versions:{self.name}")
@@ -248,22 +249,15 @@ class Station:
             self.version = live[0][0].version
             self.routing = None
             return
-        routing, total = [], 0.0
-        for version, weight in live:
-            total += weight
-            routing.append((total, version))
-        self.routing = routing
+        versions = [version for version, _ in live]
+        self.routing = (versions, list(itertools.accumulate(w for _, w in live)))
 
     def _pick(self):
         """The version that serves the next request, drawn by weight (None: none runs)."""
-        routing = self.routing
-        if len(routing) < 2:
-            return routing[0][1] if routing else None
-        draw = self.routing_rng.random() * routing[-1][0]
-        for upto, version in routing:
-            if draw < upto:
-                return version
-        return routing[-1][1]
+        versions, totals = self.routing
+        if len(versions) < 2:
+            return versions[0] if versions else None
+        return self.routing_rng.choices(versions, cum_weights=totals)[0]
 
     def _take_token(self):
         """Token bucket: refill at ``rate`` per second up to ``burst``; a request takes one."""

@@ -20,6 +20,7 @@ import bisect
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from simpy.events import Timeout
 from simpy.exceptions import Interrupt
 
@@ -114,11 +115,8 @@ def served(recorder, service, since, versions=None, excluded=()):
 
 def percentile(values, q):
     """The ``q`` quantile of ``values`` (the smallest value with at least that share at
-    or below it), NaN if there are none."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+    or below it: numpy's "inverted_cdf"), NaN if there are none."""
+    return float(np.quantile(values, q, method="inverted_cdf")) if values else math.nan
 
 
 @dataclass(frozen=True)
