@@ -152,8 +152,7 @@ def hop(run, source, target):
     arrives: whoever waits for it waits until a timeout ends the wait, or for ever."""
     if run.latency is not None:
         yield Timeout(run.env, run.latency.sample(source.network_rng))
-    if run.network_faults and any(fault.drops(run, source.name, target.name)
-                                  for fault in run.network_faults):
+    if run.network_faults and run.network.drops(source.name, target.name):
         yield Event(run.env)  # never triggered: the packet is gone
 
 

@@ -28,9 +28,10 @@ class GroupState(Component):
     """One consumer group during a run: a queue per partition, the consumers, what is in
     progress. It is idle when every message it was given is acked or dead-lettered."""
 
-    def __init__(self, run, subscription, consumers):
-        self.run = run
-        self.env = run.env
+    def __init__(self, handles, subscription, consumers):
+        self.env = handles.env
+        self.messaging = handles.messaging
+        self.recorder = handles.recorder
         self.subscription = subscription
         self.label = subscription.label
         self.broker = subscription.topic.broker
@@ -40,7 +41,7 @@ class GroupState(Component):
                       subscription.group)
         # The group's rows of result.messages, its names bound once (see Rows.writer).
         broker, topic, group = self.names
-        self._add_message = run.recorder.messages.writer(
+        self._add_message = handles.recorder.messages.writer(
             "time", "event", "message_id", "key", "partition", "attempt", "trace_id",
             "span_id", broker=broker, topic=topic, group=group)
         self.ordered = subscription.topic.partitions is not None
@@ -54,10 +55,10 @@ class GroupState(Component):
         self.unsettled = 0   # deliveries (messages given to the group) not yet settled
         self.rebalance(consumers)
 
-    def start(self, run):
-        station = run.stations[self.subscription.service.name]
+    def start(self, handles):
+        station = handles.services[self.subscription.service.name]
         for consumer in self.consumers:
-            run.start_process(consume(run, self, consumer, station))
+            handles.start_process(consume(handles, self, consumer, station))
 
     def idle(self):
         return not self.unsettled
@@ -142,7 +143,7 @@ class GroupState(Component):
         return None
 
     def wait(self, consumer):
-        consumer.wake = Event(self.run.env)
+        consumer.wake = Event(self.env)
         if not self.ordered:
             self.resting.append(consumer)
         return consumer.wake
@@ -171,11 +172,11 @@ class GroupState(Component):
         has applied (in its own store, with the effect), so a redelivered one changes
         nothing. True (and the message acked) if this one is such a duplicate; only for
         an idempotent group."""
-        if (self.names, message.id) not in self.run.stores[station.name].applied:
+        if (self.names, message.id) not in station.store.applied:
             return False
         self.record("ack", message, attempt)
-        self.run.recorder.log(message.trace, message.span, station.name, "info",
-                              f"duplicate of message {message.id} ignored (idempotent consumer)")
+        self.recorder.log(message.trace, message.span, station.name, "info",
+                          f"duplicate of message {message.id} ignored (idempotent consumer)")
         self.unsettled -= 1
         return True
 
@@ -195,7 +196,7 @@ class GroupState(Component):
     def failed(self, message, attempt, station, error):
         """The handler failed: the seconds before the next delivery, or None if there
         will be none (dead-lettered after ``max_attempts``, or lost at-most-once)."""
-        run, recorder = self.run, self.run.recorder
+        recorder = self.recorder
         if self.at_most_once:
             recorder.log(message.trace, message.span, station.name, "error",
                          f"delivery of message {message.id} failed after its ack "
@@ -206,22 +207,26 @@ class GroupState(Component):
             self.record("dead_letter", message, attempt)
             recorder.log(message.trace, message.span, station.name, "error",
                          f"dead-lettered after {attempt} attempts: {error}")
-            run.dead_letters.setdefault(self.names, []).append(message)
+            self.messaging.dead_letter(self.names, message)
             self.unsettled -= 1
             return None
         self.record("redeliver", message, attempt)
         return self.broker.redelivery_delay_for(attempt)
 
 
-def consume(run, group, consumer, station):
+def consume(handles, group, consumer, station):
     """Generator: one consumer of ``group``, for as long as the run lasts (or until it
     leaves the group)."""
     broker = group.broker
     endpoint = group.subscription.endpoint
     stack = (station.name,)
     propagate = group.subscription.propagate
-    chain = Chain(run.env.active_process) if run.crashes else None  # for a crash to stop
-    broker_down = run.broker_down  # (looked up once: the loop runs for every message)
+    env, recorder = handles.env, handles.recorder
+    # In a run with a crash scheduled (of any service) a consumer runs in a Chain, for a
+    # crash to stop it (see simlab.calls); a run without crashes pays nothing.
+    crashes = any(service.crashable for service in handles.services.values())
+    chain = Chain(env.active_process) if crashes else None
+    broker_down = handles.messaging.down  # (looked up once: the loop runs for every message)
     while True:
         if consumer.leaving:
             group.left(consumer)
@@ -249,7 +254,7 @@ def consume(run, group, consumer, station):
             group.deliver(message, attempt)
             trace, parent = message.trace, message.span
             if not (propagate and trace):  # no context to continue: a new trace begins
-                trace, parent = run.recorder.new_trace(), 0
+                trace, parent = recorder.new_trace(), 0
             try:
                 yield from station.serve(endpoint, message.payload, trace, parent, stack,
                                          kind="consumer", message=message, group=group.names,
@@ -259,17 +264,17 @@ def consume(run, group, consumer, station):
                 if delay is None:  # dead-lettered, or lost (at-most-once)
                     break
                 if not group.ordered:  # a shared queue: back of the line, later
-                    _requeue_later(run.env, group, message, attempt + 1, delay)
+                    _requeue_later(env, group, message, attempt + 1, delay)
                     requeued = True
                     break
                 # A partition: retry in place, so that the messages behind it keep their order.
                 if delay:
-                    yield Timeout(run.env, delay)
-                while not station.up or broker.name in run.broker_down:
+                    yield Timeout(env, delay)
+                while not station.up or broker.name in broker_down:
                     if not station.up:
                         yield station.restarted
                     else:
-                        yield run.broker_down[broker.name].restored
+                        yield broker_down[broker.name].restored
                 attempt += 1
             else:
                 group.succeeded(message, attempt)
@@ -280,30 +285,30 @@ def consume(run, group, consumer, station):
                 group.hand_over(message.partition)  # the partition moved in a rebalance
 
 
-def replay(run, broker, topic, group, at):
+def replay(handles, broker, topic, group, at):
     """Generator (a process): at ``at``, put a group's dead letters back on its queue."""
-    yield Timeout(run.env, at)
-    state = run.group_state(broker, topic, group)
-    letters = run.dead_letters.pop((broker, topic, group), [])
-    run.recorder.log(None, None, state.subscription.service.name, "info",
-                     f"replaying {len(letters)} dead letters of {broker}/{state.label}")
+    yield Timeout(handles.env, at)
+    state = handles.messaging.group_state(broker, topic, group)
+    letters = handles.messaging.take_dead_letters((broker, topic, group))
+    handles.recorder.log(None, None, state.subscription.service.name, "info",
+                         f"replaying {len(letters)} dead letters of {broker}/{state.label}")
     for message in letters:
         state.record("replay", message, 0)
         state.unsettled += 1
         state.put(message, 1)
 
 
-def scale(run, broker, topic, group, consumers, at):
+def scale(handles, broker, topic, group, consumers, at):
     """Generator (a process): at ``at``, give a group ``consumers`` consumers."""
-    yield Timeout(run.env, at)
-    state = run.group_state(broker, topic, group)
-    station = run.stations[state.subscription.service.name]
+    yield Timeout(handles.env, at)
+    state = handles.messaging.group_state(broker, topic, group)
+    station = handles.services[state.subscription.service.name]
     before = len(state.consumers)
     for consumer in state.rebalance(consumers):
-        run.start_process(consume(run, state, consumer, station))
-    run.recorder.log(None, None, station.name, "info",
-                     f"consumer group {broker}/{state.label} rebalanced: {before} -> "
-                     f"{consumers} consumers")
+        handles.start_process(consume(handles, state, consumer, station))
+    handles.recorder.log(None, None, station.name, "info",
+                         f"consumer group {broker}/{state.label} rebalanced: {before} -> "
+                         f"{consumers} consumers")
 
 
 def _requeue_later(env, group, message, attempt, delay):

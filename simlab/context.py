@@ -240,7 +240,7 @@ class Context:
         service's relay publishes it soon after (see ``simlab.outbox``)."""
         station = self.station
         name = getattr(broker, "name", broker)
-        if (name, topic) not in station.run.topics:
+        if (name, topic) not in station.run.messaging.topics:
             raise ModelError(station.run.world.unknown_topic_message(name, topic))
         station.run.outboxes[station.name].add(self, broker, topic, payload, key)
 

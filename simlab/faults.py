@@ -38,11 +38,15 @@ and never silently dropped:
   a warning says so too. (One that begins before and ends after is listed with no end.)
 
 Each warning is also a line in ``result.logs``.
+
+A fault acts through the handles the run gives it (``simlab.components.Handles``): a
+crash or a setting on ``services``, a partition or a lossy link on ``network``, a broker
+outage on ``messaging``. Its ``start`` and ``stop`` take those handles.
 """
 
 import math
 
-from simpy.events import Event, Timeout
+from simpy.events import Timeout
 
 from . import checks
 from .errors import ModelError
@@ -65,38 +69,37 @@ class Fault:
     def __repr__(self):
         return f"{self.kind}({self.target!r}, at={self.at:g}, duration={self.duration:g})"
 
-    def inject(self, run):
+    def inject(self, handles):
         """Generator (a process): start, wait, stop; the fault is recorded."""
-        yield Timeout(run.env, self.at)
-        if run.drained:  # everything else is over: this fault alone keeps the run going
-            run.warn(str(self.target), f"{self!r} begins after the load ended and everything "
-                     f"drained: the run goes on until it ends, at {self.end:g} s. Move it into "
-                     "the load, or stop the run earlier with run(until=...)")
-        self.start(run)
-        record = run.recorder.faults.add(fault=self.kind, target=str(self.target),
-                                         start=run.env.now, end=math.nan)
-        run.recorder.log(None, None, str(self.target), "error", f"fault begins: {self!r}")
-        yield Timeout(run.env, self.duration)
-        self.stop(run)
-        run.recorder.faults.set(record, end=run.env.now)
-        run.recorder.log(None, None, str(self.target), "info", f"fault ends: {self!r}")
+        env, recorder = handles.env, handles.recorder
+        yield Timeout(env, self.at)
+        if handles.drained():  # everything else is over: this fault alone keeps the run going
+            handles.warn(str(self.target), f"{self!r} begins after the load ended and "
+                         f"everything drained: the run goes on until it ends, at {self.end:g}"
+                         " s. Move it into the load, or stop the run earlier with "
+                         "run(until=...)")
+        self.start(handles)
+        record = recorder.faults.add(fault=self.kind, target=str(self.target),
+                                     start=env.now, end=math.nan)
+        recorder.log(None, None, str(self.target), "error", f"fault begins: {self!r}")
+        yield Timeout(env, self.duration)
+        self.stop(handles)
+        recorder.faults.set(record, end=env.now)
+        recorder.log(None, None, str(self.target), "info", f"fault ends: {self!r}")
 
 
 class Crash(Fault):
     kind = "crash"
 
-    def start(self, run):
-        run.stations[self.target].crash()
+    def start(self, handles):
+        handles.services[self.target].crash()
         # Publishes it held back during a broker outage were in its memory: gone.
-        for outage in run.broker_down.values():
-            lost = [entry for entry in outage.held if entry[0] == self.target]
-            outage.held = [entry for entry in outage.held if entry[0] != self.target]
-            if lost:
-                run.recorder.log(None, None, self.target, "error",
-                                 f"{len(lost)} held publishes lost in the crash")
+        for lost in handles.messaging.drop_held(self.target):
+            handles.recorder.log(None, None, self.target, "error",
+                                 f"{lost} held publishes lost in the crash")
 
-    def stop(self, run):
-        run.stations[self.target].restart()
+    def stop(self, handles):
+        handles.services[self.target].restart()
 
 
 class Setting(Fault):
@@ -113,13 +116,13 @@ class Setting(Fault):
         super().__init__(target, at, duration)
         self.value = value
 
-    def start(self, run):
-        station = run.stations[self.target]
+    def start(self, handles):
+        station = handles.services[self.target]
         station.overrides.setdefault(self.setting, []).append(self)
         setattr(station, self.setting, self.value)
 
-    def stop(self, run):
-        station = run.stations[self.target]
+    def stop(self, handles):
+        station = handles.services[self.target]
         in_force = station.overrides[self.setting]
         in_force.remove(self)
         setattr(station, self.setting, in_force[-1].value if in_force else self.normal(station))
@@ -152,13 +155,14 @@ class Partition(Fault):
         super().__init__(f"{'+'.join(sides[0])} | {'+'.join(sides[1])}", at, duration)
         self.sides = sides
 
-    def start(self, run):
-        run.network_faults.append(self)
+    def start(self, handles):
+        handles.network.cut(self)
 
-    def stop(self, run):
-        run.network_faults.remove(self)
+    def stop(self, handles):
+        handles.network.heal(self)
 
-    def drops(self, run, source, target):
+    def drops(self, streams, source, target):
+        """Is a hop from ``source`` to ``target`` lost? (``streams``: the run's.)"""
         one, other = self.sides
         return (source in one and target in other) or (source in other and target in one)
 
@@ -171,9 +175,9 @@ class MessageLoss(Partition):
         self.sides = ((link[0],), (link[1],))
         self.probability = probability
 
-    def drops(self, run, source, target):
-        return super().drops(run, source, target) and \
-            run.stream_for(f"link:{self.target}").random() < self.probability
+    def drops(self, streams, source, target):
+        return super().drops(streams, source, target) and \
+            streams.shared(f"link:{self.target}").random() < self.probability
 
 
 class BrokerOutage(Fault):
@@ -183,33 +187,12 @@ class BrokerOutage(Fault):
         super().__init__(target, at, duration)
         self.publishers = publishers
 
-    def start(self, run):
-        outage = run.broker_down.get(self.target)
-        if outage is None:
-            run.broker_down[self.target] = Outage(self.publishers, Event(run.env))
-        else:  # one outage meets the next: the broker stays down
-            outage.count += 1
-            outage.publishers = self.publishers
+    def start(self, handles):
+        handles.messaging.take_down(self.target, self.publishers)
 
-    def stop(self, run):
-        outage = run.broker_down[self.target]
-        outage.count -= 1
-        if outage.count:
-            return
-        del run.broker_down[self.target]
-        for _, publish in outage.held:  # what publishers held back goes out now, in order
-            publish()
-        outage.restored.succeed()
-
-
-class Outage:
-    """A broker's outage in progress: how publishers behave, and what they hold back."""
-
-    def __init__(self, publishers, restored):
-        self.publishers = publishers
-        self.restored = restored  # an event: triggered when the broker is back
-        self.held = []            # publishes to make when it is back
-        self.count = 1
+    def stop(self, handles):
+        # When no outage is left, what publishers held back goes out now, in order.
+        handles.messaging.bring_back(self.target)
 
 
 class RandomFaults:
@@ -219,10 +202,10 @@ class RandomFaults:
         self.kind, self.targets, self.count = kind, targets, count
         self.duration, self.within, self.factor = duration, within, factor
 
-    def draw(self, run, index):
+    def draw(self, streams, index):
         faults = []
         for target in self.targets:
-            rng = run.stream(f"faults:random:{index}:{self.kind}:{target}")
+            rng = streams.stream(f"faults:random:{index}:{self.kind}:{target}")
             end_of_last = self.within[0]
             starts = sorted(rng.uniform(*self.within) for _ in range(self.count))
             for at in starts:
@@ -339,8 +322,8 @@ class Faults:
                  for target in schedule.targets}
         return fixed | drawn
 
-    def all(self, run):
-        """The fixed faults and this run's draw of the random ones."""
+    def all(self, streams):
+        """The fixed faults and this run's draw of the random ones (from its ``streams``)."""
         drawn = [fault for index, schedule in enumerate(self.random_schedules)
-                 for fault in schedule.draw(run, index)]
+                 for fault in schedule.draw(streams, index)]
         return self.scheduled + drawn

@@ -89,16 +89,18 @@ class Load:
     def end(self):
         return self.start + self.duration
 
-    def generate(self, run, sending):
-        """Generator (a process): send requests for ``duration`` seconds."""
-        station = run.stations[self.service]
+    def generate(self, handles, sending):
+        """Generator (a process): send requests for ``duration`` seconds, each through
+        ``handles.send_request``."""
+        station = handles.services[self.service]
         endpoint = station.endpoints[self.endpoint]
-        rng = run.stream(f"load:{self.name}")
-        env = run.env
+        rng = handles.streams.stream(f"load:{self.name}")
+        env, request = handles.env, handles.send_request
         if self.start:
             yield Timeout(env, self.start)
+
         def send():
-            return run.request(sending, station, endpoint, self.payload, self.timeout)
+            return request(sending, station, endpoint, self.payload, self.timeout)
 
         if isinstance(self.arrivals, Burst):
             instants = sorted(rng.uniform(0, self.arrivals.over) for _ in range(self.arrivals.size))
@@ -118,14 +120,13 @@ class Load:
                 yield Timeout(env, gap)
                 send()
         else:
-            users = [Process(env, self._user(run, rng, send)) for _ in range(self.arrivals.n)]
+            users = [Process(env, self._user(env, rng, send)) for _ in range(self.arrivals.n)]
             for user in users:
                 yield user
         sending.finished = True
 
-    def _user(self, run, rng, send):
+    def _user(self, env, rng, send):
         think = self.arrivals.think
-        env = run.env
         yield Timeout(env, think.sample(rng))  # users do not all start at the same instant
         instant, sent = env.now, 0
         while env.now < self.end:
@@ -155,8 +156,8 @@ class Sending(Component):
         self.finished = False
         self.in_flight = 0  # requests sent, not answered yet
 
-    def start(self, run):
-        run.start_process(self.load.generate(run, self))
+    def start(self, handles):
+        handles.start_process(self.load.generate(handles, self))
 
     def idle(self):
         return self.finished and not self.in_flight

@@ -28,8 +28,10 @@ class Outbox(Component):
     """One service's outbox during a run: events written but not yet published. Its
     relay starts with the first event; it is idle when it is empty."""
 
-    def __init__(self, run, station):
-        self.run = run
+    def __init__(self, handles, station):
+        self.env = handles.env
+        self.start_process = handles.start_process
+        self.messaging = handles.messaging
         self.station = station
         self.entries = deque()  # (broker, topic, payload, key, context)
         self.relaying = False
@@ -38,22 +40,22 @@ class Outbox(Component):
         self.entries.append((broker, topic, payload, key, context))
         if not self.relaying:
             self.relaying = True
-            self.run.start_process(self._relay())
+            self.start_process(self._relay())
 
     def _relay(self):
         """Generator (a process): publish what the outbox holds, in order, until it is empty."""
-        run, station = self.run, self.station
+        station, messaging = self.station, self.messaging
         while self.entries:
-            yield Timeout(run.env, station.service.relay_delay)
+            yield Timeout(self.env, station.service.relay_delay)
             while self.entries:
                 broker, topic, payload, key, context = self.entries[0]
-                outage = run.broker_down.get(getattr(broker, "name", broker))
+                outage = messaging.down.get(getattr(broker, "name", broker))
                 if not station.up:
                     yield station.restarted
                 elif outage is not None:  # wait for the broker, then check again
                     yield outage.restored
                 else:
-                    run.publish(context, broker, topic, payload, key)  # the broker has it
+                    messaging.publish(context, broker, topic, payload, key)  # the broker has it
                     self.entries.popleft()
         self.relaying = False
 

@@ -20,3 +20,27 @@ def stream_seed(seed, name):
 def stream(seed, name):
     """A fresh ``random.Random`` for component ``name``."""
     return random.Random(stream_seed(seed, name))
+
+
+class Streams:
+    """The random streams of one run (a component's ``streams`` handle).
+
+    ``stream(name)`` gives a fresh stream, for a part that keeps its own (a load, a
+    pipeline). ``shared(name)`` gives the one stream of that name in this run, made on
+    first use, for draws that several parts make in turn (the losses on one network link).
+    """
+
+    def __init__(self, seed):
+        self.seed = seed
+        self._shared = {}
+
+    def stream(self, name):
+        """A fresh seeded ``random.Random`` for component ``name``."""
+        return stream(self.seed, name)
+
+    def shared(self, name):
+        """The one stream of component ``name`` in this run (made on first use)."""
+        found = self._shared.get(name)
+        if found is None:
+            found = self._shared[name] = stream(self.seed, name)
+        return found

@@ -11,31 +11,38 @@ To follow one request, read in this order: ``World.run`` makes the run and calls
 ``calls.make_call`` to the callee's ``serve``). When the answer comes,
 ``Run._answered`` writes the row's end and outcome.
 
-To follow one message: ``Context.publish`` calls ``Run.publish``, which records the
+To follow one message: ``Context.publish`` calls ``Run.publish`` (the brokers'
+``Messaging.publish``, see ``simlab.messaging``), which records the
 "publish" row of ``result.messages`` and gives the message to each consumer group
 (``GroupState.put``); a consumer (``consumers.consume``) takes it, records "deliver"
 (``GroupState.deliver``), runs the handler through ``Station.serve``, and records "ack"
 (``GroupState.succeeded``), or "redeliver" or "dead_letter" (``GroupState.failed``).
+
+The run is the assembler: it builds the live parts once (stations, stores, the brokers'
+``Messaging``, the ``Network``) and hands every component the same narrow ``Handles``
+(``simlab.components``), never itself.
 """
 
 import functools
 import math
 import time
+from types import MappingProxyType
 
 from simpy.core import EmptySchedule, Environment, StopSimulation
 from simpy.events import Process, Timeout
 
-from . import randomness
-from .broker import Message
 from .calls import Chain, make_call, resume, with_timeout
-from .components import Clock, Task
+from .components import Clock, Handles, Task
 from .consumers import GroupState, replay, scale
 from .data import Store
 from .delivery.alerts import AlertWatch
 from .delivery.deploy import Deployer
-from .errors import CallError, ModelError, RunLimitError, SimlabError
+from .errors import CallError, RunLimitError, SimlabError
 from .load import Sending
+from .messaging import Messaging
+from .network import Network
 from .outbox import Outbox
+from .randomness import Streams
 from .resilience import BreakerState, BulkheadState, RetryBudget
 from .context import NoWait
 from .services import Station
@@ -56,6 +63,7 @@ class Run:
         self.world = world
         self.seed = seed
         self.env = Environment()
+        self.streams = Streams(seed)
         self.recorder = Recorder(self.env)
         self._add_request = self.recorder.requests.writer(  # by position: once per request
             "request_id", "trace_id", "load", "service", "endpoint", "start", "end", "outcome",
@@ -73,34 +81,32 @@ class Run:
         for store in self.stores.values():  # a source keeps the times of its versions
             if store.source is not None:
                 self.stores[store.source].followed = True
-        self.topics = {}    # (broker, topic) -> (Topic, [GroupState, ...])
+        self.messaging = Messaging(self.env, self.recorder, world.unknown_topic_message)
+        self.publish = self.messaging.publish  # (bound once: ``Context.publish`` calls it)
+        self.network = Network(self.streams)
+        # The engine's fast path checks that no network fault is in force without a call:
+        # the network's own list, which only the network changes.
+        self.network_faults = self.network.faults
         self.components = []  # every long-lived part of the run (simlab.components)
         self.loads = []       # ... of which the loads
-        self.clock = Clock(self)
+        self.clock = Clock(self.env, self.start_process, self.drained)
         self.no_wait = NoWait(self.env)  # zero-time work: no event at all
-        self._messages = 0
         self._requests = 0
         self.breakers, self.bulkheads, self.budgets = {}, {}, {}
-        self.network_faults = []  # active partitions and lossy links
-        self.broker_down = {}     # broker -> its Outage in progress
-        self._streams = {}
-        self.dead_letters = {}    # (broker, topic, group) -> [message, ...]
-        self.outboxes = {name: Outbox(self, station) for name, station in self.stations.items()}
         self.warnings = []        # what ``World.run`` tells the learner when it returns
+        # What every component gets (see simlab.components.Handles), built once.
+        self.handles = Handles(
+            env=self.env, streams=self.streams, recorder=self.recorder,
+            start_process=self.start_process, periodic=self.clock.add, warn=self.warn,
+            drained=self.drained, services=MappingProxyType(self.stations),
+            messaging=self.messaging, network=self.network, send_request=self.request,
+            deployer=None)
+        self.outboxes = {name: Outbox(self.handles, station)
+                         for name, station in self.stations.items()}
         # The deployment side (simlab.delivery), if the world deploys with a strategy:
         # without one, a pipeline's production stage is a timed stage of its own.
-        self.deployer = Deployer(self) if Deployer.needed(world) else None
-
-    def stream(self, name):
-        """A fresh seeded random stream for component ``name``."""
-        return randomness.stream(self.seed, name)
-
-    def stream_for(self, name):
-        """The one shared stream of component ``name`` in this run (made on first use)."""
-        stream = self._streams.get(name)
-        if stream is None:
-            stream = self._streams[name] = self.stream(name)
-        return stream
+        if Deployer.needed(world):
+            self.handles.deployer = Deployer(self.handles, world)
 
     # -- synchronous calls
 
@@ -183,59 +189,6 @@ class Run:
         self._request_end[record] = self.env.now
         sending.in_flight -= 1
 
-    # -- messages
-
-    def publish(self, context, broker, topic, payload, key, propagate=True):
-        name = getattr(broker, "name", broker)
-        entry = self.topics.get((name, topic))
-        if entry is None:
-            raise ModelError(self.world.unknown_topic_message(name, topic))
-        declared, groups = entry
-        if key is None and declared.key is not None:
-            try:
-                key = declared.key(payload)
-            except Exception as bug:
-                raise ModelError(f"the key function of topic {name}/{topic} raised "
-                                 f"{type(bug).__name__}: {bug} (payload {payload!r})") from bug
-        if key.__class__ not in (int, str) and key is not None and not _plain_key(key):
-            raise ModelError(f"publish to {name}/{topic}: a key must be a str, an int or a "
-                             f"tuple of them, such as key=order.id; got {key!r} (its partition "
-                             "would depend on where it sits in memory)")
-        outage = self.broker_down.get(name)
-        if outage is not None:
-            if outage.publishers == "fail":
-                self.recorder.log(context.trace_id, context.span_id, context.station.name,
-                                  "warning", f"broker {name} is down: publish to {topic} refused")
-                raise CallError("error", f"publish {topic}", f"broker {name} is down")
-            outage.held.append((context.station.name,
-                                lambda: self.publish(context, broker, topic, payload, key,
-                                                    propagate)))
-            self.recorder.log(context.trace_id, context.span_id, context.station.name, "warning",
-                              f"broker {name} is down: publish to {topic} held until it is back")
-            return
-        self._messages += 1
-        span = self.recorder.instant_span(
-            context.trace_id, context.span_id, context.station.name, declared.operation,
-            "producer", context.station.version, broker=name, topic=topic,
-            message_id=self._messages)
-        # A message carries the writes of the handler that publishes it, and those carried
-        # by the message that handler consumed: lineage flows down an event chain.
-        carried = context.message.writes if context.message is not None else ()
-        writes = carried + tuple(context.writes) if context.writes else carried
-        # Without propagation the message carries no trace context (trace and span 0).
-        trace, parent = (context.trace_id, span) if propagate else (0, 0)
-        message = Message(self._messages, topic, key, declared.partition_of(key, self._messages),
-                          payload, trace, parent, self.env.now, writes)
-        self.recorder.message("publish", declared.names, message, 0)
-        for group in groups:
-            group.unsettled += 1
-            group.put(message, 1)
-
-    def group_state(self, broker, topic, group):
-        """The live state of ``broker``'s ``topic``'s consumer ``group``."""
-        _, groups = self.topics[(broker, topic)]
-        return next(g for g in groups if g.subscription.group == group)
-
     def start_process(self, generator):
         return Process(self.env, generator)
 
@@ -245,17 +198,17 @@ class Run:
         """Start every component of the model, in this order: consumer groups, loads,
         replays and scalings, faults, outboxes, the queue sampler, the deployer and its
         alerts, and the world's own components."""
-        world = self.world
+        world, handles = self.world, self.handles
         for broker in world.brokers.values():
             for topic in broker.topics.values():
                 groups = []
-                self.topics[(broker.name, topic.name)] = (topic, groups)
                 for sub in topic.groups.values():
-                    group = GroupState(self, sub, sub.consumers or sub.service.workers or 1)
+                    group = GroupState(handles, sub, sub.consumers or sub.service.workers or 1)
                     if sub.idempotent:
                         self.stores[sub.service.name].remembering.add(group.names)
                     groups.append(group)
                     self.components.append(group)
+                self.messaging.add_topic(broker.name, topic, groups)
         self.loads = [Sending(load) for load in world.loads]
         self.components += self.loads
         for broker in world.brokers.values():
@@ -265,7 +218,7 @@ class Run:
             self.components += [Task(functools.partial(scale, broker=broker.name, topic=t,
                                                        group=g, consumers=c, at=at))
                                 for t, g, c, at in broker.scalings]
-        for fault in world.faults.all(self):
+        for fault in world.faults.all(self.streams):
             if until is not None and fault.at >= until:
                 self.warn(str(fault.target), f"run(until={until:g}): {fault!r} would begin "
                           "after the run stops, so it never happens; run longer, or move it")
@@ -273,15 +226,15 @@ class Run:
                 self.components.append(Task(fault.inject))
         self.components += self.outboxes.values()
         if world.sample_every:
-            self.components.append(QueueSampler(self, world.sample_every))
-        if self.deployer is not None:
-            self.components.append(self.deployer)
-        self.components += [AlertWatch(self, service, alert) for service, alert in world.alerts]
-        self.components += [make(self) for make in world.extensions]
+            self.components.append(QueueSampler(handles, world.sample_every))
+        if handles.deployer is not None:
+            self.components.append(handles.deployer)
+        self.components += [AlertWatch(handles, service, alert)
+                            for service, alert in world.alerts]
+        self.components += [make(handles) for make in world.extensions]
         for component in self.components:
-            component.start(self)
+            component.start(handles)
 
-    @property
     def drained(self):
         """Nothing left to do: every component is idle (all load sent, every request
         answered, every message settled, every outbox empty...)."""
@@ -356,10 +309,3 @@ class Run:
                 f"the run took more than {max_seconds} s of wall-clock time and "
                 f"stopped at t={now:.3f} s. Shorten the run, lower the load, or "
                 "raise World(max_seconds=...)")
-
-
-def _plain_key(key):
-    """Is ``key`` a value with a stable repr (so a stable partition)?"""
-    if isinstance(key, (bool, int, float, str)):
-        return True
-    return isinstance(key, tuple) and all(_plain_key(part) for part in key)

@@ -7,12 +7,12 @@ class QueueSampler(Periodic):
     """Records ``result.queues`` (every service and consumer group) and ``result.lag``
     (every partition of every group) every ``every`` seconds until the run has drained."""
 
-    def __init__(self, run, every):
+    def __init__(self, handles, every):
         super().__init__(every)
-        self.stations = list(run.stations.values())
-        self.groups = [group for _, groups in run.topics.values() for group in groups]
-        self.sample = run.recorder.queues.add
-        self.lag = run.recorder.lag.add
+        self.stations = list(handles.services.values())
+        self.groups = handles.messaging.groups()
+        self.sample = handles.recorder.queues.add
+        self.lag = handles.recorder.lag.add
 
     def tick(self, now):
         for station in self.stations:

@@ -193,10 +193,10 @@ class Station:
         self.work = service.work
         self.error_rate = service.error_rate
         self.endpoints = service.endpoints
-        self.rng = run.stream(f"service:{self.name}")
-        self.error_rng = run.stream(f"errors:{self.name}")
-        self.network_rng = run.stream(f"network:{self.name}")
-        self.retry_rng = run.stream(f"retry:{self.name}")
+        self.rng = run.streams.stream(f"service:{self.name}")
+        self.error_rng = run.streams.stream(f"errors:{self.name}")
+        self.network_rng = run.streams.stream(f"network:{self.name}")
+        self.retry_rng = run.streams.stream(f"retry:{self.name}")
         self.slowdown = 1.0      # a slowdown fault multiplies work times by this
         self.overrides = {}      # setting -> the faults overriding it, in order (faults.Setting)
         self.limit = service.rate_limit
@@ -214,7 +214,7 @@ class Station:
         # serving (LiveVersion) and their cumulative traffic weights, two lists (empty: no
         # version runs). None: the station itself serves, as version ``self.version``.
         self.routing = None
-        self.routing_rng = run.stream(f"versions:{self.name}")
+        self.routing_rng = run.streams.stream(f"versions:{self.name}")
 
     # -- workers: a slot counter with a FIFO of waiting events (lighter than simpy.Resource)
 
@@ -472,7 +472,7 @@ class Station:
         own timeout, in a call that has one)."""
         run = self.run
         caller = run.recorder.span_field(client_span, "service")
-        if any(fault.drops(run, self.name, caller) for fault in run.network_faults):
+        if run.network.drops(self.name, caller):
             run.recorder.close_span(span, status)
             yield Event(self.env)  # never triggered: the answer is gone
 

@@ -67,7 +67,7 @@ class World:
         self.loads = []
         self.pipelines = []  # simlab.delivery: one CI/CD pipeline per service at most
         self.faults = Faults(self)
-        self.extensions = []  # functions run -> Component (see add_component)
+        self.extensions = []  # functions handles -> Component (see add_component)
         self.planned_deployments = []  # see deploy
         self.alerts = []               # (service, BurnRateAlert), see alert
         self.remediation_policy = ("rollback", 0.0, None)  # see remediation
@@ -97,12 +97,17 @@ class World:
         return broker
 
     def add_component(self, make):
-        """Add a part of your own to every run: ``make(run)`` returns a
+        """Add a part of your own to every run: ``make(handles)`` returns a
         ``simlab.components.Component`` (or ``Periodic``), which the run starts after
-        the others and waits for until it is idle. Nothing else needs to change."""
+        the others (``start(handles)``) and waits for until it is idle. Nothing else
+        needs to change.
+
+        ``handles`` (``simlab.components.Handles``) is what the part may use of the run:
+        the clock (``env``), the random streams, the recorder, the live services, the
+        brokers (``messaging``), the network... never the run itself."""
         if not callable(make):
-            checks.refuse("World.add_component", "make", "a function of the run that "
-                          "returns a simlab.components.Component", make)
+            checks.refuse("World.add_component", "make", "a function of the run's handles "
+                          "that returns a simlab.components.Component", make)
         self.extensions.append(make)
 
     def pipeline(self, service, commits, defect_rate=0.1, defects=None, batching="continuous",

@@ -24,11 +24,11 @@ class Busy(Component):
     def __init__(self, until):
         self.until, self.done = until, False
 
-    def start(self, run):
-        run.start_process(self.work(run))
+    def start(self, handles):
+        handles.start_process(self.work(handles.env))
 
-    def work(self, run):
-        yield run.env.timeout(self.until)
+    def work(self, env):
+        yield env.timeout(self.until)
         self.done = True
 
     def idle(self):
@@ -47,7 +47,7 @@ class Ticks(Periodic):
 def test_a_periodic_component_of_ones_own_stops_when_the_run_has_drained():
     world = small_world()
     ticks = Ticks(0.25)
-    world.add_component(lambda run: ticks)
+    world.add_component(lambda handles: ticks)
     result = world.run()
     assert ticks.times[0] == 0.0 and len(ticks.times) > 8
     # It ticked while the run went on, and not once after: no RunLimitError, no tail.
@@ -59,8 +59,8 @@ def test_the_run_waits_for_a_component_that_is_not_idle_yet():
     plain = small_world().run()
     world = small_world()
     ticks = Ticks(1.0)
-    world.add_component(lambda run: Busy(until=6.0))
-    world.add_component(lambda run: ticks)
+    world.add_component(lambda handles: Busy(until=6.0))
+    world.add_component(lambda handles: ticks)
     held = world.run()
     assert plain.end_time < 3 and held.end_time == 6.0
     # The samplers went on while it worked: the run asked it, not only the load.

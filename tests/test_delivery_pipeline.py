@@ -190,22 +190,26 @@ def test_re_runs_give_an_intermittent_defect_more_chances_to_slip_through(reruns
 class FakeDeployer(Component):
     """Stands in for the deployment side: rolls back every version with a defect."""
 
-    def __init__(self, run):
-        self.run = run
+    def __init__(self, handles):
+        self.env = handles.env
         self.calls = []
-        run.deployer = self
+        handles.deployer = self  # every part of the run now deploys through it
+
+    def add_pipeline(self, pipeline):
+        pass
 
     def deploy(self, service, version, strategy, changes=(), unplanned=False):
         self.calls.append((service, version, strategy, changes, unplanned))
         outcome = "rolled_back" if version.defects else "succeeded"
-        return self.run.env.timeout(5.0, value=outcome)
+        return self.env.timeout(5.0, value=outcome)
 
 
 def test_production_hands_each_version_and_its_defects_to_the_deployer():
     canary = sl.Canary(step=0.5)
     world = pipeline_world(defect_rate=0.4, strategy=canary, batching=MergeQueue(group=3))
     deployers = []
-    world.add_component(lambda run: deployers.append(FakeDeployer(run)) or deployers[-1])
+    world.add_component(lambda handles: deployers.append(FakeDeployer(handles))
+                        or deployers[-1])
     result = world.run()
     calls = deployers[0].calls
     changes = result.changes.set_index("change_id")
@@ -255,7 +259,7 @@ def test_a_rolled_back_change_goes_again_if_innocent_and_is_fixed_if_defective()
 def test_a_change_that_every_deployment_rolls_back_gives_up_after_max_attempts():
     class RollsBackAll(FakeDeployer):
         def deploy(self, service, version, strategy, changes=(), unplanned=False):
-            return self.run.env.timeout(5.0, value="rolled_back")
+            return self.env.timeout(5.0, value="rolled_back")
 
     world = pipeline_world(defect_rate=0.0, strategy=sl.Canary(step=0.5), duration=DAY)
     world.add_component(RollsBackAll)

@@ -353,8 +353,8 @@ def test_a_pipeline_deploys_through_the_deployer_and_its_canary_catches_the_defe
 def test_a_deployer_only_where_the_world_deploys_with_a_strategy():
     seen = []
 
-    def look(run):
-        seen.append(run.deployer)
+    def look(handles):
+        seen.append(handles.deployer)
         return Component()
 
     plain = api_world(duration=1)

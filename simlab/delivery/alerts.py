@@ -67,23 +67,24 @@ class BurnRateAlert:
 class AlertWatch(Periodic):
     """A ``BurnRateAlert`` on one service during a run: a periodic component."""
 
-    def __init__(self, run, service, alert):
+    def __init__(self, handles, service, alert):
         super().__init__(alert.period)
-        self.run, self.service, self.alert = run, service, alert
+        self.recorder, self.deployer = handles.recorder, handles.deployer
+        self.service, self.alert = service, alert
         self.firing = False
 
     def tick(self, now):
         alert = self.alert
-        requests, failed, _ = served(self.run.recorder, self.service,
+        requests, failed, _ = served(self.recorder, self.service,
                                      max(0.0, now - alert.window),
-                                     excluded=self.run.deployer.not_to_blame(self.service))
+                                     excluded=self.deployer.not_to_blame(self.service))
         firing = requests >= max(alert.min_requests, 1) and \
             alert.burn(requests, failed) >= alert.burn_rate
         if firing and not self.firing:
-            self.run.recorder.log(None, None, self.service, "error",
-                                  f"alert: burn rate {alert.burn(requests, failed):.1f} over "
-                                  f"{alert.window:g} s ({failed} of {requests} failed)")
-            self.run.deployer.alert(self.service)
+            self.recorder.log(None, None, self.service, "error",
+                              f"alert: burn rate {alert.burn(requests, failed):.1f} over "
+                              f"{alert.window:g} s ({failed} of {requests} failed)")
+            self.deployer.alert(self.service)
         elif self.firing and not firing:
-            self.run.deployer.cleared(self.service)
+            self.deployer.cleared(self.service)
         self.firing = firing

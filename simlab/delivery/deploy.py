@@ -1,6 +1,7 @@
 """The deployer: puts new versions of services into production during a run.
 
-Every run has one, ``run.deployer`` (a component). ``run.deployer.deploy(service,
+A run whose world deploys with a strategy has one (a component, and the ``deployer``
+handle of every other: see ``simlab.components.Handles``). ``deployer.deploy(service,
 version, strategy)`` starts a deployment and returns a SimPy event whose value is its
 outcome, ``"succeeded"`` or ``"rolled_back"``; a CI/CD pipeline yields it from its
 production stage. Without a pipeline, ``world.deploy(service, version, at=...)``
@@ -34,7 +35,7 @@ class Deployment:
 
     def __init__(self, deployer, station, old, new, strategy):
         self.deployer = deployer
-        self.run = deployer.run
+        self.env, self.recorder = deployer.env, deployer.recorder
         self.station = station
         self.old, self.new = old, new
         self.strategy = strategy
@@ -44,10 +45,10 @@ class Deployment:
 
     @property
     def now(self):
-        return self.run.env.now
+        return self.env.now
 
     def wait(self, seconds):
-        return Timeout(self.run.env, seconds)
+        return Timeout(self.env, seconds)
 
     def shift(self, weight):
         """From now on the new version gets ``weight`` of the requests, the old the rest."""
@@ -65,14 +66,14 @@ class Deployment:
         self.station.resize(self.full if self.full == math.inf else round(self.full * share))
 
     def _traffic(self, old, new):
-        recorder, now, name = self.run.recorder, self.now, self.station.name
+        recorder, now, name = self.recorder, self.now, self.station.name
         for version, weight in ((self.old, old), (self.new, new)):
             recorder.traffic.add(time=now, service=name, version=version.version, weight=weight)
 
     def analyse(self, since, canary):
         """The canary's verdict on its requests that started since ``since`` and have
         ended: "pass", "fail" or "inconclusive"; one row of ``result.canary_checks``."""
-        requests, failed, durations = served(self.run.recorder, self.station.name, since,
+        requests, failed, durations = served(self.recorder, self.station.name, since,
                                              {self.new.version})
         error_rate = failed / requests if requests else math.nan
         p99 = percentile(durations, 0.99)
@@ -83,7 +84,7 @@ class Deployment:
             verdict = "fail"
         else:
             verdict = "pass"
-        self.run.recorder.canary_checks.add(
+        self.recorder.canary_checks.add(
             time=self.now, service=self.station.name, version=self.new.version,
             weight=self.weight, requests=requests, error_rate=error_rate, p99=p99,
             verdict=verdict)
@@ -133,10 +134,14 @@ class Planned:
 
 class Deployer(Component):
     """Deploys versions during a run, one deployment per service at a time; opens and
-    remediates incidents (see ``incident``). It is ``run.deployer``."""
+    remediates incidents (see ``incident``). Every component of the run has it as its
+    ``deployer`` handle. It acts on the live services (``handles.services``); ``world``
+    is the model, for its planned deployments, its remediation policy and its checks."""
 
-    def __init__(self, run):
-        self.run = run
+    def __init__(self, handles, world):
+        self.env, self.recorder = handles.env, handles.recorder
+        self.services, self.start_process = handles.services, handles.start_process
+        self.world = world
         self.history = {}      # service -> the versions that were promoted, oldest first
         self.strategies = {}   # (service, version) -> the strategy that deployed it
         self.last = {}         # service -> the process of its latest deployment
@@ -145,7 +150,8 @@ class Deployer(Component):
         self.retired = {}      # service -> the names of its versions rolled back (and "")
         self._deployments = 0
         self._incidents = 0
-        self.remediation = run.world.remediation_policy
+        self.pipelines = {}    # service -> the pipeline (PipelineRun) that delivers to it
+        self.remediation = world.remediation_policy
 
     @staticmethod
     def needed(world):
@@ -154,15 +160,15 @@ class Deployer(Component):
         return bool(world.planned_deployments or world.alerts or any(
             isinstance(getattr(p, "strategy", None), Strategy) for p in world.pipelines))
 
-    def start(self, run):
-        for planned in run.world.planned_deployments:
-            run.start_process(self._scheduled(planned))
+    def start(self, handles):
+        for planned in self.world.planned_deployments:
+            handles.start_process(self._scheduled(planned))
 
     def idle(self):
         return not self.under_way
 
     def _scheduled(self, planned):
-        yield Timeout(self.run.env, planned.at)
+        yield Timeout(self.env, planned.at)
         yield self.deploy(planned.service, planned.version, planned.strategy,
                           changes=planned.changes, defect=list(planned.defects))
 
@@ -170,7 +176,7 @@ class Deployer(Component):
         """The version of ``service`` in production (the last one promoted)."""
         history = self.history.get(service)
         if history is None:
-            station = self.run.stations[service]
+            station = self.services[service]
             history = self.history[service] = [LiveVersion(station, station.version)]
         return history[-1]
 
@@ -183,27 +189,27 @@ class Deployer(Component):
         A pipeline's version (``simlab.delivery.changes.Version``) names the defects of
         its changes as ``(change, kind)`` pairs: without ``defect``, those kinds are its
         defects, each of typical size (``versions.TYPICAL``)."""
-        self.run.world.check_service(service, "deploy")
+        self.world.check_service(service, "deploy")
         checks.name("version", version)
         strategy = Recreate(downtime=0.0) if strategy is None else strategy
-        check_strategy(strategy, self.run.world.services[service])
+        check_strategy(strategy, self.world.services[service])
         if defect is None:
             defect = [kind for _, kind in getattr(version, "defects", ())]
         defects = as_defects(defect)
         count = changes if isinstance(changes, int) else len(changes)
-        return self.run.start_process(self._deploy(service, str(version), strategy, defects,
+        return self.start_process(self._deploy(service, str(version), strategy, defects,
                                                    count, unplanned))
 
     def _wait_turn(self, service):
         """Generator: wait until the deployment of ``service`` before this one ended."""
         before = self.last.get(service)
-        self.last[service] = self.run.env.active_process
+        self.last[service] = self.env.active_process
         if before is not None and before.is_alive:
             yield before  # one deployment of a service at a time
 
     def _deploy(self, service, version, strategy, defects, changes, unplanned):
         yield from self._wait_turn(service)
-        station = self.run.stations[service]
+        station = self.services[service]
         new = make_version(station, version, defects)
         return (yield from self._roll(service, self.current(service), new, strategy,
                                       strategy.kind, changes, unplanned))
@@ -211,14 +217,14 @@ class Deployer(Component):
     def _roll(self, service, old, new, strategy, kind, changes, unplanned, rollback=False):
         """Generator: one deployment from ``old`` to ``new``, recorded; its outcome. With
         ``rollback``, ``new`` is in production and the deployment brings ``old`` back."""
-        run, recorder = self.run, self.run.recorder
-        station = run.stations[service]
+        env, recorder = self.env, self.recorder
+        station = self.services[service]
         self._deployments += 1
         number = self._deployments
         coming, going = (old, new) if rollback else (new, old)
         row = recorder.deployments.add(
             deployment_id=number, service=service, version=coming.version,
-            previous=going.version, strategy=kind, start=run.env.now, end=math.nan,
+            previous=going.version, strategy=kind, start=env.now, end=math.nan,
             outcome="in_progress", unplanned=unplanned, changes=changes)
         recorder.log(None, None, service, "info", f"deployment {number} begins: "
                      f"{going.version} -> {coming.version} ({kind})")
@@ -230,7 +236,7 @@ class Deployer(Component):
             self.history[service].pop()
             outcome = "succeeded"
         else:
-            self.under_way[service] = (d, run.env.active_process)
+            self.under_way[service] = (d, env.active_process)
             try:
                 promoted = yield from strategy.rollout(d)
             except Interrupt:  # an incident: an alert fired during the rollout
@@ -246,7 +252,7 @@ class Deployer(Component):
                 self.history.setdefault(service, [old]).append(new)
                 self.strategies[(service, new.version)] = strategy
             outcome = "succeeded" if promoted else "rolled_back"
-        recorder.deployments.set(row, end=run.env.now, outcome=outcome)
+        recorder.deployments.set(row, end=env.now, outcome=outcome)
         recorder.log(None, None, service, "info" if outcome == "succeeded" else "warning",
                      f"deployment {number}: {coming.version} {outcome}")
         return outcome
@@ -258,18 +264,18 @@ class Deployer(Component):
         if service in self.incidents:
             return False
         self._incidents += 1
-        self.incidents[service] = self.run.recorder.incidents.add(
+        self.incidents[service] = self.recorder.incidents.add(
             incident_id=self._incidents, service=service, version=version,
-            opened=self.run.env.now, detected_by=detected_by, resolved=math.nan,
+            opened=self.env.now, detected_by=detected_by, resolved=math.nan,
             remediation=remediation)
-        self.run.recorder.log(None, None, service, "error", f"incident {self._incidents} "
+        self.recorder.log(None, None, service, "error", f"incident {self._incidents} "
                               f"opened ({detected_by}): {service} {version}")
         return True
 
     def resolve(self, service):
         row = self.incidents.pop(service, None)
         if row is not None:
-            self.run.recorder.incidents.set(row, resolved=self.run.env.now)
+            self.recorder.incidents.set(row, resolved=self.env.now)
 
     def not_to_blame(self, service):
         """The version names of ``service`` whose requests an alert no longer counts: the
@@ -300,13 +306,18 @@ class Deployer(Component):
         if under_way is not None:
             under_way[1].interrupt("incident")
         elif how:
-            self.run.start_process(self._remediate(service, how, after, hotfix))
+            self.start_process(self._remediate(service, how, after, hotfix))
 
     def cleared(self, service):
         """The alert on ``service`` stopped firing: an incident with nothing to undo ends."""
         row = self.incidents.get(service)
-        if row is not None and self.run.recorder.incidents.get(row, "remediation") == "":
+        if row is not None and self.recorder.incidents.get(row, "remediation") == "":
             self.resolve(service)
+
+    def add_pipeline(self, pipeline):
+        """``pipeline`` (a ``PipelineRun``) delivers to its service through this deployer:
+        a hotfix hook may send a fix through it (see ``world.remediation``)."""
+        self.pipelines[pipeline.pipeline.service] = pipeline
 
     def incident_versions(self, service):
         """The version the open incident of ``service`` is about, and the last version
@@ -314,12 +325,12 @@ class Deployer(Component):
         version in production may be a newer one by then: the pipeline kept deploying.)"""
         history = self.history[service]
         row = self.incidents.get(service)
-        named = self.run.recorder.incidents.get(row, "version") if row is not None else None
+        named = self.recorder.incidents.get(row, "version") if row is not None else None
         bad = next((v for v in history if v.version == named), history[-1])
         return bad, history[max(history.index(bad) - 1, 0)]
 
     def _remediate(self, service, how, after, hotfix):
-        yield Timeout(self.run.env, after)
+        yield Timeout(self.env, after)
         history = self.history[service]
         if how == "rollback":  # a deployment of the good version, the way bad came in
             yield from self._wait_turn(service)

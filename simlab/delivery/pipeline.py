@@ -67,7 +67,7 @@ MOST_FLAKY = 0.5  # a test that fails for no reason more often is quarantined, n
 
 class Pipeline:
     """The description of one service's pipeline; see ``World.pipeline`` for the
-    arguments. Each run makes its own ``PipelineRun`` from it (``component(run)``)."""
+    arguments. Each run makes its own ``PipelineRun`` from it (``component(handles)``)."""
 
     def __init__(self, world, service, commits, defect_rate=0.1, defects=None,
                  batching="continuous", runners=2, stages=None, flaky=0.0, reruns=0,
@@ -116,22 +116,22 @@ class Pipeline:
         """When the last commit may come."""
         return self.start + self.duration
 
-    def component(self, run):
-        return PipelineRun(run, self)
+    def component(self, handles):
+        return PipelineRun(handles, self)
 
 
-def deploy(run, pipeline, version, rng, unplanned=False):
+def deploy(handles, pipeline, version, rng, unplanned=False):
     """The production stage: deploy ``version`` of the pipeline's service, and return
     its outcome, ``"succeeded"`` or ``"rolled_back"`` (a generator: use ``yield from``).
 
     The one place where the pipeline meets the deployment side. A run that has a
-    deployer (``run.deployer``) deploys with the pipeline's strategy, which may roll the
-    version back; without one, a deployment takes the production stage's own duration
-    and always succeeds.
+    deployer (``handles.deployer``) deploys with the pipeline's strategy, which may roll
+    the version back; without one, a deployment takes the production stage's own
+    duration and always succeeds.
     """
-    deployer = getattr(run, "deployer", None)
+    deployer = handles.deployer
     if deployer is None:
-        yield Timeout(run.env, pipeline.stages[-1].duration.sample(rng))
+        yield Timeout(handles.env, pipeline.stages[-1].duration.sample(rng))
         return "succeeded"
     outcome = yield deployer.deploy(pipeline.service, version, pipeline.strategy,
                                     changes=version.changes, unplanned=unplanned)
@@ -142,19 +142,22 @@ class PipelineRun(Component):
     """One pipeline during one run. Idle once no more commits will come and no change is
     in the pipeline (in a stage, in the pool, or being deployed)."""
 
-    def __init__(self, run, pipeline):
-        self.run = run
-        self.env = run.env
+    def __init__(self, handles, pipeline):
+        self.handles = handles  # kept: the deployer is looked up when a version is ready
+        self.env = handles.env
+        self.start_process = handles.start_process
         self.pipeline = pipeline
-        self.runners = Resource(run.env, capacity=pipeline.runners)
-        self.lane = Resource(run.env, capacity=1)  # one deployment at a time
+        self.runners = Resource(self.env, capacity=pipeline.runners)
+        self.lane = Resource(self.env, capacity=1)  # one deployment at a time
         name = f"pipeline:{pipeline.service}"
-        self.rng_changes = run.stream(f"{name}:changes")  # arrivals and defects
-        self.rng_times = run.stream(f"{name}:durations")
-        self.rng_tests = run.stream(f"{name}:tests")      # catches and flakes
-        self.rng_fixes = run.stream(f"{name}:fixes")      # fixes of rolled-back defects
-        self.changes = run.recorder.changes
-        self.runs = run.recorder.pipeline_runs
+        streams = handles.streams
+        self.rng_changes = streams.stream(f"{name}:changes")  # arrivals and defects
+        self.rng_times = streams.stream(f"{name}:durations")
+        self.rng_tests = streams.stream(f"{name}:tests")      # catches and flakes
+        self.rng_fixes = streams.stream(f"{name}:fixes")      # fixes of rolled-back defects
+        self.changes = handles.recorder.changes
+        self.runs = handles.recorder.pipeline_runs
+        self.major = handles.services[pipeline.service].service.version.split(".")[0]
         self.change_stages = [s for s in pipeline.stages if s.per == "change"]
         self.batch_stages = [s for s in pipeline.stages if s.per == "batch" and not s.deploys]
         self.committing = True
@@ -164,13 +167,15 @@ class PipelineRun(Component):
         self.versions = 0
         self.arrived = None  # the event a merge queue waits on when its pool is empty
 
-    def start(self, run):
-        run.start_process(self._commit())
+    def start(self, handles):
+        if handles.deployer is not None:
+            handles.deployer.add_pipeline(self)  # for a hotfix sent through the pipeline
+        handles.start_process(self._commit())
         batching = self.pipeline.batching
         if isinstance(batching, Schedule):
-            run.start_process(self._schedule(batching.every))
+            handles.start_process(self._schedule(batching.every))
         elif isinstance(batching, MergeQueue):
-            run.start_process(self._merge_queue(batching.group))
+            handles.start_process(self._merge_queue(batching.group))
 
     def idle(self):
         return not self.committing and self.in_flight == 0
@@ -202,7 +207,7 @@ class PipelineRun(Component):
         self.in_flight += 1
         change = Change(row + 1, self.env.now, defect, row, hotfix,
                         Event(self.env) if unplanned else None)
-        self.run.start_process(self._change_stages(change))
+        self.start_process(self._change_stages(change))
         return change
 
     def hotfix(self, bad):
@@ -276,7 +281,7 @@ class PipelineRun(Component):
         if self.pipeline.batching == "continuous" or any(c.hotfix for c in changes):
             # Continuous: each change alone. A hotfix (alone too) is expedited.
             for change in changes:
-                self.run.start_process(self._batch([change]))
+                self.start_process(self._batch([change]))
             return
         self.pool += changes
         self._wake()
@@ -289,7 +294,7 @@ class PipelineRun(Component):
         if isinstance(self.pipeline.batching, MergeQueue) and not changes[0].hotfix:
             self.pool = changes + self.pool
         else:
-            self.run.start_process(self._batch(changes))
+            self.start_process(self._batch(changes))
 
     def _wake(self):
         if self.arrived is not None and not self.arrived.triggered:
@@ -301,7 +306,7 @@ class PipelineRun(Component):
             yield Timeout(self.env, every)
             if self.pool:
                 changes, self.pool = self.pool, []
-                self.run.start_process(self._batch(changes))
+                self.start_process(self._batch(changes))
 
     def _merge_queue(self, group):
         """A merge queue: ``group`` changes at a time, each group after the one before."""
@@ -311,7 +316,7 @@ class PipelineRun(Component):
                 yield self.arrived
                 continue
             changes, self.pool = self.pool[:group], self.pool[group:]
-            yield self.run.start_process(self._batch(changes))
+            yield self.start_process(self._batch(changes))
 
     def _batch(self, changes):
         """Take ``changes`` through the batch stages and to production, as one batch."""
@@ -334,19 +339,18 @@ class PipelineRun(Component):
             version = Version(f"{hotfix}-hotfix", [c.id for c in changes])
         else:
             self.versions += 1
-            major = self.run.world.services[self.pipeline.service].version.split(".")[0]
-            version = Version(f"{major}.{self.versions}", [c.id for c in changes],
+            version = Version(f"{self.major}.{self.versions}", [c.id for c in changes],
                               [(c.id, c.defect) for c in changes if c.defect])
         requested = start = self.env.now
         if hotfix:  # it does not queue behind the planned deployments (the deployer
             # still lets the deployment under way end first)
-            outcome = yield from deploy(self.run, self.pipeline, version, self.rng_times,
+            outcome = yield from deploy(self.handles, self.pipeline, version, self.rng_times,
                                         unplanned=True)
         else:
             with self.lane.request() as turn:  # one planned deployment at a time
                 yield turn
                 start = self.env.now
-                outcome = yield from deploy(self.run, self.pipeline, version, self.rng_times)
+                outcome = yield from deploy(self.handles, self.pipeline, version, self.rng_times)
         self.runs.add(service=self.pipeline.service, stage=self.pipeline.stages[-1].name,
                       change_id=0, batch=batch, attempt=1, requested=requested,
                       wait=start - requested, start=start, end=self.env.now,
@@ -371,7 +375,7 @@ class PipelineRun(Component):
                 self._leave(change, "rolled_back", version=str(version))
                 if change.defect:
                     self.in_flight += 1
-                    self.run.start_process(self._fix(change))
+                    self.start_process(self._fix(change))
             else:
                 self.changes.set(change.row, attempt=attempt + 1, outcome="waiting")
                 back.append(change)

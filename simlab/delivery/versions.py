@@ -107,7 +107,7 @@ class LiveVersion:
         self.version = name
         self.slow, self.errors, self.broken = slow, errors, broken
         self.clean = slow == 1.0 and errors == 0.0 and broken == 0.0
-        self.broken_rng = station.run.stream(f"broken:{station.name}:{name}")
+        self.broken_rng = station.run.streams.stream(f"broken:{station.name}:{name}")
 
     def __repr__(self):
         return f"LiveVersion({self.station.name!r}, {self.version!r})"

@@ -143,10 +143,7 @@ def hotfix_through_pipeline(deployer, service):
     (``unplanned``), its stage runs are rows of ``result.pipeline_runs``, and its
     deployment is marked unplanned in ``result.deployments``.
     """
-    run = deployer.run
-    pipeline = next(part for part in run.components
-                    if getattr(part, "pipeline", None) is not None
-                    and part.pipeline.service == service)
+    pipeline = deployer.pipelines[service]          # the PipelineRun of the service
     bad, _ = deployer.incident_versions(service)   # the version the incident is about
     return pipeline.hotfix(bad.version)
 
