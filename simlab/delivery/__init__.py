@@ -13,7 +13,7 @@ Modules: ``changes`` (changes, defects, versions), ``stages`` (stages and batchi
 ``pipeline`` (the pipeline during a run), ``dora`` (the metrics: ``dora_metrics(result)``,
 which ``result.dora()`` calls); and on the deployment
 side: ``versions`` (the versions live in a service, and their defects), ``strategies``
-(recreate, rolling, blue-green, canary), ``deploy`` (the deployer, ``run.deployer``),
+(recreate, rolling, blue-green, canary), ``deploy`` (the deployer, ``handles.deployer``),
 ``alerts`` (burn-rate alerts that open incidents).
 """
 
