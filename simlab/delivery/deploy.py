@@ -198,7 +198,7 @@ class Deployer(Component):
         defects = as_defects(defect)
         count = changes if isinstance(changes, int) else len(changes)
         return self.start_process(self._deploy(service, str(version), strategy, defects,
-                                                   count, unplanned))
+                                               count, unplanned))
 
     def _wait_turn(self, service):
         """Generator: wait until the deployment of ``service`` before this one ended."""
@@ -269,7 +269,7 @@ class Deployer(Component):
             opened=self.env.now, detected_by=detected_by, resolved=math.nan,
             remediation=remediation)
         self.recorder.log(None, None, service, "error", f"incident {self._incidents} "
-                              f"opened ({detected_by}): {service} {version}")
+                          f"opened ({detected_by}): {service} {version}")
         return True
 
     def resolve(self, service):
