@@ -104,7 +104,7 @@ CONSUMER_WORK = UTILISATION * PARTITIONS / RATE   # seconds, so that rho = 0.8 p
 KEYS = 1_000_000
 
 
-def simlab_pipeline(requests, seed):
+def pipeline_world(requests, seed):
     world = sl.World(seed=seed, sample_every=10.0, max_records=MAX_RECORDS)
     producer = world.service("producer", workers=None)
     reader = world.service("reader", workers=PARTITIONS, work=sl.Exp(mean=CONSUMER_WORK))
@@ -124,6 +124,11 @@ def simlab_pipeline(requests, seed):
         ctx.db.write(payload.id % KEYS, payload.id)
 
     world.load(sl.Poisson(rate=RATE), target=("producer", "put"), duration=requests / RATE)
+    return world
+
+
+def simlab_pipeline(requests, seed):
+    world = pipeline_world(requests, seed)
     started = time.perf_counter()
     result = world.run()
     elapsed = time.perf_counter() - started
