@@ -1,7 +1,8 @@
 """Benchmark: what a run's records cost, in time and memory, and against another version.
 
 The model is the tandem of ``against_simpy.py`` (an entry service calls four M/M/2
-leaves at utilisation 0.8; nine spans per request). Each measurement runs in a fresh
+leaves at utilisation 0.8; nine spans per request), or with ``--case pipeline`` its
+broker pipeline. Each measurement runs in a fresh
 child process, so that its peak resident memory is its own:
 
 * ``simulate``: ``world.run()``; ``plain``: the hand-written SimPy model, same network;
@@ -30,16 +31,17 @@ import gc, json, resource, sys, time
 sys.path.insert(0, {benchmarks!r})
 import against_simpy as bench
 import simlab as sl
+assert sl.__file__.startswith({checkout!r}), sl.__file__
 
 def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 requests, seed = {requests}, {seed}
 started = time.perf_counter()
-bench.plain_simpy_model(requests, seed)
+bench.{plain}(requests, seed)
 plain = time.perf_counter() - started
 gc.collect()
-world = bench.tandem_world(requests, seed)
+world = bench.{case}_world(requests, seed)
 started = time.perf_counter()
 result = world.run()
 simulate = time.perf_counter() - started
@@ -50,17 +52,25 @@ for name in sl.schema.TABLES:
     getattr(result, name)
     tables[name] = time.perf_counter() - started
 print(json.dumps({{"plain": plain, "simulate": simulate, "tables": sum(tables.values()),
+                  "end_to_end": simulate + sum(tables.values()),
                   "spans": tables["spans"], "peak_run": peak_run, "peak_all": peak_mb(),
                   "rows": len(result.spans)}}))
 """
 
 
-def measure(checkout, requests, seed):
+PLAIN = {"tandem": "plain_simpy_model", "pipeline": "plain_simpy_pipeline"}
+
+
+def measure(checkout, requests, seed, case="tandem"):
     """One measurement in a fresh interpreter that imports simlab from ``checkout``."""
     env = dict(os.environ, PYTHONPATH=str(checkout))
-    code = CHILD.format(benchmarks=str(HERE), requests=requests, seed=seed)
+    code = CHILD.format(benchmarks=str(HERE), checkout=str(checkout), requests=requests,
+                         seed=seed, case=case,
+                         plain=PLAIN[case])
+    # Run from the checkout: ``python -c`` puts the working directory first on the path,
+    # ahead of PYTHONPATH, so run from elsewhere it would import that folder's simlab.
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True)
+                          text=True, cwd=checkout)
     if done.returncode:
         raise SystemExit(f"the measurement of {checkout} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -76,6 +86,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--case", choices=sorted(PLAIN), default="tandem",
+                        help="the network of against_simpy.py to run (default tandem)")
     parser.add_argument("--against", type=Path, action="append", default=[],
                         help="another simlab checkout to measure in the same rounds")
     args = parser.parse_args()
@@ -83,18 +95,20 @@ def main():
     found = {name: [] for name in checkouts}
     for round_ in range(args.rounds):
         for name, checkout in checkouts.items():
-            found[name].append(measure(checkout, args.requests, seed=round_ + 1))
+            found[name].append(measure(checkout, args.requests, round_ + 1, args.case))
             m = found[name][-1]
             print(f"round {round_ + 1} {name}: simulate {m['simulate']:.2f} s, plain SimPy "
                   f"{m['plain']:.2f} s, tables {m['tables']:.2f} s, peak {m['peak_all']:.0f} MB",
                   flush=True)
-    print(f"\n{args.requests:,} requests, {args.rounds} rounds (ranges over the rounds):")
+    print(f"\n{args.case}, {args.requests:,} requests, {args.rounds} rounds "
+          "(ranges over the rounds):")
     for name, runs in found.items():
         def ratio(a, b):
             return spread([r[a] / r[b] for r in runs])
 
         print(f"  {name}:")
         print(f"    simulation / plain SimPy   {ratio('simulate', 'plain')}x")
+        print(f"    run and tables / plain     {ratio('end_to_end', 'plain')}x")
         print(f"    all tables / simulation    {ratio('tables', 'simulate')}x "
               f"(spans alone {ratio('spans', 'simulate')}x)")
         print(f"    peak memory: run {spread([r['peak_run'] for r in runs], ' MB', 0)}, "
@@ -107,7 +121,7 @@ def main():
             if name == "this":
                 continue
             print(f"  this / {name}, round by round:")
-            for key in ("simulate", "tables", "peak_all"):
+            for key in ("simulate", "tables", "end_to_end", "peak_all"):
                 print(f"    {key:10s} {spread([a[key] / b[key] for a, b in zip(base, runs)])}x")
 
 

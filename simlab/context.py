@@ -21,7 +21,7 @@ returns without yielding it is a mistake, and the run stops with a ``ModelError`
 names the handler and the step (see ``Context.yielded``).
 """
 
-from simpy.events import Condition, Timeout
+from simpy.events import Condition, Event, Timeout
 
 from . import checks
 from .calls import NO_FALLBACK, Call
@@ -180,11 +180,11 @@ class Context:
         if step.__class__ is Call:
             what = f"ctx.call({step.service!r}, {step.endpoint!r}, ...)"
         else:
-            what = {SagaRun: "ctx.saga(...)", Sleep: "ctx.sleep(...)"}.get(step.__class__,
-                                                                         "ctx.work()")
+            what = {SagaRun: "ctx.saga(...)", Sleep: "ctx.sleep(...)",
+                    Event: "ctx.db.wait_for(...)"}.get(step.__class__, "ctx.work()")
         return ModelError(f"handler {where} made {what} and returned without yielding it, so "
-                          f"it never happened: write `yield {what}`. A call, a work step or a "
-                          "saga happens only when the handler yields it")
+                          f"it never happened: write `yield {what}`. A call, a work step, a "
+                          "wait or a saga happens only when the handler yields it")
 
     def call(self, service, endpoint, payload=None, *, timeout=None, retry=None, breaker=None,
              bulkhead=None, fallback=NO_FALLBACK, propagate=True):

@@ -144,4 +144,5 @@ class Database:
     def wait_for(self, key, version):
         """An event to ``yield``: it fires when this store holds ``version`` of ``key``."""
         checks.count("ctx.db.wait_for", "version", version, least=0)
-        return self.store.wait_for(key, version)
+        # Remembered like ctx.work(): a handler that forgets to yield it waited for nothing.
+        return self.context._made(self.store.wait_for(key, version))

@@ -404,3 +404,16 @@ def test_compare_knows_every_summary_metric_and_refuses_others_before_running():
     with pytest.raises(sl.ModelError, match="unknown metric 'p99'"):
         sl.compare({"sync": build}, seeds=[1, 2], metrics=("p99",))
     assert ran == []  # refused before any replication ran
+
+
+def test_compare_refuses_a_single_seed_before_running_anything():
+    ran = []
+
+    def build():
+        ran.append(1)
+        return sl.scenarios.shop(duration=2)
+
+    with pytest.raises(sl.ModelError, match=r"compare: seeds=\[3\]: a confidence interval "
+                                            "needs 2 seeds or more"):
+        sl.compare({"sync": build}, seeds=[3])
+    assert ran == []

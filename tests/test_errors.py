@@ -446,6 +446,11 @@ def forgets_a_saga(ctx, payload):
     ctx.saga(sl.Saga([("back", "x", None)]), payload)
 
 
+def forgets_a_wait(ctx, payload):
+    yield ctx.work()
+    ctx.db.wait_for("order", 1)  # no yield: the handler would not wait for the version
+
+
 def forgets_one_of_two(ctx, payload):
     first = ctx.sleep(0.1)
     second = ctx.call("back", "x", payload)
@@ -457,6 +462,7 @@ def forgets_one_of_two(ctx, payload):
     (forgets_a_call, "ctx.call('bakc', 'x', ...)"),
     (forgets_a_work_step, "ctx.work()"),
     (forgets_a_saga, "ctx.saga(...)"),
+    (forgets_a_wait, "ctx.db.wait_for(...)"),
     (forgets_one_of_two, "ctx.sleep(...)"),
 ])
 def test_a_step_made_and_never_yielded_stops_the_run(handler, step):

@@ -19,7 +19,7 @@ import pytest
 from checks import fails_if_it_hangs
 
 import simlab as sl
-from simlab import experiments, scenarios, theory
+from simlab import scenarios, theory
 from simlab.broker import Broker
 from simlab.context import Context
 from simlab.data import Database

@@ -10,8 +10,8 @@ import pytest
 import simlab as sl
 from simlab.delivery.dora import deployment_fates
 from simlab.experiments import t95
-from simlab.scenarios.release import (BATCHING, STRATEGIES, blast_radius, one_release, release,
-                                     runner_use)
+from simlab.scenarios.release import (BATCHING, DEPLOY_AT, STRATEGIES, blast_radius, one_release,
+                                     release, runner_use)
 
 SHORT = 2 * sl.delivery.DAY   # minutes of commits in these tests
 
@@ -128,6 +128,19 @@ def test_a_canary_reaches_fewer_customers_than_a_big_bang_with_the_same_bad_vers
     canary, canary_half = interval(served["canary"])
     big_bang, big_bang_half = interval(served["big-bang"])
     assert canary + canary_half < big_bang - big_bang_half, served
+
+
+def test_a_request_still_in_flight_when_the_run_stops_is_served_not_failed():
+    # A version 2000 times slower holds its requests past the stop, 5 minutes in.
+    slow = one_release("big-bang", defect=sl.Defect("slow", factor=2000), traffic=20, seed=2)
+    result = slow.run(until=DEPLOY_AT + 5)
+    spans = result.spans
+    mine = spans[(spans.service == "orders") & (spans.kind == "server") &
+                 (spans.version == "2.0")]
+    radius = blast_radius(result)
+    assert (mine.status == "in_flight").sum() > 0
+    assert radius["served"] == len(mine)
+    assert radius["failed"] == mine.status.isin(["error", "timeout", "rejected"]).sum()
 
 
 def test_a_good_version_is_promoted_by_every_strategy_and_reaches_everyone():

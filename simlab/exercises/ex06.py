@@ -11,7 +11,7 @@ import math
 
 import simlab as sl
 
-from . import NotYet, ask, interval, number, require, run, task
+from . import ask, interval, number, require, run, task
 from ..randomness import stream
 
 RATE = 40.0           # checkouts per second

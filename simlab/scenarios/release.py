@@ -205,7 +205,8 @@ def one_release(strategy="canary", defect=BAD, traffic=20.0, seed=1, duration=2 
 def blast_radius(result, version="2.0", service=SERVICE):
     """Whom ``version`` of ``service`` reached in ``result``: a dict with
 
-    * ``served``: requests it served (its server spans), ``failed``: those that failed;
+    * ``served``: requests it served (its server spans), ``failed``: those that failed
+      (one still in flight when the run stopped has not failed);
     * ``share``: ``served`` over all requests the service received from the version's
       deployment until it was gone (its rollback done), or to the end of the run if it
       stayed: the share of customers who met it while it was live;
@@ -226,7 +227,8 @@ def blast_radius(result, version="2.0", service=SERVICE):
     window = spans[(spans.start >= first) & (spans.start < until)]
     incidents = result.incidents
     found = incidents[(incidents.service == service) & (incidents.version == version)]
-    return {"served": len(mine), "failed": int((mine.status != "ok").sum()),
+    failed = mine.status.isin(("error", "timeout", "rejected"))
+    return {"served": len(mine), "failed": int(failed.sum()),
             "share": len(mine) / len(window) if len(window) else math.nan,
             "detected": found.opened.min() - first if len(found) else math.nan,
             "settled": settled - first}

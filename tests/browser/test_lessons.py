@@ -20,7 +20,6 @@ import pytest
 from labdriver import (
     CHROMIUM,
     chromium,
-    figure_bytes,
     flip_checkbox,
     is_modified,
     jupyterlab,
