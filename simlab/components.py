@@ -26,7 +26,14 @@ from simpy.events import Timeout
 
 class Handles:
     """What a component of a run receives (``Component.start``, ``Task``'s ``make``,
-    ``World.add_component``'s ``make``). The run builds them once.
+    ``World.add_component``'s ``make``). The run builds them once and gives every
+    component the same ones.
+
+    Why these and not the run: the signature of a part then says all it may touch, and
+    what it changes it changes through the object that owns it (a broker outage through
+    ``messaging.take_down``, not by editing a table of the run), so no part can change
+    another's state behind the run's back. The engine (``Station``, ``simlab.calls``)
+    keeps its own references to what it needs, bound once for speed.
 
     The clock, the dice and the pen:
 
