@@ -6,11 +6,10 @@ seed gives the same records, byte for byte.
 To follow one request, read in this order: ``World.run`` makes the run and calls
 ``Run.start``, which starts each component; a load's (``load.Sending.start``) runs
 ``Load.generate``, which calls ``Run.request`` (its ``send_request`` handle) for each
-arrival: its row of
-``result.requests`` is added there, and the entry service's ``Station.serve`` begins
-(``_open_span``, a free worker or ``_admit``, ``_run_handler``: its calls go through
-``calls.make_call`` to the callee's ``serve``). When the answer comes,
-``Run._answered`` writes the row's end and outcome.
+arrival: its row of ``result.requests`` is added there, and the entry service's
+``Station.serve`` begins (``_open_span``, a free worker or ``_admit``, ``_run_handler``:
+its calls go through ``calls.make_call`` to the callee's ``serve``). When the answer
+comes, ``Run._answered`` writes the row's end and outcome.
 
 To follow one message: ``Context.publish`` calls ``Run.publish`` (the brokers'
 ``Messaging.publish``, see ``simlab.messaging``), which records the
