@@ -119,6 +119,7 @@ class Result:
     def __init__(self, world, run, seed, wall_seconds):
         self.world = world
         self.seed = seed
+        self.time_unit = world.time_unit  # what a unit of simulated time stands for
         self.end_time = run.env.now
         self.wall_seconds = wall_seconds
         # The time the loads were sending: from the first start to the last end.

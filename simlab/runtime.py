@@ -229,7 +229,7 @@ class Run:
             self.components.append(QueueSampler(handles, world.sample_every))
         if handles.deployer is not None:
             self.components.append(handles.deployer)
-        self.components += [AlertWatch(handles, service, alert)
+        self.components += [AlertWatch(handles, service, alert, world.time_unit)
                             for service, alert in world.alerts]
         self.components += [make(handles) for make in world.extensions]
         for component in self.components:

@@ -31,6 +31,9 @@ from .results import Result
 from .runtime import Run
 from .services import Service
 
+#: What one unit of simulated time may stand for (``World(time_unit=...)``).
+TIME_UNITS = ("s", "min")
+
 
 class World:
     """Describes a model: services, brokers, load and faults. ``run()`` simulates it.
@@ -49,11 +52,16 @@ class World:
         sample_every: seconds between two samples of queue lengths and backlogs
             (default: a 400th of the time until the last load ends, or the last
             commit of a pipeline).
+        time_unit: what one unit of simulated time stands for, as figures' time axes
+            and messages name it: ``"s"`` (default) or ``"min"`` (the delivery side's
+            clock, as in ``sl.scenarios.release``). The simulation is the same; only the
+            labels change.
     """
 
     def __init__(self, seed=0, latency=0.0, max_events=20_000_000, max_seconds=60.0,
-                 sample_every=None, max_records=1_500_000):
+                 sample_every=None, max_records=1_500_000, time_unit="s"):
         self.seed = checks.seed("World", seed)
+        self.time_unit = checks.one_of("World", "time_unit", time_unit, TIME_UNITS)
         latency = as_distribution(latency, "World", "latency")
         self.latency = None if latency.mean == 0 else latency
         self.max_events = max_events

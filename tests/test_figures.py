@@ -9,6 +9,7 @@ from matplotlib.path import Path
 
 import simlab as sl
 from simlab.scenarios import cascade, checkout_saga, delivery, dual_write, shop
+from simlab.scenarios.release import one_release
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +112,16 @@ def test_overview_takes_a_title(shops):
     axes = sl.plot.overview(shops["sync"], title="shop (sync): payments crashes at t = 5 s for 3 s")
     assert axes[0, 0].figure.get_suptitle() == "shop (sync): payments crashes at t = 5 s for 3 s"
     assert sl.plot.overview(shops["sync"])[0, 0].figure.get_suptitle() == ""
+
+
+def test_time_axes_and_the_alert_speak_the_worlds_time_unit():
+    result = one_release("big-bang", traffic=5, seed=4).run()
+    assert result.time_unit == "min"
+    assert sl.plot.latency_over_time(result).get_xlabel() == "time (min)"
+    assert sl.plot.canary(result, "orders").get_xlabel() == "time (min)"
+    alerts = result.logs[result.logs.message.str.startswith("alert:")]
+    assert len(alerts) and alerts.message.str.contains(r" over \d+ min \(").all()
+    seconds = sl.scenarios.shop(duration=2).run()
+    assert sl.plot.latency_over_time(seconds).get_xlabel() == "time (s)"
+    with pytest.raises(sl.ModelError, match="time_unit"):
+        sl.World(time_unit="hours")

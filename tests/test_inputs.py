@@ -74,7 +74,7 @@ RATE0 = "rate>=0"                    # a rate that may be 0 (none at all)
 PARAMETERS = {
     "World": {"seed": "seed", "latency": DISTRIBUTION, "max_events": COUNT,
               "max_seconds": POSITIVE_SECONDS, "sample_every": TIMEOUT,
-              "max_records": COUNT},
+              "max_records": COUNT, "time_unit": None},
     "World.service": {"name": None, "workers": OPTIONAL_COUNT, "work": DISTRIBUTION,
                       "queue": "count>=0|None", "error_rate": PROBABILITY,
                       "rate_limit": None, "relay_delay": POSITIVE_SECONDS, "version": None},

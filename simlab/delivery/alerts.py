@@ -67,8 +67,9 @@ class BurnRateAlert:
 class AlertWatch(Periodic):
     """A ``BurnRateAlert`` on one service during a run: a periodic component."""
 
-    def __init__(self, handles, service, alert):
+    def __init__(self, handles, service, alert, time_unit="s"):
         super().__init__(alert.period)
+        self.time_unit = time_unit  # for its log line: the window in the world's unit
         self.recorder, self.deployer = handles.recorder, handles.deployer
         self.service, self.alert = service, alert
         self.firing = False
@@ -83,7 +84,7 @@ class AlertWatch(Periodic):
         if firing and not self.firing:
             self.recorder.log(None, None, self.service, "error",
                               f"alert: burn rate {alert.burn(requests, failed):.1f} over "
-                              f"{alert.window:g} s ({failed} of {requests} failed)")
+                              f"{alert.window:g} {self.time_unit} ({failed} of {requests} failed)")
             self.deployer.alert(self.service)
         elif self.firing and not firing:
             self.deployer.cleared(self.service)

@@ -17,6 +17,12 @@ def axes(ax, size=(7, 3.5)):
     return ax
 
 
+def time_label(result, what="time"):
+    """An axis label for simulated time, in the unit the world's clock stands for
+    (``World(time_unit=...)``): "time (s)", or "time (min)" on the delivery side's clock."""
+    return f"{what} ({result.time_unit})"
+
+
 def as_dict(results):
     """One Result, or a dict of them, as a dict ``{label: Result}``."""
     return results if isinstance(results, dict) else {f"seed {results.seed}": results}

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._common import FAILED, as_dict, axes, shade_bursts, shade_faults
+from ._common import FAILED, as_dict, axes, shade_bursts, shade_faults, time_label
 
 
 def lag_distribution(results, ax=None, bins=50):
@@ -51,8 +51,8 @@ def lag_over_time(result, ax=None, window=1.0):
                 transform=ax.get_xaxis_transform(), label="still pending at the end")
     shade_faults(ax, result)
     shade_bursts(ax, result)
-    ax.set_xlabel("time of the write (s)")
-    ax.set_ylabel("lag (s)")
+    ax.set_xlabel(time_label(result, "time of the write"))
+    ax.set_ylabel(time_label(result, "lag"))
     ax.set_title("Consistency lag over time")
     ax.legend(fontsize=8, loc="upper right")
     return ax
@@ -85,8 +85,8 @@ def partitions(result, ax=None, group=None, seconds=False, topic=None):
                 drawstyle="steps-post")
     shade_faults(ax, result)
     shade_bursts(ax, result)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("lag (seconds)" if seconds else "lag (messages)")
+    ax.set_xlabel(time_label(result))
+    ax.set_ylabel(time_label(result, "lag") if seconds else "lag (messages)")
     ax.set_title(f"Consumer lag of {rows.topic.iloc[0]}/{group}")
     ax.legend(fontsize=8, ncols=2)
     return ax
@@ -102,7 +102,7 @@ def stale_reads(results, ax=None, window=1.0):
         rate = reads.stale.astype(float).groupby((reads.time // window) * window).mean()
         ax.plot(rate.index, rate.values * 100, label=f"{label}: {reads.stale.mean():.0%} stale")
     ax.set_ylim(-3, 103)
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(time_label(next(iter(as_dict(results).values()))))
     ax.set_ylabel("stale reads (%)")
     ax.set_title("Reads that missed a write the source already had")
     if ax.get_legend_handles_labels()[0]:

@@ -5,7 +5,7 @@ an axis of your own.)"""
 import numpy as np
 
 from ..errors import ModelError
-from ._common import FAILED, axes, mark_deployments, shade_faults
+from ._common import FAILED, axes, mark_deployments, shade_faults, time_label
 
 VERDICT_COLOR = {"pass": "tab:green", "fail": FAILED, "inconclusive": "tab:gray"}
 
@@ -34,7 +34,7 @@ def canary(result, service, ax=None):
     mark_deployments(ax, result, service, label=False)
     shade_faults(ax, result, deployments=False)
     ax.set_ylim(-3, 105)
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(time_label(result))
     ax.set_ylabel("share of traffic (%)")
     ax.set_title(f"Deployments of {service}: traffic per version, canary checks")
     if ax.get_legend_handles_labels()[0]:

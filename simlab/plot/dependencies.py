@@ -4,7 +4,7 @@ from matplotlib.lines import Line2D
 
 from .. import traces
 from ..errors import ModelError
-from ._common import FAILED, axes, shade_faults
+from ._common import FAILED, axes, shade_faults, time_label
 from .canvas import figure
 from .topology import _layers
 
@@ -97,13 +97,13 @@ def red(result, service, operation=None, window=1.0):
     panels = figure(figsize=(8, 5.5)).subplots(3, 1, sharex=True)
     middle = table.time + window / 2
     panels[0].plot(middle, table.rate, color="tab:blue")
-    panels[0].set_ylabel("rate (/s)")
+    panels[0].set_ylabel(f"rate (/{result.time_unit})")
     panels[1].plot(middle, table.errors, color=FAILED)
-    panels[1].set_ylabel("errors (/s)")
+    panels[1].set_ylabel(f"errors (/{result.time_unit})")
     panels[2].plot(middle, table.p99 * 1000, color="tab:purple", label="p99")
     panels[2].plot(middle, table.p50 * 1000, color="tab:purple", alpha=0.45, label="p50")
     panels[2].set_ylabel("duration (ms)")
-    panels[2].set_xlabel("simulated time (s)")
+    panels[2].set_xlabel(time_label(result, "simulated time"))
     panels[2].legend(loc="upper right", fontsize=7)
     for i, panel in enumerate(panels):
         shade_faults(panel, result, label=i == 0)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import anomaly_counts, message_fates
-from ._common import FAILED, as_dict, axes, shade_faults
+from ._common import FAILED, as_dict, axes, shade_faults, time_label
 from .canvas import figure
 from .traces import waterfall
 
@@ -136,7 +136,8 @@ def deliveries(result, message_ids=None, ax=None, limit=20, relative=False):
         _shade_faults_once(ax, result)
     ax.set_yticks(range(len(message_ids)), [f"message {m}" for m in message_ids], fontsize=7)
     ax.set_ylim(len(message_ids) - 0.5, -0.5)
-    ax.set_xlabel("seconds since the message was published" if relative else "time (s)")
+    ax.set_xlabel(time_label(result, "since the message was published") if relative
+                  else time_label(result))
     ax.set_title("Delivery attempts, one row per message")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
@@ -159,7 +160,7 @@ def anomalies_over_time(result, ax=None):
                 label=f"{kind.replace('_', '-')}: {len(when)}")
     _shade_faults_once(ax, result)
     ax.set_xlim(0, end)
-    ax.set_xlabel("time the message was published (s)")
+    ax.set_xlabel(time_label(result, "time the message was published"))
     ax.set_ylabel("messages so far")
     ax.set_title("What went wrong, over time")
     ax.legend(fontsize=8, loc="upper left")
@@ -201,7 +202,7 @@ def crash_window(result, crash=0, margin=0.4, ax=None, view=None):
     ax.set_ylim(len(rows) - 0.5 if len(rows) else 0.5, -0.5)
     ax.set_yticks([])
     ax.set_ylabel("orders, in order of writing")
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(time_label(result))
     ax.set_title(f"Writes around the crash at t = {fault.start:.1f} s")
     ax.legend(fontsize=8, loc="lower left")
     return ax

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from ._common import FAILED, as_dict, axes, shade_bursts, shade_faults
+from ._common import FAILED, as_dict, axes, shade_bursts, shade_faults, time_label
 
 
 def latency_percentiles(results, ax=None, percentiles=(50, 95, 99)):
@@ -62,7 +62,7 @@ def latency_over_time(result, ax=None, window=1.0, deployments=True):
     ax.plot(windows, grouped.median().reindex(windows) * 1000, label="p50 of ok", color="tab:blue")
     ax.plot(windows, grouped.quantile(0.99).reindex(windows) * 1000, label="p99 of ok",
             color="tab:purple")
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(time_label(result))
     ax.set_ylabel("latency of successful requests (ms)")
     errors = ax.twinx()
     error_rate = (finished.outcome != "ok").groupby(bins).mean()
@@ -99,7 +99,7 @@ def queues(result, ax=None, names=None, kind=None):
         ax.plot(series.time, waiting, label=name, drawstyle="steps-post")
     shade_faults(ax, result)
     shade_bursts(ax, result)
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(time_label(result))
     ax.set_ylabel("waiting: requests queued, or\nmessages not yet acked")
     ax.set_title("Queues of services, backlogs of consumer groups")
     if ax.get_legend_handles_labels()[0]:

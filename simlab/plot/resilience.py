@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import sent_per_call_over_time
-from ._common import as_dict, axes, shade_faults
+from ._common import as_dict, axes, shade_faults, time_label
 
 BREAKER_COLOURS = {"closed": "tab:green", "half_open": "tab:orange", "open": "tab:red"}
 # Lines that coincide stay visible: a wide pale one underneath, narrower dashed ones on top.
@@ -40,7 +40,7 @@ def breaker_timeline(result, ax=None):
     ax.set_yticks(range(len(rows)), [f"{caller} → {target}" for caller, target in rows])
     ax.set_ylim(-0.6, max(len(rows), 1) - 0.4)
     ax.set_xlim(0, result.end_time)
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(time_label(result))
     ax.set_title("Circuit breaker state")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     return ax
@@ -67,7 +67,7 @@ def sent_per_call(results, target, ax=None, window=1.0, caller=None):
                 **style)
     shade_faults(ax, next(iter(results.values())))
     ax.axhline(1, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(time_label(next(iter(results.values()))))
     ax.set_ylabel(f"requests sent to {target}\nper call")
     ax.set_title(f"Load multiplier: requests sent per call to {target}")
     ax.set_ylim(bottom=0)

@@ -151,7 +151,7 @@ def hotfix_through_pipeline(deployer, service):
 def live_shop(seed):
     """The live system: gateway → orders → payments, synchronous calls; orders fails
     ``BASE_ERROR_RATE`` of its requests even when all is well."""
-    world = World(seed=seed, latency=0.0005)
+    world = World(seed=seed, latency=0.0005, time_unit="min")
     gateway = world.service("gateway", workers=16, work=Exp(mean=0.002))
     orders = world.service(SERVICE, workers=8, work=Exp(mean=0.010),
                            error_rate=BASE_ERROR_RATE)
