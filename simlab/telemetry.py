@@ -158,9 +158,11 @@ class Recorder:
             "attempt", "trace_id", "span_id")
         self._add_log = self.logs.writer(
             "time", "trace_id", "span_id", "service", "level", "message", "attributes")
-        # The two fields written when a span ends, by name, once.
+        # The fields written after a span opened (when it ends, when it got a worker),
+        # by name, once.
         self._span_end = self.spans.columns["end"]
         self._span_status = self.spans.columns["status"]
+        self._span_wait = self.spans.columns["wait"]
         self._traces = 0
 
     def count(self):
@@ -218,7 +220,7 @@ class Recorder:
     def waited(self, span, since):
         """Span ``span`` waited for a worker from ``since`` until now. (Its "queued" and
         "dequeued" events are made from this when the table is built: no cost here.)"""
-        self.spans.set(span - 1, wait=self.env.now - since)
+        self._span_wait[span - 1] = self.env.now - since
 
     # -- logs and messages
 
