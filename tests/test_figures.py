@@ -125,3 +125,8 @@ def test_time_axes_and_the_alert_speak_the_worlds_time_unit():
     assert sl.plot.latency_over_time(seconds).get_xlabel() == "time (s)"
     with pytest.raises(sl.ModelError, match="time_unit"):
         sl.World(time_unit="hours")
+
+
+def test_the_canary_figure_of_a_service_never_deployed_says_so():
+    ax = sl.plot.canary(shop(duration=2).run(), "orders")
+    assert [text.get_text() for text in ax.texts] == ["no deployment of orders in this run"]

@@ -22,6 +22,9 @@ def canary(result, service, ax=None):
                          f"{sorted(result.services)}")
     ax = axes(ax)
     traffic = result.traffic[result.traffic.service == service]
+    if traffic.empty:  # say so, rather than draw empty axes
+        ax.text(0.5, 0.5, f"no deployment of {service} in this run", ha="center",
+                transform=ax.transAxes)
     for version, rows in traffic.groupby("version", sort=False):
         # The weight holds until the next change; draw it to the end of the run.
         times = np.append(rows.time.to_numpy(), result.end_time)
