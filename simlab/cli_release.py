@@ -87,6 +87,9 @@ def summary_text(result):
     lines = [f"{'changes':22s}{len(changes):>12,}"]
     for outcome in ("live", "caught", "rolled_back"):
         lines.append(f"  {outcome:20s}{(changes.outcome == outcome).sum():>12,}")
+    # Among those: the changes made to end an incident, and the fixes of rolled-back ones.
+    lines.append(f"  {'hotfixes (unplanned)':20s}{changes.unplanned.sum():>12,}")
+    lines.append(f"  {'fixes (resubmits)':20s}{(changes.resubmits > 0).sum():>12,}")
     lines.append(f"{'deployments':22s}{len(deployments):>12,}")
     lines.append(f"  {'unplanned':20s}{deployments.unplanned.sum():>12,}")
     lines.append(f"{'incidents':22s}{len(result.incidents):>12,}")

@@ -194,6 +194,8 @@ def test_run_release_prints_the_dora_metrics_and_writes_the_tables(tmp_path, cap
     changes = pd.read_csv(tmp_path / "changes.csv")
     assert int(lines["changes"].replace(",", "")) == len(changes) > 5
     assert set(changes.outcome) <= {"live", "caught", "rolled_back"}
+    assert int(lines["hotfixes"].split()[-1]) == changes.unplanned.sum()
+    assert int(lines["fixes"].split()[-1]) == (changes.resubmits > 0).sum()
     deployments = pd.read_csv(tmp_path / "deployments.csv")
     assert set(deployments.strategy) <= {"recreate", "rollback"}
     dora = pd.read_csv(tmp_path / "dora.csv", index_col="metric")
