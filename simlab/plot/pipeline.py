@@ -87,7 +87,10 @@ def runner_queue(result, ax=None, service=None):
                     label="runs on a runner")
     ax.step(times, waiting, where="post", color=FAILED, lw=1.2, label="runs waiting for one")
     ax.set(xlabel="time (minutes)", ylabel="stage runs", title="The CI runners: a queue")
-    ax.legend(fontsize=8, loc="upper left")
+    # Headroom above the highest count, for the legend to sit clear of the data.
+    top = max(running.max(initial=0), waiting.max(initial=0), 1)
+    ax.set_ylim(-0.05 * top, 1.45 * top)
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
     return ax
 
 
