@@ -135,11 +135,14 @@ def one_of(owner, what, value, choices, hint=""):
     return value
 
 
-def seeds(owner, values):
-    """A list of whole-number seeds, at least one."""
+def seeds(owner, values, least=1, why=""):
+    """A list of whole-number seeds, at least ``least`` of them (``why``: the reason,
+    and what to do with fewer, for the message)."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         refuse(owner, "seeds", "a list of whole numbers such as range(1, 6)", values)
     checked = [seed(owner, value, what="each of the seeds") for value in values]
     if not checked:
         raise ModelError(f"{owner}: give at least one seed, e.g. seeds=range(1, 6)")
+    if len(checked) < least:
+        raise ModelError(f"{owner}: seeds={checked}: {why}")
     return checked

@@ -13,7 +13,6 @@ import pandas as pd
 
 from . import checks
 
-from .errors import ModelError
 from .intervals import mean_ci, t95
 from .results import SUMMARY
 from .sweeps import sweep
@@ -51,11 +50,9 @@ def compare(designs, seeds=range(1, 6), metrics=("throughput", "error_rate", "la
     Returns:
         A DataFrame: one row per design, columns ``(metric, "mean")`` and ``(metric, "ci95")``.
     """
-    seeds = checks.seeds("compare", seeds)
-    if len(seeds) < 2:
-        raise ModelError(f"compare: seeds={seeds}: a confidence interval needs 2 seeds or "
-                         "more (seeds=range(1, 6), say); with one seed, run each design's "
-                         "world and read result.summary()")
+    seeds = checks.seeds("compare", seeds, least=2, why="a confidence interval needs 2 "
+                         "seeds or more (seeds=range(1, 6), say); with one seed, run each "
+                         "design's world and read result.summary()")
     builders = dict(designs)
     swept = sweep(lambda design: builders[design](), grid={"design": list(builders)},
                   seeds=seeds, metrics=list(metrics), executor=executor, progress=progress,

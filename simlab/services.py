@@ -470,9 +470,8 @@ class Station:
         """Generator: if a network fault that began during a fast-path call cuts the way
         back to the caller, the answer is lost: the caller waits for ever (or until its
         own timeout, in a call that has one)."""
-        run = self.run
-        caller = run.recorder.span_field(client_span, "service")
-        if run.network.drops(self.name, caller):
-            run.recorder.close_span(span, status)
+        caller = self.recorder.span_field(client_span, "service")
+        if self.run.network.drops(self.name, caller):
+            self.recorder.close_span(span, status)
             yield Event(self.env)  # never triggered: the answer is gone
 
