@@ -15,7 +15,7 @@ from . import NotYet, ask, number, require, run, task
 from ..delivery.dora import deployment_fates
 from ..delivery.strategies import Strategy
 from ..scenarios import blast_radius, one_release, release
-from ..scenarios.release import runner_use
+from ..scenarios.release import DEPLOY_AT, runner_use
 
 DAY = sl.delivery.DAY
 
@@ -60,46 +60,80 @@ def task1(runners_for):
 
 PROMOTE_REQUESTS = 500   # a good version must be promoted within the time of this many requests
 MOST_SHARE = 0.25        # a bad version may meet at most this share of the customers
-CANARY_CASES = ((6.0, sl.Defect("errors", rate=0.3), 7101),
-                (40.0, sl.Defect("errors", rate=0.12), 7102),
-                (15.0, sl.Defect("broken", share=0.4), 7103))   # traffic, defect, seed
+# Traffic, the bad version's defect, and the seeds: seven fresh ones per traffic level.
+CANARY_CASES = ((6.0, sl.Defect("errors", rate=0.3), range(7111, 7118)),
+                (40.0, sl.Defect("errors", rate=0.12), range(7121, 7128)),
+                (15.0, sl.Defect("broken", share=0.4), range(7131, 7138)))
+# Each property must hold on a majority of a level's seeds, not on every one: a canary
+# judges a few dozen requests, so even a good one is unlucky now and then. On 100 fresh
+# seeds per level, the solved notebook's canary let the alert find the bad version first
+# on 11 % of the seeds at 6 requests a minute, and missed each other property on at most
+# 7 % (mostly a good version held back one interval by a single unlucky error). A majority
+# of 7 seeds then holds everywhere with a chance of 99.5 %; all 7 of 7 would hold with 3 %,
+# and one seed per level with 61 %. Each wrong answer of the tests misses some property
+# on at least 87 % of the seeds at some level: none passed the majority rule in 20 000
+# draws of 7 seeds out of 40 measured ones.
+
+
+def canary_release(strategy, defect, traffic, seed):
+    """One release at ``traffic`` requests a minute (``defect=None``: a good version), with
+    customers for twice the time a good version has to be promoted: long enough for every
+    verdict the check makes, short enough to keep the check quick. Returns the
+    deployment's outcome, its ``blast_radius`` and the set of what detected it."""
+    minutes = DEPLOY_AT + 2 * PROMOTE_REQUESTS / traffic
+    result = run(one_release(strategy, defect=defect, traffic=traffic, seed=seed,
+                             duration=minutes))
+    return (result.deployments.outcome.iloc[0], blast_radius(result),
+            set(result.incidents.detected_by))
+
+
+def on_most(failed, seeds):
+    """True if ``failed`` seeds out of ``seeds`` leave a majority that passed."""
+    return failed < len(seeds) / 2
 
 
 @task("Task 2 — A canary that can see")
 def task2(canary_for):
-    for traffic, defect, seed in CANARY_CASES:
+    for traffic, defect, seeds in CANARY_CASES:
         strategy = ask(canary_for, traffic)
         require(isinstance(strategy, Strategy),
                 f"canary_for({traffic:g}) must return a deployment strategy such as "
                 f"sl.Canary(...), got {strategy!r}.")
         case = f"at {traffic:g} requests a minute (a traffic you had not tried)"
-        good = run(one_release(strategy, defect=None, traffic=traffic, seed=seed,
-                               duration=180))
-        outcome = good.deployments.outcome.iloc[0]
-        require(outcome == "succeeded",
-                f"{case}, your canary rolled back a good version (a false rollback): look at "
-                "result.canary_checks. How many requests does each check see?")
+        of = f"of {len(seeds)} seeds"
         limit = PROMOTE_REQUESTS / traffic
-        took = blast_radius(good)["settled"]
-        require(took <= limit,
-                f"{case}, a good version took {took:.0f} minutes to reach every customer; "
-                f"allowed: {limit:.0f} (the time {PROMOTE_REQUESTS} requests take). Slow "
-                "canaries delay every change.")
-        bad = run(one_release(strategy, defect=defect, traffic=traffic, seed=seed,
-                              duration=180))
-        radius = blast_radius(bad)
-        caught_by = set(bad.incidents.detected_by)
-        require(caught_by == {"canary"},
-                f"{case}, a bad version ({defect.kind}) was not stopped by your canary's "
-                f"analysis ({'the burn-rate alert found it' if caught_by else 'nothing found it'})"
-                ". Did its checks see enough requests to judge?")
-        require(radius["share"] <= MOST_SHARE,
-                f"{case}, the bad version met {radius['share']:.0%} of the customers while it "
-                f"was live (at most {MOST_SHARE:.0%}). Which weights does it get before its "
-                "first verdict?")
-    return (f"your canaries stopped every bad version themselves, before {MOST_SHARE:.0%} "
-            "of the customers met it, and promoted every good one in time, at "
-            f"{len(CANARY_CASES)} traffic levels.")
+        good = [canary_release(strategy, None, traffic, seed) for seed in seeds]
+        rolled_back = sum(outcome == "rolled_back" for outcome, _, _ in good)
+        require(on_most(rolled_back, seeds),
+                f"{case}, your canary rolled back a good version on {rolled_back} {of} (a "
+                "false rollback): look at result.canary_checks. How many requests does each "
+                "check see?")
+        # Not yet promoted when the customers stopped (settled is NaN) is slow too.
+        slow = sum(outcome != "rolled_back" and not radius["settled"] <= limit
+                   for outcome, radius, _ in good)
+        require(on_most(slow, seeds),
+                f"{case}, a good version was not promoted within {limit:.0f} minutes (the time "
+                f"{PROMOTE_REQUESTS} requests take) on {slow} {of}. Slow canaries delay "
+                "every change.")
+        bad = [canary_release(strategy, defect, traffic, seed) for seed in seeds]
+        # Stopped by the canary, and while customers still came: a check of no requests
+        # after they stopped proves nothing.
+        missed = [finders for _, radius, finders in bad
+                  if finders != {"canary"} or not radius["detected"] <= 2 * limit]
+        require(on_most(len(missed), seeds),
+                f"{case}, a bad version ({defect.kind}) got past your canary's analysis on "
+                f"{len(missed)} {of} (the burn-rate alert found it on "
+                f"{sum('alert' in finders for finders in missed)}). Did its checks see enough "
+                "requests to judge?")
+        shares = [radius["share"] for _, radius, _ in bad]
+        wide = [share for share in shares if not share <= MOST_SHARE]
+        require(on_most(len(wide), seeds),
+                f"{case}, a bad version met more than {MOST_SHARE:.0%} of the customers while "
+                f"it was live on {len(wide)} {of} (up to {max(wide, default=0):.0%}). Which weights does "
+                "it get before its first verdict?")
+    return (f"on most of {len(CANARY_CASES[0][2])} seeds at each of {len(CANARY_CASES)} "
+            "traffic levels, your canaries stopped the bad version themselves, before "
+            f"{MOST_SHARE:.0%} of the customers met it, and promoted the good one in time.")
 
 
 # -- task 3: a pipeline design -----------------------------------------------------------------
