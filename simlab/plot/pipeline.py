@@ -60,7 +60,7 @@ def pipeline_timeline(result, ax=None, window=None, service=None):
         ax.plot([], [], color=colors[stage], lw=4, label=stage)
     for outcome, (marker, color) in FATE.items():
         ax.scatter([], [], marker=marker, color=color, label=outcome.replace("_", " "))
-    ax.set(xlabel="time (minutes)", ylabel="changes, in order of commit",
+    ax.set(xlabel="time (min)", ylabel="changes, in order of commit",
            title="Changes through the pipeline: stages (bars), waiting (grey), fate")
     ax.set_ylim(len(changes), -1)
     ax.legend(fontsize=7, loc="upper right", ncol=2)
@@ -86,7 +86,7 @@ def runner_queue(result, ax=None, service=None):
     ax.fill_between(times, running, step="post", color="tab:blue", alpha=0.35,
                     label="runs on a runner")
     ax.step(times, waiting, where="post", color=FAILED, lw=1.2, label="runs waiting for one")
-    ax.set(xlabel="time (minutes)", ylabel="stage runs", title="The CI runners: a queue")
+    ax.set(xlabel="time (min)", ylabel="stage runs", title="The CI runners: a queue")
     # Headroom above the highest count, for the legend to sit clear of the data.
     top = max(running.max(initial=0), waiting.max(initial=0), 1)
     ax.set_ylim(-0.05 * top, 1.45 * top)
