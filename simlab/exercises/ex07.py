@@ -131,8 +131,8 @@ def task2(canary_for):
         wide = [share for share in shares if not share <= MOST_SHARE]
         require(on_most(len(wide), seeds),
                 f"{case}, a bad version met more than {MOST_SHARE:.0%} of the customers while "
-                f"it was live on {len(wide)} {of} (up to {max(wide, default=0):.0%}). Which weights does "
-                "it get before its first verdict?")
+                f"it was live on {len(wide)} {of} (up to {max(wide, default=0):.0%}). Which "
+                "weights does it get before its first verdict?")
     return (f"on most of {len(CANARY_CASES[0][2])} seeds at each of {len(CANARY_CASES)} "
             "traffic levels, your canaries stopped the bad version themselves, before "
             f"{MOST_SHARE:.0%} of the customers met it, and promoted the good one in time.")
