@@ -30,6 +30,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from records import spread  # (this folder's records.py)
+
 HERE = Path(__file__).resolve().parent
 
 CHILD = """
@@ -69,12 +71,6 @@ def per_request(checkout, model, requests, seed, simlab, pool):
     return lambda: (large.result() - small.result()) / (2 * requests)
 
 
-def spread(values, digits=0, unit=""):
-    low, high = min(values), max(values)
-    text = f"{low:,.{digits}f}" if low == high else f"{low:,.{digits}f}-{high:,.{digits}f}"
-    return text + unit
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--case", choices=[*MODELS, "all"], default="all")
@@ -104,14 +100,14 @@ def main():
     for case in cases:
         plain = [found[case, "plain SimPy", seed] for seed in seeds]
         print(f"  {case}:")
-        print(f"    {'plain SimPy':12s} {spread(plain)}")
+        print(f"    {'plain SimPy':12s} {spread(plain, digits=0)}")
         for name in checkouts:
             mine = [found[case, name, seed] for seed in seeds]
-            print(f"    {name:12s} {spread(mine)}   / plain SimPy "
-                  f"{spread([m / p for m, p in zip(mine, plain)], 2, 'x')}")
+            print(f"    {name:12s} {spread(mine, digits=0)}   / plain SimPy "
+                  f"{spread([m / p for m, p in zip(mine, plain)], 'x')}")
         for name in list(checkouts)[1:]:
             ratios = [found[case, "this", seed] / found[case, name, seed] for seed in seeds]
-            print(f"    this / {name}: {spread(ratios, 3, 'x')}")
+            print(f"    this / {name}: {spread(ratios, 'x', 3)}")
 
 
 if __name__ == "__main__":

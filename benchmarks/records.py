@@ -77,9 +77,10 @@ def measure(checkout, requests, seed, case="tandem"):
 
 
 def spread(values, unit="", digits=2):
+    """The range of ``values`` as text ("1.20-1.35x"), or the one value if all agree."""
     low, high = min(values), max(values)
-    return f"{low:.{digits}f}{unit}" if low == high else \
-        f"{low:.{digits}f}-{high:.{digits}f}{unit}"
+    return f"{low:,.{digits}f}{unit}" if low == high else \
+        f"{low:,.{digits}f}-{high:,.{digits}f}{unit}"
 
 
 def main():

@@ -59,6 +59,7 @@ def task1(runners_for):
 # -- task 2: a canary for any traffic --------------------------------------------------------
 
 PROMOTE_REQUESTS = 500   # a good version must be promoted within the time of this many requests
+JUDGED = 2               # customers come for this many times that allowance after the deployment
 MOST_SHARE = 0.25        # a bad version may meet at most this share of the customers
 # Traffic, the bad version's defect, and the seeds: seven fresh ones per traffic level.
 CANARY_CASES = ((6.0, sl.Defect("errors", rate=0.3), range(7111, 7118)),
@@ -79,10 +80,10 @@ CANARY_CASES = ((6.0, sl.Defect("errors", rate=0.3), range(7111, 7118)),
 
 def canary_release(strategy, defect, traffic, seed):
     """One release at ``traffic`` requests a minute (``defect=None``: a good version), with
-    customers for twice the time a good version has to be promoted: long enough for every
-    verdict the check makes, short enough to keep the check quick. Returns the
+    customers for ``JUDGED`` times the time a good version has to be promoted: long enough
+    for every verdict the check makes, short enough to keep the check quick. Returns the
     deployment's outcome, its ``blast_radius`` and the set of what detected it."""
-    minutes = DEPLOY_AT + 2 * PROMOTE_REQUESTS / traffic
+    minutes = DEPLOY_AT + JUDGED * PROMOTE_REQUESTS / traffic
     result = run(one_release(strategy, defect=defect, traffic=traffic, seed=seed,
                              duration=minutes))
     return (result.deployments.outcome.iloc[0], blast_radius(result),
@@ -121,7 +122,7 @@ def task2(canary_for):
         # Stopped by the canary, and while customers still came: a check of no requests
         # after they stopped proves nothing.
         missed = [finders for _, radius, finders in bad
-                  if finders != {"canary"} or not radius["detected"] <= 2 * limit]
+                  if finders != {"canary"} or not radius["detected"] <= JUDGED * limit]
         require(on_most(len(missed), seeds),
                 f"{case}, a bad version ({defect.kind}) got past your canary's analysis on "
                 f"{len(missed)} {of} (the burn-rate alert found it on "
