@@ -34,6 +34,7 @@ class Field:
     doc: str
     derived: bool = False  # computed when the table is built, not recorded
     sparse: bool = False   # recorded only where it is not the default (0, False, "")
+    internal: bool = False  # recorded to build the table, not one of its columns
 
     def __post_init__(self):
         if self.dtype not in PANDAS_DTYPE:
@@ -60,14 +61,14 @@ class Table:
     def __init__(self, name, row, *fields):
         self.name = name
         self.row = row
-        self.fields = fields
+        self.fields = tuple(f for f in fields if not f.internal)  # the table's columns
         self.recorded = tuple(f for f in fields if not f.derived)
 
     def __iter__(self):
         return (field.name for field in self.fields)
 
     def field(self, name):
-        return next(f for f in self.fields if f.name == name)
+        return next(f for f in (*self.fields, *self.recorded) if f.name == name)
 
     def __getitem__(self, name):
         return self.field(name).doc
@@ -125,6 +126,12 @@ SPANS = Table(
     Field("group", "str", "consumer spans: the consumer group ('' otherwise)", sparse=True),
     Field("message_id", "int", "producer and consumer spans: the message (0 otherwise)",
           sparse=True),
+    # The client span of a fast-path call is not recorded: it is made from its server
+    # span when the table is built (see simlab.span_layout).
+    Field("caller_version", "str", "a server span reached by a fast-path call: the version of "
+          "the caller, which its client span names", sparse=True, internal=True),
+    Field("answer_lost", "bool", "... whose answer a network fault lost on the way back: its "
+          "client span never ended", sparse=True, internal=True),
 )
 
 SPAN_EVENTS = Table(

@@ -12,6 +12,7 @@ import pandas as pd
 
 from . import delivery, metrics, records, semconv
 from .records import HEX_WIDTH, PANDAS_DTYPE, SEVERITY_NUMBER
+from .span_layout import SpanLayout
 
 
 _DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
@@ -35,49 +36,64 @@ def _hex(ids, width):
 class _IdText:
     """The hex text of trace and span ids, each id's string made once per Result and shared
     by every row and every table that holds it: a string per row costs 70-80 bytes, and
-    a trace's id sits on all its spans, span events and log lines."""
+    a trace's id sits on all its spans, span events and log lines.
 
-    def __init__(self):
+    A span is recorded by its handle, and known in the tables by its id: ``layout`` (a
+    ``simlab.span_layout.SpanLayout``, made when first needed) maps one to the other."""
+
+    def __init__(self, layout=None):
         self.text = {"trace_id": _hex([], 32), "span_id": _hex([], 16)}
+        self.layout = layout  # a function that makes it
 
-    def __call__(self, dtype, ids):
+    def __call__(self, dtype, ids, handles=True):
+        """The text of ``ids``; span ids given as ``handles`` (recorded) are mapped to
+        their ids in the tables first."""
         ids = np.asarray(ids, dtype=np.int64)
+        if dtype == "span_id" and handles and self.layout is not None:
+            ids = self.layout().ids[ids]
         text = self.text[dtype]
         if len(ids) and ids.max() >= len(text):  # ids are counters: format 0..max once
             text = self.text[dtype] = _hex(np.arange(ids.max() + 1), HEX_WIDTH[dtype])
         return text[ids]
 
 
-def _column(field, values, length, ids):
-    """A recorded column as the values of its DataFrame column (``length`` rows)."""
+def _column(field, values, length):
+    """A recorded column as the values of its DataFrame column (``length`` rows); ids
+    still integers."""
     if field.sparse:
         full = np.full(length, field.default, dtype=PANDAS_DTYPE[field.dtype])
         if values:
             full[np.fromiter(values.keys(), np.int64, len(values))] = list(values.values())
         return full
     if field.dtype in HEX_WIDTH:
-        return ids(field.dtype, np.frombuffer(values, dtype=np.int64))
+        return np.frombuffer(values, dtype=np.int64)
     if field.dtype in ("str", "object"):
         return values  # a list: pandas keeps tuples (a composite key) as they are
     numbers = np.frombuffer(values, dtype=np.dtype(values.typecode))
     return numbers.astype(PANDAS_DTYPE[field.dtype])  # a copy: the Result owns it
 
 
-def _frame(table, rows=None, ids=None, **derived):
+def _frame(table, rows=None, ids=None, layout=None, **derived):
     """The DataFrame of ``table`` (a ``simlab.records.Table``) from its recorded ``rows``:
     every column in order, with its dtype, even when there are no rows. ``derived``
     gives the columns computed from the others, as functions of the recorded columns;
-    ``ids`` formats trace and span ids (a ``_IdText``)."""
+    ``ids`` formats trace and span ids (a ``_IdText``); ``layout`` (the spans table's)
+    places the rows and the spans made from them (``SpanLayout``)."""
     ids = ids or _IdText()
     data = {}
     for field in table.fields:
         if field.derived:
             data[field.name] = derived[field.name](data) if rows is not None else \
                 np.empty(0, PANDAS_DTYPE[field.dtype])
-        else:
-            values = rows.columns[field.name] if rows is not None else field.new_column()
-            data[field.name] = _column(field, values, len(rows) if rows is not None else 0,
-                                       ids)
+            continue
+        values = rows.columns[field.name] if rows is not None else field.new_column()
+        values = _column(field, values, len(rows) if rows is not None else 0)
+        if layout is not None:
+            values = layout.place(field.name, values, np.dtype(PANDAS_DTYPE[field.dtype])
+                                  if field.dtype not in HEX_WIDTH else np.int64)
+        if field.dtype in HEX_WIDTH:
+            values = ids(field.dtype, values, handles=layout is None)
+        data[field.name] = values
     frame = pd.DataFrame(data, columns=list(table))
     mismatched = {f.name: PANDAS_DTYPE[f.dtype] for f in table.fields
                   if frame[f.name].dtype != PANDAS_DTYPE[f.dtype]}
@@ -125,7 +141,7 @@ class Result:
         # The time the loads were sending: from the first start to the last end.
         self.duration = world.load_end - min((load.start for load in world.loads), default=0.0)
         self._records = run.recorder
-        self._ids = _IdText()
+        self._ids = _IdText(lambda: self._span_layout)
         # The static shape of the model, for topology plots and ledgers.
         self.services = list(world.services)
         self.subscriptions = {(b.name, t.name): list(t.groups) for b in world.brokers.values()
@@ -136,7 +152,7 @@ class Result:
 
     def __repr__(self):
         return (f"<Result seed={self.seed} requests={len(self._records.requests)} "
-                f"spans={len(self._records.spans)} end={self.end_time:.3f}s>")
+                f"spans={self._records.span_count()} end={self.end_time:.3f}s>")
 
     def _table(self, name, **derived):
         return _frame(records.TABLES[name], self._records.tables[name], self._ids, **derived)
@@ -146,10 +162,16 @@ class Result:
         return self._table("requests", latency=lambda c: c["end"] - c["start"])
 
     @cached_property
+    def _span_layout(self):
+        return SpanLayout(self._records.spans)
+
+    @cached_property
     def spans(self):
-        return self._table("spans", duration=lambda c: c["end"] - c["start"],
-                           span_id=lambda c: self._ids(
-                               "span_id", np.arange(1, len(self._records.spans) + 1)))
+        layout = self._span_layout
+        return _frame(records.SPANS, self._records.spans, self._ids, layout,
+                      duration=lambda c: c["end"] - c["start"],
+                      span_id=lambda c: self._ids("span_id", np.arange(1, layout.length + 1),
+                                                  handles=False))
 
     @cached_property
     def span_events(self):

@@ -296,7 +296,7 @@ class Station:
 
     # -- serving one request or message
 
-    def _admit(self, endpoint, span, client_span):
+    def _admit(self, endpoint, span):
         """Let a request in: take a worker (None), or a place in line (an event to wait
         for). A request turned away closes its span and raises ``CallError``."""
         refusal = None
@@ -310,38 +310,40 @@ class Station:
         elif self.queue_limit is not None and len(self.waiting) >= self.queue_limit:
             refusal = ("rejected", f"queue full ({self.queue_limit} waiting)")
         if refusal is not None:
-            self.recorder.close_span(span, refusal[0], client_span)
+            self.recorder.close_span(span, refusal[0])
             raise CallError(refusal[0], endpoint.where, refusal[1])
         ticket = Event(self.env)
         self.waiting.append(ticket)
         return ticket
 
-    def serve(self, endpoint, payload, trace, parent, stack, kind="server", client_span=0,
+    def serve(self, endpoint, payload, trace, parent, stack, kind="server", caller_version="",
               message=None, group=None, chain=None):
         """Generator: the life of one request (or message) in this service, in order: its
         span opens, it takes a worker (waiting in line if all are busy), its handler runs,
         and it answers: the worker is freed, the span closes, the handler's value is
         returned, or a ``CallError`` raised for every failure the caller should see.
 
-        ``client_span``, when given, is the id of the caller's span of this call; it ends
-        when this one does (a call with no network delay). ``message`` is the message a
+        ``caller_version``, when given, is the version of the caller of a fast-path call
+        (``simlab.calls``): the call's client span, made from this span when the table is
+        built, names it, and ends when this one does. ``message`` is the message a
         consumer of consumer group ``group`` (its broker, topic and name) is handling.
         ``chain`` is the process it runs in, which a crash interrupts (None in a run
         without crashes).
         """
         if self.routing is None:  # one version, the station itself: the usual case
             version = self
-            span = self._open_span(endpoint, trace, parent, kind, message, group, self.version)
+            span = self._open_span(endpoint, trace, parent, kind, message, group, self.version,
+                                   caller_version)
         else:
             version, span = self._route(endpoint, trace, parent, kind, message, group,
-                                        client_span)
+                                        caller_version)
         epoch = self.epoch
         if self.up and self.busy < self.workers and self.limit is None:
             self.busy += 1  # the usual case, decided here: a worker is free
         else:
-            ticket = self._admit(endpoint, span, client_span)  # (or it is turned away)
+            ticket = self._admit(endpoint, span)  # (or it is turned away)
             if ticket is not None:  # every worker is busy: wait in line
-                yield from self._wait_in_line(ticket, endpoint, span, client_span, epoch)
+                yield from self._wait_in_line(ticket, endpoint, span, epoch)
         if chain is not None:
             self.serving[chain] = None  # a crash now interrupts it (see crash)
         # The handler sees its version in place of the station (see LiveVersion).
@@ -354,33 +356,37 @@ class Station:
                 raise CallError("error", endpoint.where, "failed (injected error)")
         except CallError as failure:
             self.release(epoch, chain)
-            if client_span and self.run.network_faults:
-                yield from self._lose_answer(span, failure.kind, client_span)
+            if caller_version and self.run.network_faults:
+                yield from self._lose_answer(span, failure.kind, parent)
             self.recorder.span_event(trace, span, "exception", str(failure))
-            self.recorder.close_span(span, failure.kind, client_span)
+            self.recorder.close_span(span, failure.kind)
             raise
         self.release(epoch, chain)
-        if client_span and self.run.network_faults:
-            yield from self._lose_answer(span, "ok", client_span)
-        self.recorder.close_span(span, "ok", client_span)
+        if caller_version and self.run.network_faults:
+            yield from self._lose_answer(span, "ok", parent)
+        self.recorder.close_span(span, "ok")
         return value
 
-    def _route(self, endpoint, trace, parent, kind, message, group, client_span):
+    def _route(self, endpoint, trace, parent, kind, message, group, caller_version):
         """The version that serves a request during a deployment, and its span. A request
         that comes while no version runs (a recreate deployment) is turned away."""
         version = self._pick()
         span = self._open_span(endpoint, trace, parent, kind, message, group,
-                               "" if version is None else version.version)
+                               "" if version is None else version.version, caller_version)
         if version is None:
-            self.recorder.close_span(span, "rejected", client_span)
+            self.recorder.close_span(span, "rejected")
             raise CallError("rejected", endpoint.where,
                             f"no version of {self.name} is running (being deployed)")
         return version, span
 
-    def _open_span(self, endpoint, trace, parent, kind, message, group, label):
+    def _open_span(self, endpoint, trace, parent, kind, message, group, label, caller_version):
         """The span of a request, opened now, named with the version serving it
-        (``label``); a consumer's names what it consumes."""
+        (``label``); a consumer's names what it consumes, a fast-path callee's the
+        version of its caller."""
         recorder = self.recorder
+        if caller_version:
+            return recorder.open_called_span(trace, parent, self.name, endpoint.name, label,
+                                             caller_version)
         if message is None:
             return recorder.open_span(trace, parent, self.name, endpoint.name, kind, label)
         broker, topic, name = group
@@ -388,18 +394,18 @@ class Station:
                                   broker=broker, topic=topic, group=name,
                                   message_id=message.id)
 
-    def _wait_in_line(self, ticket, endpoint, span, client_span, epoch):
+    def _wait_in_line(self, ticket, endpoint, span, epoch):
         """Generator: wait for the worker ``ticket`` hands over (first come, first served)."""
         recorder = self.recorder
         queued = self.env.now
         try:
             yield ticket
         except CallError:  # the service crashed while the request waited
-            recorder.close_span(span, "error", client_span)
+            recorder.close_span(span, "error")
             raise
         recorder.waited(span, queued)
         if self.epoch != epoch:  # handed a worker the instant the service crashed
-            recorder.close_span(span, "error", client_span)
+            recorder.close_span(span, "error")
             raise CallError("error", endpoint.where, f"{self.name} crashed while it waited")
 
     def _run_handler(self, endpoint, context, payload):
@@ -466,12 +472,13 @@ class Station:
                 raise CallError("error", endpoint.where,
                                 f"{self.name} crashed during the request") from None
 
-    def _lose_answer(self, span, status, client_span):
+    def _lose_answer(self, span, status, parent):
         """Generator: if a network fault that began during a fast-path call cuts the way
-        back to the caller, the answer is lost: the caller waits for ever (or until its
-        own timeout, in a call that has one)."""
-        caller = self.recorder.span_field(client_span, "service")
+        back to the caller (the service of span ``parent``), the answer is lost: the
+        caller waits for ever (or until its own timeout, in a call that has one)."""
+        caller = self.recorder.span_field(parent, "service")
         if self.run.network.drops(self.name, caller):
             self.recorder.close_span(span, status)
+            self.recorder.answer_lost(span)
             yield Event(self.env)  # never triggered: the answer is gone
 

@@ -8,9 +8,11 @@ DataFrames once, at the end.
 
 Trace context is W3C-style: a trace id shared by every span of one request, and a span
 id per span. Ids are counters, not random numbers, so they cost no random draw and the
-same seed gives the same ids. A span's id is its row number + 1, so a span is closed by
-its id alone. Ids stay integers during the run (0: none) and are formatted as hex when
-the DataFrames are built.
+same seed gives the same ids. During the run a span is known by its row number + 1 (its
+handle), so it is closed by that alone. The client span of a fast-path call is not
+written: it is made from its server span when the table is built, and the ids of the
+table count it (``simlab.span_layout``). Ids stay integers during the run (0: none) and
+are formatted as hex when the DataFrames are built.
 
 Memory, a rule for whoever extends simlab: keep what a run records in the tables'
 columns (numbers, and names that many rows share), never as one Python object per row
@@ -142,17 +144,23 @@ class Recorder:
         # Writers for the rows written on every request, their fields named here once.
         # A span opens with no end, status or wait yet, and no fallback; a server or
         # client span (most spans) has no messaging names: those are bound, not passed.
-        opening = dict(end=math.nan, status="in_flight", wait=0.0, fallback=False)
+        # A fast-path callee's server span names its caller's version (simlab.span_layout).
+        opening = dict(end=math.nan, status="in_flight", wait=0.0, fallback=False,
+                       answer_lost=False)
+        unnamed = dict(broker="", topic="", group="", message_id=0)
         self._add_span = self.spans.writer(
             "trace_id", "parent_id", "service", "operation", "kind", "version", "start",
-            "attempt", **opening, broker="", topic="", group="", message_id=0)
+            "attempt", **opening, **unnamed, caller_version="")
+        self._add_called_span = self.spans.writer(
+            "trace_id", "parent_id", "service", "operation", "version", "start",
+            "caller_version", **opening, **unnamed, kind="server", attempt=0)
         self._add_messaging_span = self.spans.writer(
             "trace_id", "parent_id", "service", "operation", "kind", "version", "start",
-            "attempt", "broker", "topic", "group", "message_id", **opening)
+            "attempt", "broker", "topic", "group", "message_id", **opening, caller_version="")
         self._add_instant_span = self.spans.writer(
             "trace_id", "parent_id", "service", "operation", "kind", "version", "start",
             "end", "status", "attempt", "broker", "topic", "group", "message_id",
-            wait=0.0, fallback=False)
+            wait=0.0, fallback=False, caller_version="", answer_lost=False)
         self._add_message = self.messages.writer(
             "time", "event", "broker", "topic", "group", "message_id", "key", "partition",
             "attempt", "trace_id", "span_id")
@@ -191,14 +199,27 @@ class Recorder:
         return self._add_span(trace, parent, service, operation, kind, version, self.env.now,
                               attempt) + 1
 
-    def close_span(self, span, status, client_span=0):
-        """End span ``span`` now; ``client_span`` (the caller's side of the same call) too."""
-        now = self.env.now
-        self._span_end[span - 1] = now
+    def open_called_span(self, trace, parent, service, operation, version, caller_version):
+        """Start now the server span of a fast-path call from the span ``parent`` of a
+        caller running ``caller_version``; return its handle. The call's client span is
+        made from it when the table is built (``simlab.span_layout``)."""
+        return self._add_called_span(trace, parent, service, operation, version, self.env.now,
+                                     caller_version) + 1
+
+    def close_span(self, span, status):
+        """End span ``span`` now (and the client span made from it, if any)."""
+        self._span_end[span - 1] = self.env.now
         self._span_status[span - 1] = status
-        if client_span:
-            self._span_end[client_span - 1] = now
-            self._span_status[client_span - 1] = status
+
+    def answer_lost(self, span):
+        """The answer of the fast-path call served in span ``span`` never reached the
+        caller: the call's client span never ends."""
+        self.spans.set(span - 1, answer_lost=True)
+
+    def span_count(self):
+        """How many spans the table will have: the rows, and the client spans made from
+        the server spans of fast-path calls."""
+        return len(self.spans) + len(self.spans.columns["caller_version"])
 
     def instant_span(self, trace, parent, service, operation, kind, version, status="ok",
                      attempt=0, broker="", topic="", group="", message_id=0):

@@ -278,6 +278,8 @@ def test_the_answer_of_a_call_in_progress_is_lost_when_a_partition_begins(timeou
     result = world.run()
     assert spans_of(result, "b").status.tolist() == ["ok"]  # b did the work
     assert result.requests.outcome.tolist() == [lost]        # but its answer never came
+    calls = result.spans[result.spans.kind == "client"]     # nor ended the caller's side
+    assert calls.status.tolist() == [lost] and calls.end.isna().all() == (timeout is None)
 
 
 # -- message loss
