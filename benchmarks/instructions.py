@@ -54,7 +54,9 @@ def count(checkout, model, requests, seed, simlab):
     code = CHILD.format(benchmarks=str(HERE), checkout=str(checkout), model=model,
                          requests=requests, seed=seed, run=".run()" if simlab else "")
     # A fixed hash seed: the same dict and set layouts, hence the same instructions.
-    env = dict(os.environ, PYTHONPATH=str(checkout), PYTHONHASHSEED="0")
+    # One BLAS thread: numpy's idle worker threads spin, and their instructions count.
+    env = dict(os.environ, PYTHONPATH=str(checkout), PYTHONHASHSEED="0",
+               OPENBLAS_NUM_THREADS="1")
     done = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
                            "--cachegrind-out-file=/dev/null", sys.executable, "-c", code],
                           env=env, cwd=checkout, capture_output=True, text=True)
