@@ -179,6 +179,14 @@ class Service:
 class Station:
     """A service during one run: its workers, its queue, its up/down state."""
 
+    # Read on every request: a fixed set of slots, as past 30 attributes CPython reads
+    # each through a dict lookup (see simlab.telemetry.Recorder).
+    __slots__ = ("run", "env", "recorder", "name", "store", "service", "workers", "busy",
+                 "waiting", "queue_limit", "work", "error_rate", "endpoints", "rng",
+                 "error_rng", "network_rng", "retry_rng", "slowdown", "overrides", "limit",
+                 "tokens", "refilled", "up", "crashes", "epoch", "restarted", "crashable",
+                 "serving", "memory", "version", "routing", "routing_rng")
+
     def __init__(self, run, service):
         self.run = run
         self.env = run.env
