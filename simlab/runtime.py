@@ -31,7 +31,7 @@ from types import MappingProxyType
 from simpy.core import EmptySchedule, Environment, StopSimulation
 from simpy.events import Process, Timeout
 
-from .calls import Chain, make_call, resume, with_timeout
+from .calls import Chain, resume, with_timeout
 from .components import Clock, Handles, Task
 from .consumers import GroupState, replay, scale
 from .data import Store
@@ -108,11 +108,7 @@ class Run:
         if Deployer.needed(world):
             self.handles.deployer = Deployer(self.handles, world)
 
-    # -- synchronous calls
-
-    def call(self, call):
-        """The generator that makes ``call`` (see ``simlab.calls``)."""
-        return make_call(self, call)
+    # -- the state of the resilience policies of synchronous calls (see simlab.calls)
 
     def breaker(self, key, policy):
         """The live circuit breaker of one caller, dependency and policy."""

@@ -27,7 +27,7 @@ from simpy.events import Event
 from simpy.exceptions import Interrupt
 
 from . import checks
-from .calls import Call
+from .calls import Call, make_call
 from .context import Context, NoWait
 from .distributions import as_distribution
 from .errors import (
@@ -463,7 +463,7 @@ class Station:
                 if item.__class__ is NoWait:
                     value = None  # work of no time: nothing to wait for
                 elif item.__class__ is Call:
-                    value = yield from self.run.call(item)
+                    value = yield from make_call(self.run, item)
                 elif isinstance(item, Event):
                     value = yield item
                 elif item.__class__ is SagaRun:
