@@ -69,11 +69,8 @@ class SpanLayout:
         if name == "operation":
             return self._operations()
         mine = values[self.called]
-        lost = self._lost()
-        if name == "end" and len(lost):
-            mine[lost] = np.nan  # its answer never came back
-        elif name == "status" and len(lost):
-            mine[lost] = "in_flight"
+        if name in ("end", "status"):  # a call whose answer never came back never ended
+            mine[self._lost()] = np.nan if name == "end" else "in_flight"
         return mine
 
     def _operations(self):
