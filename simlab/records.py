@@ -11,6 +11,7 @@ strings in the DataFrames (trace: 32 digits, span: 16); "" means "none" (a root 
 no parent; a fault's log line no trace).
 """
 
+import math
 from array import array
 from dataclasses import dataclass
 
@@ -35,16 +36,26 @@ class Field:
     derived: bool = False  # computed when the table is built, not recorded
     sparse: bool = False   # recorded only where it is not the default (0, False, "")
     internal: bool = False  # recorded to build the table, not one of its columns
+    # Set after its row is written, on every request (a span's end): kept apart from the
+    # row, and holding ``initial`` until set (see simlab.telemetry.Rows).
+    later: bool = False
+    initial: object = None  # for a later field: its value until set (None: the default)
 
     def __post_init__(self):
         if self.dtype not in PANDAS_DTYPE:
             raise ValueError(f"field {self.name}: unknown dtype {self.dtype!r}")
         if self.sparse and self.dtype not in _DEFAULT:
             raise ValueError(f"field {self.name}: only an int, bool or str field can be sparse")
+        if self.later and self.sparse:
+            raise ValueError(f"field {self.name}: a sparse field is set in place already; "
+                             "it cannot be later too")
 
     @property
     def default(self):
-        return _DEFAULT.get(self.dtype)
+        """The value a sparse field has where none was kept; a later field's until set."""
+        if self.initial is not None:
+            return self.initial
+        return math.nan if self.dtype == "float" else _DEFAULT.get(self.dtype)
 
     def new_column(self):
         """An empty column for the recorder: a dict {row: value} for a sparse field,
@@ -90,9 +101,9 @@ REQUESTS = Table(
     Field("service", "str", "entry service"),
     Field("endpoint", "str", "entry endpoint"),
     Field("start", "float", "arrival time at the entry service"),
-    Field("end", "float", "when the client got its answer (NaN while in flight)"),
+    Field("end", "float", "when the client got its answer (NaN while in flight)", later=True),
     Field("latency", "float", "end - start (NaN while in flight)", derived=True),
-    Field("outcome", "str", STATUS),
+    Field("outcome", "str", STATUS, later=True, initial="in_flight"),
     Field("reason", "str", "for a failure, where and why (e.g. 'payments.charge: payments "
           "is down')", sparse=True),
 )
@@ -110,10 +121,11 @@ SPANS = Table(
     Field("kind", "str", "server | client | producer | consumer | internal"),
     Field("start", "float", "start time (a server span starts when the request reaches the "
           "service)"),
-    Field("end", "float", "end time (NaN if still open when the run stopped)"),
+    Field("end", "float", "end time (NaN if still open when the run stopped)", later=True),
     Field("duration", "float", "end - start", derived=True),
-    Field("status", "str", STATUS),
-    Field("wait", "float", "time spent waiting for a worker (server and consumer spans; else 0)"),
+    Field("status", "str", STATUS, later=True, initial="in_flight"),
+    Field("wait", "float", "time spent waiting for a worker (server and consumer spans; else 0)",
+          later=True, initial=0.0),
     Field("attempt", "int", "a client span's attempt number, from 1 (0 for other kinds)",
           sparse=True),
     Field("fallback", "bool", "a client span whose failure the caller's fallback answered",

@@ -86,7 +86,7 @@ def _frame(table, rows=None, ids=None, layout=None, **derived):
             data[field.name] = derived[field.name](data) if rows is not None else \
                 np.empty(0, PANDAS_DTYPE[field.dtype])
             continue
-        values = rows.columns[field.name] if rows is not None else field.new_column()
+        values = rows.column(field.name) if rows is not None else field.new_column()
         values = _column(field, values, len(rows) if rows is not None else 0)
         if layout is not None:
             values = layout.place(field.name, values, np.dtype(PANDAS_DTYPE[field.dtype])
