@@ -65,9 +65,10 @@ class Run:
         self.env = Environment()
         self.streams = Streams(seed)
         self.recorder = Recorder(self.env)
-        self._add_request = self.recorder.requests.writer(  # by position: once per request
-            "request_id", "trace_id", "load", "service", "endpoint", "start", "end", "outcome",
-            "reason")
+        # By position: once per request. A request starts in flight, with no end or reason.
+        self._add_request = self.recorder.requests.writer(
+            "request_id", "trace_id", "load", "service", "endpoint", "start",
+            end=math.nan, outcome="in_flight", reason="")
         # The two fields written when a request is answered, by name, once.
         self._request_end = self.recorder.requests.columns["end"]
         self._request_outcome = self.recorder.requests.columns["outcome"]
@@ -146,7 +147,7 @@ class Run:
         payload = make_payload(self._requests)
         trace = recorder.new_trace()
         record = self._add_request(self._requests, trace, sending.load.name, station.name,
-                                   endpoint.name, self.env.now, math.nan, "in_flight", "")
+                                   endpoint.name, self.env.now)
         sending.in_flight += 1
         chain = Chain() if self.crashes else None
         serve = station.serve(endpoint, payload, trace, 0, (station.name,), chain=chain)
