@@ -39,7 +39,7 @@ class Field:
     # Set after its row is written, on every request (a span's end): kept apart from the
     # row, and holding ``initial`` until set (see simlab.telemetry.Rows).
     later: bool = False
-    initial: object = None  # for a later field: its value until set (None: the default)
+    initial: object = None  # for a later field: its value until set (None: NaN, 0, False, "")
 
     def __post_init__(self):
         if self.dtype not in PANDAS_DTYPE:
